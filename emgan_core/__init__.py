@@ -1,0 +1,13 @@
+"""emgan: GAN methods of cryo-EM under one roof — registry, recipes, IO, patches, shared parts."""
+
+__version__ = "0.1.0"
+
+from .errors import EmganError, RecipeError, RegistryError  # noqa: E402
+from .hookspecs import hookimpl  # noqa: E402
+from .registry import Command, Component, RecipeDir, get_registry  # noqa: E402
+from .volume import ImageStack, Volume  # noqa: E402
+
+__all__ = [
+    "Command", "Component", "EmganError", "ImageStack", "RecipeDir", "RecipeError",
+    "RegistryError", "Volume", "__version__", "get_registry", "hookimpl",
+]

@@ -1,0 +1,55 @@
+"""emgan's own shared components, registered through the same hooks as any plugin."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from . import losses, metrics
+from .hookspecs import hookimpl
+from .registry import Component, RecipeDir
+from .simulators import GaussianSimulator
+
+
+def _summary(fn) -> str:
+    """First line of the docstring of the module that holds the metric function."""
+    return (sys.modules[fn.__module__].__doc__ or fn.__doc__ or "").strip().splitlines()[0].rstrip(".")
+
+
+@hookimpl
+def emgan_simulators():
+    return [Component("gaussian", GaussianSimulator,
+                      "Gaussian density map of an atomic model (molmap or TEMPy convention)")]
+
+
+@hookimpl
+def emgan_losses():
+    return [
+        Component("bce", losses.BCELoss, "adversarial binary cross-entropy on logits (GAN, pix2pix)"),
+        Component("least-squares", losses.LeastSquaresLoss, "adversarial least squares (LSGAN)"),
+        Component("wasserstein", losses.WassersteinLoss, "Wasserstein critic/generator loss (WGAN)"),
+        Component("hinge", losses.HingeLoss, "adversarial hinge loss"),
+        Component("l1", losses.L1Loss, "mean absolute error"),
+        Component("smooth-l1", losses.SmoothL1Loss, "smooth L1 (Huber) with threshold beta"),
+        Component("mse", losses.MSELoss, "mean squared error"),
+    ]
+
+
+@hookimpl
+def emgan_metrics():
+    fns = {
+        "ssim": metrics.ssim,
+        "correlation": metrics.correlation_about_zero,
+        "correlation-about-mean": metrics.correlation_about_mean,
+        "pearson": metrics.pearson,
+        "pcc": metrics.thresholded_pcc,
+        "psnr": metrics.psnr,
+        "fsc": metrics.fsc,
+        "frc": metrics.frc,
+    }
+    return [Component(name, metrics.metric_factory(fn), _summary(fn)) for name, fn in fns.items()]
+
+
+@hookimpl
+def emgan_recipes():
+    return [RecipeDir(Path(__file__).parent / "recipes")]

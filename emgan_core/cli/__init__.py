@@ -1,0 +1,1 @@
+"""The ``emgan`` command line."""

@@ -1,0 +1,215 @@
+"""The core's subcommands: plugins, recipes, validate, simulate, eval."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from ..errors import EmganError
+from ..params import check_params
+from ..registry import KINDS, get_registry
+
+MAP_SUFFIXES = (".mrc", ".map", ".ccp4", ".mrc.gz", ".map.gz", ".ccp4.gz")
+STACK_SUFFIXES = (".mrcs",)
+
+
+def _parser(sub, name: str, help: str, example: str) -> argparse.ArgumentParser:
+    return sub.add_parser(name, help=help, description=help,
+                          formatter_class=argparse.RawDescriptionHelpFormatter,
+                          epilog=f"example:\n  {example}")
+
+
+def add_core_commands(sub) -> None:
+    p = _parser(sub, "plugins", "list installed plugins, their versions and components",
+                "emgan plugins --json")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_plugins)
+
+    p = _parser(sub, "recipes", "list the recipes shipped by plugins, or show one",
+                "emgan recipes show struc2mapgan-quickstart")
+    p.add_argument("action", nargs="?", choices=("list", "show"), default="list")
+    p.add_argument("name", nargs="?", help="recipe name (with 'show')")
+    p.set_defaults(func=cmd_recipes)
+
+    p = _parser(sub, "validate", "check a recipe completely (names, parameters, types, files)",
+                "emgan validate recipe.yaml train.steps=2")
+    p.add_argument("recipe", help="recipe file or shipped recipe name")
+    p.add_argument("overrides", nargs="*", help="dotted overrides key.path=value")
+    p.set_defaults(func=cmd_validate)
+
+    p = _parser(sub, "simulate", "run a registered simulator on a structure or map",
+                "emgan simulate gaussian model.pdb -o sim.mrc resolution=2.0 voxel_size=1.0")
+    p.add_argument("name", help="simulator name (see `emgan plugins`)")
+    p.add_argument("input", help="input structure (PDB/mmCIF) or map (MRC)")
+    p.add_argument("-o", "--output", required=True, help="output file (written atomically)")
+    p.add_argument("params", nargs="*", help="simulator parameters key=value")
+    p.add_argument("--on-grid", metavar="MAP", help="simulate on this map's grid (shape, voxel size, origin)")
+    p.set_defaults(func=cmd_simulate)
+
+    p = _parser(sub, "eval", "compare an output map/stack with a reference using registered metrics",
+                "emgan eval generated.mrc experimental.mrc --metrics ssim,pearson,fsc --json")
+    p.add_argument("output", help="map (.mrc/.map/.ccp4) or image stack (.mrcs)")
+    p.add_argument("reference", help="reference of the same kind")
+    p.add_argument("--metrics", default="ssim,correlation,correlation-about-mean,pearson",
+                   help="comma-separated metric names (default: %(default)s)")
+    p.add_argument("params", nargs="*", help="metric parameters metric.key=value, e.g. fsc.thresholds=[0.5]")
+    p.add_argument("--pixel-size", type=float, help="Å/pixel for stacks whose header has none")
+    p.add_argument("--json", action="store_true", help="machine-readable output (with curves)")
+    p.set_defaults(func=cmd_eval)
+
+
+# -- plugins / recipes / validate ----------------------------------------------------------------
+
+def cmd_plugins(args) -> int:
+    reg = get_registry()
+    plugins = []
+    for plugin, (dist, version) in reg.plugins.items():
+        comps = {k: sorted(e.component.name for e in reg.entries.values()
+                           if e.plugin == plugin and e.kind == k) for k in KINDS}
+        plugins.append({"name": plugin, "distribution": dist, "version": version,
+                        "components": {k: v for k, v in comps.items() if v},
+                        "commands": sorted(n for n, (_, p) in reg.commands.items() if p == plugin)})
+    if args.json:
+        components = [{"kind": e.kind, "name": e.component.name, "key": e.key,
+                       "summary": e.component.summary, "plugin": e.plugin,
+                       "distribution": e.distribution}
+                      for e in sorted(reg.entries.values(), key=lambda e: e.key)]
+        json.dump({"plugins": plugins, "components": components}, sys.stdout, indent=2)
+        print()
+        return 0
+    for p in plugins:
+        print(f"{p['name']}  ({p['distribution']} {p['version']})")
+        for kind, names in p["components"].items():
+            for n in names:
+                summary = reg.entries[(kind, n)].component.summary
+                print(f"  {kind + '/' + n:<34} {summary}")
+        for c in p["commands"]:
+            print(f"  {'command/' + c:<34} emgan {c} --help")
+    return 0
+
+
+def cmd_recipes(args) -> int:
+    from ..recipes import find_recipe, shipped_recipes
+
+    if args.action == "show":
+        if not args.name:
+            raise EmganError("recipes show needs a recipe name; see `emgan recipes`")
+        print(find_recipe(args.name).read_text(), end="")
+        return 0
+    found = shipped_recipes()
+    if not found:
+        print("no recipes shipped by the installed plugins")
+    for name, (path, plugin) in sorted(found.items()):
+        try:
+            desc = (yaml.safe_load(path.read_text()) or {}).get("description", "")
+        except yaml.YAMLError:
+            desc = "(invalid YAML)"
+        print(f"{name:<30} [{plugin}] {desc}")
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from ..recipes import load_recipe, validate
+
+    recipe = validate(load_recipe(args.recipe, args.overrides))
+    print(f"{recipe.path}: ok ({len(recipe.data)} sections)")
+    return 0
+
+
+# -- simulate ------------------------------------------------------------------------------------
+
+def parse_key_values(items: list[str], where: str) -> dict:
+    """``key=value`` strings to a dict, values parsed as YAML (2.0 -> float, [1,2] -> list)."""
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise EmganError(f"'{item}' must look like key=value", where)
+        key, raw = item.split("=", 1)
+        try:
+            out[key] = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            out[key] = raw
+    return out
+
+
+def _build_checked(kind: str, name: str, params: dict, where: str):
+    reg = get_registry()
+    entry = reg.get(kind, name)
+    problems = check_params(entry.component.factory, params, where)
+    if problems:
+        raise EmganError("; ".join(f"{k}: {m}" for k, m in problems))
+    return entry.component.factory(**params)
+
+
+def cmd_simulate(args) -> int:
+    from ..io import read_map
+    from ..io.atomic import check_writable
+
+    params = parse_key_values(args.params, f"simulate {args.name}")
+    sim = _build_checked("simulator", args.name, params, args.name)
+    check_writable(args.output)
+    source = sim.read_input(args.input)
+    kwargs = {"grid": read_map(args.on_grid)} if args.on_grid else {}
+    t0 = time.perf_counter()
+    result = sim.simulate(source, **kwargs)
+    elapsed = time.perf_counter() - t0
+    sim.write_output(result, args.output)
+    shape = getattr(result, "shape", None) or getattr(getattr(result, "data", None), "shape", "")
+    print(f"{args.output}: {args.name} simulation of {args.input}, shape {tuple(shape)}, "
+          f"{elapsed:.2f} s", file=sys.stderr)
+    return 0
+
+
+# -- eval ------------------------------------------------------------------------------------
+
+def read_any(path: str, pixel_size: float | None = None):
+    """A map as Volume or a .mrcs stack as ImageStack, by file suffix."""
+    from ..io import read_image_stack, read_map
+
+    if str(path).lower().endswith(STACK_SUFFIXES):
+        return read_image_stack(path, pixel_size)
+    return read_map(path)
+
+
+def cmd_eval(args) -> int:
+    from ..transforms import resample_to_grid
+    from ..volume import Volume
+
+    names = [n.strip() for n in args.metrics.split(",") if n.strip()]
+    if not names:
+        raise EmganError("no metric named", "--metrics")
+    per_metric: dict[str, dict] = {n: {} for n in names}
+    for key, value in parse_key_values(args.params, "eval").items():
+        metric, _, param = key.partition(".")
+        if metric not in per_metric or not param:
+            raise EmganError(f"'{key}': parameters are given as metric.key=value for one of "
+                             f"the metrics named in --metrics ({', '.join(names)})")
+        per_metric[metric][param] = value
+    metrics = {n: _build_checked("metric", n, per_metric[n], f"metric {n}") for n in names}
+    output = read_any(args.output, args.pixel_size)
+    reference = read_any(args.reference, args.pixel_size)
+    if isinstance(output, Volume) and isinstance(reference, Volume) and not output.same_grid(reference):
+        print(f"note: {args.output} resampled onto the grid of {args.reference} "
+              f"(shape {reference.shape}, voxel {reference.voxel_size[0]:.4g} Å)", file=sys.stderr)
+        output = resample_to_grid(output, reference)
+    values, curves = {}, {}
+    for name, metric in metrics.items():
+        result = metric(output, reference)
+        for k, v in result.values.items():
+            values[k if k == name or len(names) == 1 else f"{name}.{k}" if k in values else k] = v
+        curves.update(result.curves)
+    if args.json:
+        clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in values.items()}
+        json.dump({"output": args.output, "reference": args.reference, "metrics": clean,
+                   "curves": curves}, sys.stdout, indent=2)
+        print()
+    else:
+        for k, v in values.items():
+            print(f"{k:<28} {v:.4f}")
+    return 0

@@ -1,0 +1,59 @@
+"""The hooks a plugin implements. Each returns a list of records; emgan collects them all.
+
+A plugin is a module with functions decorated by ``emgan_core.hookimpl`` and named like the
+specs below, found through the entry-point group ``emgan``::
+
+    [project.entry-points.emgan]
+    myplugin = "myplugin.plugin"
+
+emgan's own shared components are registered by :mod:`emgan_core.builtin` through these same
+hooks. Names are lower-case and dash-separated; two plugins claiming one (kind, name) is an
+error that names both distributions.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("emgan")
+hookimpl = pluggy.HookimplMarker("emgan")
+
+
+@hookspec
+def emgan_simulators():
+    """Return ``list[Component]`` of :class:`~emgan_core.interfaces.Simulator` factories."""
+
+
+@hookspec
+def emgan_generators():
+    """Return ``list[Component]`` of :class:`~emgan_core.interfaces.Generator` factories."""
+
+
+@hookspec
+def emgan_critics():
+    """Return ``list[Component]`` of :class:`~emgan_core.interfaces.Critic` factories."""
+
+
+@hookspec
+def emgan_losses():
+    """Return ``list[Component]`` of :class:`~emgan_core.interfaces.Loss` factories."""
+
+
+@hookspec
+def emgan_metrics():
+    """Return ``list[Component]`` of metric factories (see :mod:`emgan_core.metrics`)."""
+
+
+@hookspec
+def emgan_tasks():
+    """Return ``list[Component]`` of :class:`~emgan_core.interfaces.Task` factories."""
+
+
+@hookspec
+def emgan_recipes():
+    """Return ``list[RecipeDir]``: folders of ``*.yaml`` recipes shipped as package data."""
+
+
+@hookspec
+def emgan_commands():
+    """Return ``list[Command]``: extra ``emgan <name> …`` subcommands (e.g. ``struc2mapgan``)."""

@@ -1,0 +1,179 @@
+"""Split a volume or image into overlapping patches and merge them back, streaming in batches.
+
+The one adapter around torchio 1.x's :class:`~torchio.GridSampler` and
+:class:`~torchio.GridAggregator` (torchio's main branch renames them; only this module changes).
+
+Merge modes:
+
+* ``crop``: each patch keeps only its central ``core`` (struc2mapGAN: 32³ patches, 20³ core); the
+  input is zero-padded by (patch − core) / 2 so that border voxels also come from a core.
+* ``average``: overlapping predictions are averaged with equal weights (SuperEM).
+* ``hann``: overlaps are blended with a Hann window, which hides patch seams.
+
+Arrays are (C, z, y, x) or (z, y, x) for volumes and (C, y, x) or (y, x) for images (given as
+``spatial_dims=2``). Peak memory is the padded input, the output and (average, hann) one weight
+map, plus one batch of patches, whatever the size of the map.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Literal
+
+import numpy as np
+import torch
+import torchio as tio
+
+from ..errors import EmganError
+
+Mode = Literal["crop", "average", "hann"]
+
+
+def _as_triple(value, spatial_dims: int, name: str) -> tuple[int, int, int]:
+    vals = [int(v) for v in np.atleast_1d(value)]
+    if len(vals) == 1:
+        vals = vals * spatial_dims
+    if len(vals) != spatial_dims:
+        raise EmganError(f"needs 1 or {spatial_dims} values, got {len(vals)}", name)
+    if spatial_dims == 2:
+        vals = [1] + vals
+    return tuple(vals)
+
+
+class PatchInferer:
+    """Run a patch-wise function over a whole array and merge the outputs.
+
+    Args:
+        patch_size: patch edge in voxels (int or one per spatial axis, z-y-x / y-x order).
+        mode: ``crop``, ``average`` or ``hann`` (see module docstring).
+        core: with ``crop``, the central part kept from each patch (default: the whole patch).
+        stride: with ``average``/``hann``, distance between patch starts (default: patch / 2).
+        batch_size: patches per call of the function.
+        spatial_dims: 3 for volumes, 2 for images.
+
+    torchio needs ``patch − core`` (crop) or ``patch − stride`` (average, hann) to be even.
+    """
+
+    def __init__(
+        self,
+        patch_size: int | tuple[int, ...],
+        mode: Mode = "crop",
+        core: int | tuple[int, ...] | None = None,
+        stride: int | tuple[int, ...] | None = None,
+        batch_size: int = 8,
+        spatial_dims: int = 3,
+    ):
+        if mode not in ("crop", "average", "hann"):
+            raise EmganError(f"unknown merge mode '{mode}' (crop, average, hann)", "mode")
+        if spatial_dims not in (2, 3):
+            raise EmganError(f"must be 2 or 3, got {spatial_dims}", "spatial_dims")
+        self.spatial_dims = spatial_dims
+        self.mode = mode
+        self.patch_size = _as_triple(patch_size, spatial_dims, "patch_size")
+        if mode == "crop":
+            keep = self.patch_size if core is None else _as_triple(core, spatial_dims, "core")
+            overlap = tuple(p - c for p, c in zip(self.patch_size, keep))
+            what, name = "core", "core"
+        else:
+            default = tuple(max(1, p // 2) for p in self.patch_size[3 - spatial_dims:])
+            steps = _as_triple(default if stride is None else stride, spatial_dims, "stride")
+            if spatial_dims == 2:
+                steps = (1,) + steps[1:]
+            overlap = tuple(p - s for p, s in zip(self.patch_size, steps))
+            what, name = "stride", "stride"
+        if any(o < 0 for o in overlap):
+            raise EmganError(f"{what} must not exceed the patch size {self.patch_size}", name)
+        if any(o % 2 for o in overlap):
+            raise EmganError(
+                f"patch size {self.patch_size} minus {what} must be even along every axis "
+                f"(got {overlap}); pick a {what} of the same parity as the patch size", name,
+            )
+        self.overlap = overlap
+        self.batch_size = int(batch_size)
+        if self.batch_size < 1:
+            raise EmganError(f"must be at least 1, got {batch_size}", "batch_size")
+
+    def _to_tensor(self, array) -> torch.Tensor:
+        array = np.asarray(array, dtype=np.float32)
+        if not array.flags.writeable:
+            array = array.copy()
+        tensor = torch.from_numpy(array)
+        if tensor.dim() == self.spatial_dims:
+            tensor = tensor.unsqueeze(0)
+        if self.spatial_dims == 2:
+            tensor = tensor.unsqueeze(1)  # (C, 1, y, x)
+        if tensor.dim() != 4:
+            raise EmganError(f"expected a {self.spatial_dims}D array (optionally with channels), "
+                             f"got shape {tuple(array.shape)}", "input")
+        small = [s < p for s, p in zip(tensor.shape[1:], self.patch_size)]
+        if any(small) and self.mode != "crop":
+            raise EmganError(f"input of shape {tuple(tensor.shape[1:])} is smaller than the patch "
+                             f"size {self.patch_size}; use a smaller patch_size", "input")
+        return tensor
+
+    def _sampler(self, tensor: torch.Tensor) -> tio.GridSampler:
+        pad = None
+        if self.mode == "crop":
+            pad = 0
+            # pad small inputs up to one patch (the aggregator crops the result back)
+            deficit = [max(0, p - s) for s, p in zip(tensor.shape[1:], self.patch_size)]
+            if any(deficit):
+                tensor = torch.nn.functional.pad(
+                    tensor, [x for d in reversed(deficit) for x in (0, d)])
+        subject = tio.Subject(image=tio.ScalarImage(tensor=tensor))
+        return tio.GridSampler(subject, self.patch_size, self.overlap, padding_mode=pad)
+
+    def split(self, array) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Yield (patches (B, C, *patch), locations (B, 6)) batches, streaming."""
+        sampler = self._sampler(self._to_tensor(array))
+        yield from self._batches(sampler)
+
+    def _batches(self, sampler):
+        batch, locs = [], []
+        for index in range(len(sampler)):
+            patch = sampler[index]
+            batch.append(patch["image"][tio.DATA])
+            locs.append(torch.as_tensor(patch[tio.LOCATION]))
+            if len(batch) == self.batch_size:
+                yield torch.stack(batch), torch.stack(locs)
+                batch, locs = [], []
+        if batch:
+            yield torch.stack(batch), torch.stack(locs)
+
+    def __call__(self, fn: Callable[[torch.Tensor], torch.Tensor], array) -> np.ndarray:
+        """Apply ``fn`` to batches of patches and merge; returns (C_out, *spatial) float32.
+
+        ``fn`` gets (B, C, *patch) tensors (2D patches for ``spatial_dims=2``) and must return
+        (B, C_out, *patch) of the same spatial size.
+        """
+        tensor = self._to_tensor(array)
+        spatial = tuple(tensor.shape[1:])
+        sampler = self._sampler(tensor)
+        aggregator = tio.GridAggregator(sampler, overlap_mode=self.mode)
+        for patches, locations in self._batches(sampler):
+            inp = patches[:, :, 0] if self.spatial_dims == 2 else patches
+            out = fn(inp)
+            if self.spatial_dims == 2:
+                out = out.unsqueeze(2)
+            if tuple(out.shape[2:]) != tuple(patches.shape[2:]):
+                raise EmganError(f"patch function returned spatial shape {tuple(out.shape[2:])}, "
+                                 f"expected {tuple(patches.shape[2:])}", "generator")
+            aggregator.add_batch(out.detach().float().cpu(), locations)
+        merged = aggregator.get_output_tensor()[:, : spatial[0], : spatial[1], : spatial[2]]
+        if self.spatial_dims == 2:
+            merged = merged[:, 0]
+        return merged.numpy()
+
+
+def split_patches(array, patch_size, mode: Mode = "crop", core=None, stride=None, spatial_dims=3):
+    """All patches of ``array`` at once: (N, C, *patch) tensor and (N, 6) locations."""
+    inferer = PatchInferer(patch_size, mode, core, stride, batch_size=1 << 30, spatial_dims=spatial_dims)
+    batches = list(inferer.split(array))
+    return batches[0] if len(batches) == 1 else (torch.cat([b[0] for b in batches]),
+                                                 torch.cat([b[1] for b in batches]))
+
+
+def merge_patches(array, fn, patch_size, mode: Mode = "crop", core=None, stride=None,
+                  batch_size: int = 8, spatial_dims: int = 3) -> np.ndarray:
+    """Split ``array``, apply ``fn`` per batch of patches, merge: one-call form of PatchInferer."""
+    return PatchInferer(patch_size, mode, core, stride, batch_size, spatial_dims)(fn, array)

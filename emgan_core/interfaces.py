@@ -1,0 +1,143 @@
+"""The abstract parts every method is built from.
+
+Array conventions (see :mod:`emgan_core.volume`): volumes are (z, y, x), image stacks (n, y, x);
+network tensors are (batch, channel, *spatial) with spatial = (z, y, x) or (y, x).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from .volume import ImageStack, Volume
+
+
+class Simulator(ABC):
+    """Turns an atomic model or a volume into the inputs a method needs.
+
+    ``input_kind`` says what :meth:`simulate` takes: ``"structure"`` (an
+    :class:`~emgan_core.io.structures.Atoms`) or ``"volume"`` (a :class:`Volume`). The result is a
+    :class:`Volume`, an :class:`ImageStack` or a dict of them (e.g. a diffraction triplet).
+    """
+
+    input_kind: ClassVar[str] = "structure"
+
+    @abstractmethod
+    def simulate(self, source: Any, **kwargs) -> Volume | ImageStack | dict[str, Any]:
+        """Simulate from ``source``; units follow the constructor's parameters (Å, mrad)."""
+
+    def read_input(self, path: str | Path):
+        """Load ``path`` as this simulator's input (structure or map)."""
+        from .io import read_map, read_structure
+
+        return read_structure(path) if self.input_kind == "structure" else read_map(path)
+
+    def write_output(self, result, path: str | Path) -> None:
+        """Write a result atomically: a Volume as MRC map, an ImageStack as .mrcs."""
+        from .io import write_image_stack, write_map
+
+        if isinstance(result, Volume):
+            write_map(path, result)
+        elif isinstance(result, ImageStack):
+            write_image_stack(path, result)
+        else:
+            raise TypeError(f"{type(self).__name__} must override write_output for {type(result)}")
+
+
+class Generator(nn.Module, ABC):
+    """A network mapping (B, in_channels, *spatial) to (B, out_channels, *spatial).
+
+    ``spatial_dims`` is 2 (y, x) or 3 (z, y, x). Output values follow the task's normalisation
+    (usually [0, 1] or [-1, 1]).
+    """
+
+    spatial_dims: int = 3
+    in_channels: int = 1
+    out_channels: int = 1
+
+    @abstractmethod
+    def forward(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
+class Critic(nn.Module, ABC):
+    """A discriminator: (B, C, *spatial) to logits, either (B, 1) or a patch map (B, 1, *patches).
+
+    Logits are unbounded scores (no sigmoid); the adversarial :class:`Loss` interprets them.
+    """
+
+    spatial_dims: int = 3
+
+    @abstractmethod
+    def forward(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
+class Loss(ABC):
+    """A named loss term. Pixel losses compare (output, target) tensors of equal shape.
+
+    Adversarial losses also implement :meth:`critic_loss` and :meth:`generator_loss` on logits.
+    """
+
+    adversarial: ClassVar[bool] = False
+
+    @abstractmethod
+    def __call__(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor: ...
+
+    def critic_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} is not an adversarial loss")
+
+    def generator_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} is not an adversarial loss")
+
+
+@dataclass
+class MetricResult:
+    """Scalar values by name, and optional curves by name as {"x": [...], "y": [...]} lists."""
+
+    values: dict[str, float]
+    curves: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+
+
+class Metric(ABC):
+    """Compares an output with a reference of the same grid: (z, y, x) volumes, (y, x) images or
+    (n, y, x) stacks, as arrays or as :class:`Volume`/:class:`ImageStack` (which carry spacing)."""
+
+    @abstractmethod
+    def __call__(self, output, reference) -> MetricResult: ...
+
+
+class Task(ABC):
+    """Owns a method's game: which networks exist, how a batch becomes losses, how inference runs.
+
+    The trainer owns everything generic (devices, precision, optimisers, stepping, logging,
+    checkpoints). ``networks`` maps role names (``"generator"``, ``"critic"``, or
+    ``"generator_ab"``/``"critic_b"``… for cycles) to built modules.
+    """
+
+    networks: dict[str, nn.Module]
+
+    @abstractmethod
+    def critic_losses(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Critic-side loss terms for one batch; their sum is minimised by the critic(s)."""
+
+    @abstractmethod
+    def generator_losses(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Generator-side loss terms for one batch; their sum is minimised by the generator(s)."""
+
+    @abstractmethod
+    def infer(self, source: Any) -> Volume | ImageStack:
+        """Run the trained generator on a whole input (streaming patches where it applies)."""
+
+
+def as_array(value) -> np.ndarray:
+    """The float64 array inside a Volume/ImageStack/array-like."""
+    if isinstance(value, (Volume, ImageStack)):
+        return np.asarray(value.data, dtype=np.float64)
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().double().numpy()
+    return np.asarray(value, dtype=np.float64)

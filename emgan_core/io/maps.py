@@ -1,0 +1,168 @@
+"""MRC/CCP4 maps with mrcfile: geometry-exact reading and writing of :class:`~emgan_core.volume.Volume`.
+
+Where a map sits (the MRC trap): the header holds both ORIGIN (Å) and N*START (voxels).
+ChimeraX and Mol* use ORIGIN when it is non-zero and N*START × voxel size otherwise; gemmi
+applies only N*START. :func:`resolve_origin` is the one place that decides, and
+:func:`write_map` writes both fields consistently so that all three tools agree.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import mrcfile
+import numpy as np
+
+from ..errors import EmganError
+from ..volume import Volume
+from .atomic import atomic_output
+
+_AXIS = {1: "x", 2: "y", 3: "z"}
+
+
+def _open(path: Path):
+    """Open permissively, collecting mrcfile's warnings; fatal ones become EmganError."""
+    if not path.exists():
+        raise EmganError("file not found", str(path))
+    if path.is_dir():
+        raise EmganError("is a directory, expected an MRC/CCP4 map", str(path))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            mrc = mrcfile.open(str(path), mode="r", permissive=True)
+        except (ValueError, OSError, EOFError) as err:
+            raise EmganError(f"not a readable MRC/CCP4 map ({err})", str(path)) from None
+    notes = [str(w.message) for w in caught]
+    for note in notes:
+        if "larger than expected" in note:
+            mrc.close()
+            raise EmganError(f"header disagrees with file size: {note}", str(path))
+    if mrc.data is None:
+        mrc.close()
+        detail = "; ".join(n for n in notes if "data block" in n) or "; ".join(notes)
+        raise EmganError(f"truncated or corrupt MRC data block ({detail})", str(path))
+    return mrc, notes
+
+
+def _axis_permutation(header, where: str) -> tuple[int, ...]:
+    """Permutation taking the stored (sections, rows, columns) array to (z, y, x)."""
+    order = (int(header.maps), int(header.mapr), int(header.mapc))  # axis of data dims 0, 1, 2
+    if sorted(order) != [1, 2, 3]:
+        raise EmganError(
+            f"invalid axis order MAPC,MAPR,MAPS = {order[2]},{order[1]},{order[0]} "
+            "(must be a permutation of 1,2,3)",
+            where,
+        )
+    return tuple(order.index(axis) for axis in (3, 2, 1))
+
+
+def voxel_size_from_header(header, where: str) -> np.ndarray:
+    """Voxel size (x, y, z) in Å = CELLA / (MX, MY, MZ) — the sampling, not NX, NY, NZ."""
+    cella = np.array([header.cella.x, header.cella.y, header.cella.z], dtype=np.float64)
+    sampling = np.array([header.mx, header.my, header.mz], dtype=np.float64)
+    if np.any(sampling <= 0) or np.any(cella <= 0):
+        raise EmganError(
+            f"header has no valid voxel size (CELLA {cella.tolist()} Å, MX,MY,MZ "
+            f"{sampling.astype(int).tolist()})",
+            where,
+        )
+    return cella / sampling
+
+
+def resolve_origin(header, voxel_size: np.ndarray) -> np.ndarray:
+    """World position (x, y, z, Å) of the first stored voxel, as ChimeraX and Mol* place the map.
+
+    ORIGIN wins when any of its components is non-zero; otherwise N*START × voxel size. The
+    product is formed in float32, the header's own precision, so a written map reads back
+    bit-for-bit.
+    """
+    origin = np.array([header.origin.x, header.origin.y, header.origin.z], dtype=np.float32)
+    if np.any(origin != 0):
+        return origin.astype(np.float64)
+    start = _start_xyz(header)
+    return (np.asarray(start, np.float32) * voxel_size.astype(np.float32)).astype(np.float64)
+
+
+def _start_xyz(header) -> tuple[int, int, int]:
+    """N*START reordered from (columns, rows, sections) to (x, y, z)."""
+    by_axis = {int(header.mapc): int(header.nxstart), int(header.mapr): int(header.nystart),
+               int(header.maps): int(header.nzstart)}
+    return tuple(by_axis.get(a, 0) for a in (1, 2, 3))
+
+
+def read_map(path: str | os.PathLike) -> Volume:
+    """Read an MRC/CCP4 map (optionally gzip/bzip2-compressed) as a (z, y, x) float32 Volume.
+
+    Non-standard axis orders are transposed to (z, y, x); voxel size, ORIGIN and N*START are kept.
+    Raises :class:`EmganError` for a missing, truncated or corrupt file, a header that disagrees
+    with the file size, or non-finite values.
+    """
+    path = Path(path)
+    where = str(path)
+    mrc, _notes = _open(path)
+    try:
+        header = mrc.header
+        if mrc.is_image_stack() or mrc.data.ndim != 3:
+            if mrc.data.ndim == 2:
+                data = mrc.data[None]
+            elif mrc.data.ndim == 3:
+                data = mrc.data
+            else:
+                raise EmganError(f"expected a 3D map, got data of shape {mrc.data.shape}", where)
+        else:
+            data = mrc.data
+        perm = _axis_permutation(header, where)
+        voxel = voxel_size_from_header(header, where)
+        origin = resolve_origin(header, voxel)
+        start = _start_xyz(header)
+        array = np.array(np.transpose(data, perm), dtype=np.float32, order="C")  # owned, writable
+    finally:
+        mrc.close()
+    bad = int(np.count_nonzero(~np.isfinite(array)))
+    if bad:
+        raise EmganError(f"map contains {bad} NaN or infinite values", where)
+    return Volume(array, voxel_size=voxel, origin=origin, start=start)
+
+
+def _start_for_origin(volume: Volume) -> tuple[int, int, int]:
+    """N*START to write: the lattice index of the origin where it lies on the lattice."""
+    index = volume.origin / volume.voxel_size
+    nearest = np.round(index)
+    if np.all(np.abs(index - nearest) < 1e-3):
+        return tuple(int(v) for v in nearest)
+    warnings.warn(
+        f"origin {volume.origin.tolist()} Å is not a whole number of voxels; programs that read "
+        "only N*START (gemmi) will place this map differently from ChimeraX",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+    return volume.start
+
+
+def write_map(path: str | os.PathLike, volume: Volume, label: str | None = None) -> Path:
+    """Write ``volume`` atomically as a standard-order (1, 2, 3) float32 MRC2014 map.
+
+    Both ORIGIN and N*START are written so that ChimeraX, gemmi and mrcfile place the map alike.
+    """
+    path = Path(path)
+    data = np.ascontiguousarray(volume.data, dtype=np.float32)
+    if not np.all(np.isfinite(data)):
+        raise EmganError("refusing to write a map with NaN or infinite values", str(path))
+    start = _start_for_origin(volume)
+    with atomic_output(path) as tmp:
+        with mrcfile.new(str(tmp), overwrite=True) as mrc:
+            mrc.set_data(data)
+            header = mrc.header
+            header.mapc, header.mapr, header.maps = 1, 2, 3
+            nz, ny, nx = data.shape
+            header.mx, header.my, header.mz = nx, ny, nz
+            cell = volume.voxel_size * np.array([nx, ny, nz], dtype=np.float64)
+            header.cella = tuple(float(np.float32(c)) for c in cell)
+            header.nxstart, header.nystart, header.nzstart = start
+            header.origin = tuple(float(np.float32(o)) for o in volume.origin)
+            if label:
+                mrc.add_label(label[:80])
+            mrc.update_header_stats()
+    return path

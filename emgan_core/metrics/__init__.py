@@ -1,0 +1,58 @@
+"""Metrics: one function per module, each ``fn(output, reference, **params) -> MetricResult``.
+
+``output`` and ``reference`` share a grid: (z, y, x) volumes, (y, x) images or (n, y, x) stacks,
+given as arrays or as Volume/ImageStack (whose spacing FSC/FRC use for resolutions in Å).
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+
+from ..interfaces import Metric, MetricResult
+from .correlation_about_mean import correlation_about_mean
+from .correlation_about_zero import correlation_about_zero
+from .frc import frc
+from .fsc import fsc
+from .pearson import pearson
+from .psnr import psnr
+from .ssim import ssim
+from .thresholded_pcc import thresholded_pcc
+
+
+class FunctionMetric(Metric):
+    """A metric function with its parameters bound."""
+
+    def __init__(self, fn, params: dict):
+        self.fn = fn
+        self.params = dict(params)
+
+    def __call__(self, output, reference) -> MetricResult:
+        return self.fn(output, reference, **self.params)
+
+
+def metric_factory(fn):
+    """A factory whose signature is ``fn``'s parameters after (output, reference).
+
+    The registry validates recipe parameters against that signature.
+    """
+    sig = inspect.signature(fn)
+    params = list(sig.parameters.values())[2:]
+    hints = typing.get_type_hints(fn)
+
+    def factory(**kwargs):
+        return FunctionMetric(fn, kwargs)
+
+    factory.__signature__ = sig.replace(parameters=params)
+    factory.__name__ = fn.__name__
+    factory.__qualname__ = fn.__qualname__
+    factory.__module__ = fn.__module__
+    factory.__doc__ = fn.__doc__
+    factory.__emgan_hints__ = {p.name: hints[p.name] for p in params if p.name in hints}
+    return factory
+
+
+__all__ = [
+    "FunctionMetric", "MetricResult", "correlation_about_mean", "correlation_about_zero", "frc",
+    "fsc", "metric_factory", "pearson", "psnr", "ssim", "thresholded_pcc",
+]

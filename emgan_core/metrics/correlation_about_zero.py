@@ -1,0 +1,15 @@
+"""ChimeraX ``measure correlation``: correlation about zero."""
+
+from __future__ import annotations
+
+from ..interfaces import MetricResult
+from ._common import correlate, pair
+
+
+def correlation_about_zero(output, reference, above: float | None = None) -> MetricResult:
+    """<u, v> / (|u| |v|) over the voxels where ``output`` exceeds ``above`` (all voxels if None)."""
+    a, b = pair(output, reference)
+    if above is not None:
+        mask = a > above
+        a, b = a[mask], b[mask]
+    return MetricResult({"correlation": correlate(a, b, about_mean=False)})

@@ -1,0 +1,136 @@
+"""Checking parameters against a factory's signature and type hints, before any heavy work.
+
+Supported hints: ``int``, ``float`` (ints accepted), ``bool``, ``str``, :class:`InputPath` (a
+file or folder that must exist), ``Path``, ``list[T]``, ``tuple[T, ...]``, ``dict``,
+``Literal[...]``, unions / ``None``, ``Any``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import os
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, Union
+
+
+class InputPath(str):
+    """Type hint for a parameter naming an input file or folder that must exist."""
+
+
+def parameters(factory) -> dict[str, tuple[inspect.Parameter, Any]]:
+    """Name -> (Parameter, type hint) for a factory's keyword parameters (``self`` and ``*args`` skipped)."""
+    target = factory.__init__ if inspect.isclass(factory) else factory
+    sig = inspect.signature(factory)
+    hints = getattr(factory, "__emgan_hints__", None)
+    if hints is None:
+        try:
+            hints = typing.get_type_hints(target)
+        except Exception:  # noqa: BLE001 - unresolvable hints are simply not checked
+            hints = {}
+    out = {}
+    for name, p in sig.parameters.items():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) or name == "self":
+            continue
+        out[name] = (p, hints.get(name, Any))
+    return out
+
+
+def _describe(hint) -> str:
+    origin = typing.get_origin(hint)
+    if hint is Any:
+        return "any value"
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(hint))
+    if origin in (Union, types.UnionType):
+        return " or ".join(_describe(a) for a in typing.get_args(hint))
+    if hint is type(None):
+        return "null"
+    if hint is InputPath:
+        return "an existing file path"
+    if origin in (list, tuple):
+        args = [a for a in typing.get_args(hint) if a is not Ellipsis]
+        return f"a list of {_describe(args[0])}" if args else "a list"
+    if origin is dict or hint is dict:
+        return "a mapping"
+    return getattr(hint, "__name__", str(hint))
+
+
+def check_value(value, hint, base_dir: Path | None = None) -> str | None:
+    """None when ``value`` fits ``hint``, else a short description of what was expected."""
+    origin = typing.get_origin(hint)
+    if hint is Any or hint is inspect.Parameter.empty:
+        return None
+    if origin in (Union, types.UnionType):
+        results = [check_value(value, a, base_dir) for a in typing.get_args(hint)]
+        if any(r is None for r in results):
+            return None
+        missing = [r for r in results if r and r.startswith("file not found")]
+        return missing[0] if missing else f"expected {_describe(hint)}, got {value!r}"
+    if hint is type(None):
+        return None if value is None else f"expected null, got {value!r}"
+    if origin is Literal:
+        return None if value in typing.get_args(hint) else f"expected {_describe(hint)}, got {value!r}"
+    if hint is InputPath:
+        if not isinstance(value, str):
+            return f"expected a file path, got {value!r}"
+        path = Path(value) if base_dir is None or os.path.isabs(value) else base_dir / value
+        return None if path.exists() else f"file not found: {value}"
+    if hint is bool:
+        return None if isinstance(value, bool) else f"expected true or false, got {value!r}"
+    if hint is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        return None if ok else f"expected an integer, got {value!r}"
+    if hint is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return None if ok else f"expected a number, got {value!r}"
+    if hint is str:
+        return None if isinstance(value, str) else f"expected a string, got {value!r}"
+    if hint in (Path, os.PathLike):
+        return None if isinstance(value, str) else f"expected a path, got {value!r}"
+    if origin in (list, tuple) or hint in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            return f"expected {_describe(hint)}, got {value!r}"
+        args = typing.get_args(hint)
+        if origin is tuple and args and Ellipsis not in args:
+            if len(value) != len(args):
+                return f"expected {len(args)} values, got {len(value)}"
+            pairs = zip(value, args)
+        else:
+            pairs = ((v, args[0]) for v in value) if args else ()
+        for i, (v, a) in enumerate(pairs):
+            problem = check_value(v, a, base_dir)
+            if problem:
+                return f"item {i}: {problem}"
+        return None
+    if origin is dict or hint is dict:
+        return None if isinstance(value, dict) else f"expected a mapping, got {value!r}"
+    if inspect.isclass(hint):
+        return None if isinstance(value, hint) else f"expected {_describe(hint)}, got {value!r}"
+    return None
+
+
+def check_params(factory, params: dict, where: str, base_dir: Path | None = None) -> list[tuple[str, str]]:
+    """Problems as (key, message) pairs: unknown names (with close matches), wrong types, missing
+    required parameters. An empty list means ``factory(**params)`` gets what it declares."""
+    known = parameters(factory)
+    problems = []
+    accepts_any = any(p.kind == p.VAR_KEYWORD for p in inspect.signature(factory).parameters.values())
+    for key, value in params.items():
+        if key not in known:
+            if accepts_any:
+                continue
+            close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            choices = ", ".join(known) or "none"
+            problems.append((f"{where}.{key}", f"unknown parameter{hint}; parameters: {choices}"))
+            continue
+        problem = check_value(value, known[key][1], base_dir)
+        if problem:
+            problems.append((f"{where}.{key}", problem))
+    for name, (p, _hint) in known.items():
+        if p.default is inspect.Parameter.empty and name not in params:
+            problems.append((where, f"missing required parameter '{name}'"))
+    return problems

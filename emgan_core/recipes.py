@@ -1,0 +1,306 @@
+"""YAML recipes: load, apply dotted overrides, validate completely before any heavy work.
+
+A recipe names registered components with their parameters, plus data, training and evaluation
+settings::
+
+    description: one line
+    simulator: {name: gaussian, params: {resolution: 2.0}}
+    generator: {name: unetpp3d, params: {widths: [32, 64, 128, 256]}}
+    critic:    {name: struc2mapgan}
+    losses:    [{name: bce, weight: 1.0}, {name: smooth-l1, weight: 100.0}]
+    metrics:   [ssim, {name: fsc, params: {thresholds: [0.5]}}]
+    data:      {train: [examples/data/a.mrc], ...}
+    train:     {steps: 1000, batch_size: 8, optimizer: {name: nadam, lr: 2.0e-4}}
+    eval:      {...}
+
+Every problem is reported as ``FILE:LINE: key.path: message``; relative paths are taken from the
+current folder.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from .errors import EmganError, RecipeError
+from .params import InputPath, check_params, check_value
+from .registry import Registry, get_registry
+
+#: Sections holding one component spec, and the component kind each names.
+SINGLE = {"task": "task", "simulator": "simulator", "generator": "generator", "critic": "critic"}
+#: Sections holding role -> component spec (e.g. the two generators of a cycle).
+MULTI = {"generators": "generator", "critics": "critic", "simulators": "simulator"}
+LISTS = {"losses": "loss", "metrics": "metric"}
+FREE = {"description", "data", "train", "eval"}
+SECTIONS = sorted(set(SINGLE) | set(MULTI) | set(LISTS) | FREE)
+
+TRAIN_KEYS: dict[str, Any] = {
+    "steps": int, "epochs": int, "batch_size": int, "seed": int, "device": str,
+    "precision": Literal["fp32", "bf16", "fp16"], "optimizer": dict, "critic_optimizer": dict,
+    "critic_steps": int, "grad_clip": float | None, "weight_clip": float | None,
+    "gradient_penalty": float | None, "ema": float | None, "lr_schedule": dict | None,
+    "log_every": int, "checkpoint_every": int, "val_every": int, "compile": bool,
+    "channels_last": bool, "num_workers": int, "patch_size": int | list[int],
+    "patches_per_volume": int, "augment": dict | None, "deterministic": bool,
+}
+EVAL_KEYS: dict[str, Any] = {
+    "patch_size": int | list[int], "core": int | list[int] | None, "stride": int | list[int] | None,
+    "mode": Literal["crop", "average", "hann"], "batch_size": int, "inputs": list[InputPath],
+    "references": list[InputPath], "report": bool,
+}
+_PATH_KEYS = ("path", "paths", "file", "files", "dir", "map", "maps", "model", "models",
+              "structure", "structures", "reference", "references", "input", "inputs", "stack", "star")
+_PATH_SUFFIXES = (".mrc", ".map", ".ccp4", ".mrcs", ".pdb", ".cif", ".ent", ".star", ".csv", ".gz",
+                  ".tif", ".tiff", ".h5", ".hdf5", ".yaml", ".yml", ".pt", ".ckpt")
+
+
+@dataclass
+class Recipe:
+    """A loaded recipe: ``data`` (plain dict), the file it came from, and YAML line numbers."""
+
+    data: dict
+    path: Path | None = None
+    lines: dict[tuple, int] = field(default_factory=dict)
+
+    def where(self, key: str) -> str:
+        name = str(self.path) if self.path else "recipe"
+        parts = tuple(int(p) if p.isdigit() else p for p in key.split(".") if p)
+        while parts and parts not in self.lines:
+            parts = parts[:-1]
+        line = self.lines.get(parts)
+        return f"{name}:{line}" if line else name
+
+    def section(self, name: str, default=None):
+        return self.data.get(name, default)
+
+
+# -- loading -----------------------------------------------------------------------------------
+
+def _walk(node, path: tuple, lines: dict):
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            lines[path + (key,)] = key_node.start_mark.line + 1
+            _walk(value_node, path + (key,), lines)
+            lines[path + (key,)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _walk(item, path + (i,), lines)
+
+
+def parse_yaml(text: str, where: str) -> tuple[Any, dict]:
+    """Parse YAML text; returns (data, {key path: line}). Syntax errors name the line."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or str(err)
+        raise EmganError(f"invalid YAML: {problem}", f"{where}{line}") from None
+    lines: dict = {}
+    if node is not None:
+        _walk(node, (), lines)
+    return data, lines
+
+
+def find_recipe(name_or_path: str | os.PathLike, registry: Registry | None = None) -> Path:
+    """A recipe file by path, or by name among the recipes shipped by installed plugins."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    if path.suffix in (".yaml", ".yml") or os.sep in str(name_or_path):
+        raise EmganError("recipe file not found", str(path))
+    shipped = shipped_recipes(registry)
+    if str(name_or_path) in shipped:
+        return shipped[str(name_or_path)][0]
+    close = difflib.get_close_matches(str(name_or_path), list(shipped), n=3, cutoff=0.6)
+    hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+    raise EmganError(f"no recipe file or shipped recipe of that name{hint}; see `emgan recipes`",
+                     str(name_or_path))
+
+
+def shipped_recipes(registry: Registry | None = None) -> dict[str, tuple[Path, str]]:
+    """Recipe name -> (file, plugin) for every recipe shipped by an installed plugin."""
+    registry = registry or get_registry()
+    found: dict[str, tuple[Path, str]] = {}
+    for folder, plugin in registry.recipe_dirs:
+        if not folder.is_dir():
+            continue
+        for file in sorted(folder.glob("*.y*ml")):
+            if file.stem in found:
+                raise EmganError(f"recipe '{file.stem}' is shipped twice: by plugin "
+                                 f"'{found[file.stem][1]}' and by '{plugin}'")
+            found[file.stem] = (file, plugin)
+    return found
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """Apply ``key.path=value`` overrides (values parsed as YAML) to a copy of ``data``."""
+    data = copy.deepcopy(data)
+    for item in overrides:
+        if "=" not in item:
+            raise EmganError(f"override '{item}' must look like key.path=value (e.g. train.steps=2)")
+        key, raw = item.split("=", 1)
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError:
+            value = raw
+        parts = key.strip().split(".")
+        if not all(parts):
+            raise EmganError(f"override '{item}': empty key part")
+        node = data
+        for part in parts[:-1]:
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise EmganError(f"override '{item}': '{part}' is not an index of that list")
+                node = node[int(part)]
+                continue
+            nxt = node.get(part)
+            if nxt is None:
+                nxt = node[part] = {}
+            if not isinstance(nxt, (dict, list)):
+                raise EmganError(f"override '{item}': '{part}' holds a value, not a section")
+            node = nxt
+        last = parts[-1]
+        if isinstance(node, list):
+            if not last.isdigit() or int(last) >= len(node):
+                raise EmganError(f"override '{item}': '{last}' is not an index of that list")
+            node[int(last)] = value
+        else:
+            node[last] = value
+    return data
+
+
+def load_recipe(name_or_path: str | os.PathLike, overrides: list[str] = (),
+                registry: Registry | None = None) -> Recipe:
+    """Read a recipe (file or shipped name) and apply overrides; not yet validated."""
+    path = find_recipe(name_or_path, registry)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as err:
+        raise EmganError(f"cannot read recipe ({err})", str(path)) from None
+    data, lines = parse_yaml(text, str(path))
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise EmganError("a recipe must be a YAML mapping of sections", str(path))
+    return Recipe(apply_overrides(data, list(overrides)), path, lines)
+
+
+# -- validation --------------------------------------------------------------------------------
+
+def _spec(value, key: str, problems: list) -> tuple[str | None, dict]:
+    """(name, params) of a component spec written as ``name`` or ``{name:, params:}``."""
+    if isinstance(value, str):
+        return value, {}
+    if not isinstance(value, dict):
+        problems.append((key, f"expected a component name or a mapping with 'name', got {value!r}"))
+        return None, {}
+    extra = set(value) - {"name", "params", "weight"}
+    for k in sorted(extra):
+        close = difflib.get_close_matches(k, ["name", "params", "weight"], n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        problems.append((f"{key}.{k}", f"unknown key{hint}; a component has name, params and weight"))
+    name = value.get("name")
+    if not isinstance(name, str):
+        problems.append((key, "missing 'name' of the component"))
+        return None, {}
+    params = value.get("params") or {}
+    if not isinstance(params, dict):
+        problems.append((f"{key}.params", f"expected a mapping of parameters, got {params!r}"))
+        return name, {}
+    if "weight" in value and check_value(value["weight"], float):
+        problems.append((f"{key}.weight", f"expected a number, got {value['weight']!r}"))
+    return name, params
+
+
+def _check_component(kind: str, value, key: str, registry: Registry, problems: list) -> None:
+    name, params = _spec(value, key, problems)
+    if name is None:
+        return
+    entry = registry.entries.get((kind, name))
+    if entry is None:
+        problems.append((f"{key}.name" if isinstance(value, dict) else key,
+                         registry.unknown_message(kind, name)))
+        return
+    problems.extend(check_params(entry.component.factory, params, f"{key}.params"))
+
+
+def _check_keys(section: dict, schema: dict, key: str, problems: list) -> None:
+    for k, v in section.items():
+        if k not in schema:
+            close = difflib.get_close_matches(k, list(schema), n=1, cutoff=0.6)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            problems.append((f"{key}.{k}", f"unknown setting{hint}"))
+            continue
+        problem = check_value(v, schema[k])
+        if problem:
+            problems.append((f"{key}.{k}", problem))
+
+
+def _looks_like_path(key: str, value: str) -> bool:
+    k = key.lower()
+    return (any(k == p or k.endswith("_" + p) for p in _PATH_KEYS)
+            or value.lower().endswith(_PATH_SUFFIXES))
+
+
+def _check_paths(value, key: str, problems: list, parent_key: str = "") -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_paths(v, f"{key}.{k}", problems, str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_paths(v, f"{key}.{i}", problems, parent_key)
+    elif isinstance(value, str) and _looks_like_path(parent_key, value) and not Path(value).exists():
+        problems.append((key, f"file not found: {value}"))
+
+
+def validate(recipe: Recipe, registry: Registry | None = None) -> Recipe:
+    """Check every section; raise :class:`RecipeError` listing every problem with its place."""
+    registry = registry or get_registry()
+    problems: list[tuple[str, str]] = []
+    for section, value in recipe.data.items():
+        if section not in SECTIONS:
+            close = difflib.get_close_matches(str(section), SECTIONS, n=1, cutoff=0.6)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            problems.append((str(section), f"unknown section{hint}; sections: {', '.join(SECTIONS)}"))
+        elif section in SINGLE:
+            _check_component(SINGLE[section], value, section, registry, problems)
+        elif section in MULTI:
+            if not isinstance(value, dict):
+                problems.append((section, "expected a mapping of role -> component"))
+                continue
+            for role, spec in value.items():
+                _check_component(MULTI[section], spec, f"{section}.{role}", registry, problems)
+        elif section in LISTS:
+            items = value if isinstance(value, list) else None
+            if items is None:
+                problems.append((section, f"expected a list of components, got {value!r}"))
+                continue
+            for i, spec in enumerate(items):
+                _check_component(LISTS[section], spec, f"{section}.{i}", registry, problems)
+        elif section in ("data", "train", "eval"):
+            if value is None:
+                continue
+            if not isinstance(value, dict):
+                problems.append((section, f"expected a mapping, got {value!r}"))
+                continue
+            if section == "train":
+                _check_keys(value, TRAIN_KEYS, section, problems)
+            elif section == "eval":
+                _check_keys(value, EVAL_KEYS, section, problems)
+            else:
+                _check_paths(value, section, problems)
+        elif section == "description" and not isinstance(value, str):
+            problems.append((section, "expected one line of text"))
+    if problems:
+        raise RecipeError([f"{recipe.where(key)}: {key}: {msg}" for key, msg in problems])
+    return recipe

@@ -1,0 +1,183 @@
+"""The component registry: pluggy, fed by the ``emgan`` entry-point group.
+
+Components are addressed as ``kind/name`` (``generator/unetpp3d``, ``simulator/gaussian``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.metadata as md
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .errors import RegistryError
+
+ENTRY_POINT_GROUP = "emgan"
+KINDS = ("simulator", "generator", "critic", "loss", "metric", "task")
+_HOOK_OF_KIND = {kind: f"emgan_{kind}s" if kind != "loss" else "emgan_losses" for kind in KINDS}
+_NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+@dataclass(frozen=True)
+class Component:
+    """A registered part: ``factory(**params)`` builds it; ``summary`` is one line for listings."""
+
+    name: str
+    factory: Callable[..., Any]
+    summary: str
+
+
+@dataclass(frozen=True)
+class RecipeDir:
+    """A folder of recipe YAML files shipped by a plugin."""
+
+    path: Path
+
+
+@dataclass(frozen=True)
+class Command:
+    """A plugin subcommand: ``configure(parser)`` adds arguments and sets ``func`` (args -> int)."""
+
+    name: str
+    configure: Callable[[Any], None]
+    summary: str
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A component with its provenance: the plugin name and the distribution that shipped it."""
+
+    kind: str
+    component: Component
+    plugin: str
+    distribution: str
+    version: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}/{self.component.name}"
+
+
+@dataclass
+class Registry:
+    """All components, recipes and commands of the installed plugins."""
+
+    entries: dict[tuple[str, str], Entry] = field(default_factory=dict)
+    recipe_dirs: list[tuple[Path, str]] = field(default_factory=list)
+    commands: dict[str, tuple[Command, str]] = field(default_factory=dict)
+    plugins: dict[str, tuple[str, str]] = field(default_factory=dict)  # plugin -> (dist, version)
+
+    def get(self, kind: str, name: str) -> Entry:
+        """The entry for ``kind/name``; an unknown name lists close matches and where names come from."""
+        if kind not in KINDS:
+            raise RegistryError(f"unknown component kind '{kind}' (kinds: {', '.join(KINDS)})")
+        try:
+            return self.entries[(kind, name)]
+        except KeyError:
+            raise RegistryError(self.unknown_message(kind, name)) from None
+
+    def build(self, kind: str, name: str, **params):
+        return self.get(kind, name).component.factory(**params)
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(n for k, n in self.entries if k == kind)
+
+    def unknown_message(self, kind: str, name: str) -> str:
+        close = difflib.get_close_matches(name, self.names(kind), n=3, cutoff=0.6)
+        hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+        known = ", ".join(self.names(kind)) or "none"
+        return (f"unknown {kind} '{name}'{hint}; installed {kind}s: {known}. "
+                "Names come from installed plugins: see `emgan plugins`")
+
+    def add(self, kind: str, component: Component, plugin: str, dist: str, version: str) -> None:
+        if not isinstance(component, Component):
+            raise RegistryError(f"plugin '{plugin}' ({dist}) returned {component!r} from "
+                                f"{_HOOK_OF_KIND[kind]}; expected emgan_core.Component records")
+        if not _NAME.match(component.name):
+            raise RegistryError(f"plugin '{plugin}' ({dist}) registers {kind} '{component.name}': "
+                                "names must be lower-case words joined by dashes")
+        key = (kind, component.name)
+        if key in self.entries:
+            other = self.entries[key]
+            raise RegistryError(
+                f"{kind}/{component.name} is registered twice: by plugin '{other.plugin}' from "
+                f"distribution {other.distribution} {other.version} and by plugin '{plugin}' from "
+                f"distribution {dist} {version}; uninstall one of them")
+        self.entries[key] = Entry(kind, component, plugin, dist, version)
+
+
+def _dist_of(entry_point) -> tuple[str, str]:
+    dist = getattr(entry_point, "dist", None)
+    return (dist.name, dist.version) if dist is not None else ("unknown", "")
+
+
+def plugin_manager(extra_plugins: list[tuple[str, Any, str, str]] = ()) -> tuple[pluggy.PluginManager, dict]:
+    """A PluginManager holding emgan's built-in plugin, every ``emgan`` entry point, and ``extra_plugins``
+    given as (name, module, distribution, version). Returns it with plugin -> (dist, version)."""
+    from . import __version__, builtin
+
+    pm = pluggy.PluginManager("emgan")
+    pm.add_hookspecs(hookspecs)
+    origin = {}
+    pm.register(builtin, name="core")
+    origin["core"] = ("emgan-core", __version__)
+    for ep in md.entry_points(group=ENTRY_POINT_GROUP):
+        dist, version = _dist_of(ep)
+        if ep.name in origin or pm.get_plugin(ep.name) is not None:
+            if origin.get(ep.name, (None,))[0] == dist:
+                continue  # the same distribution seen twice on sys.path
+            raise RegistryError(f"two plugins are named '{ep.name}': from {origin[ep.name][0]} and "
+                                f"{dist}; uninstall one of them")
+        try:
+            module = ep.load()
+        except Exception as err:  # noqa: BLE001 - a broken plugin must name itself
+            raise RegistryError(f"plugin '{ep.name}' from distribution {dist} {version} failed to "
+                                f"load ({type(err).__name__}: {err})") from err
+        pm.register(module, name=ep.name)
+        origin[ep.name] = (dist, version)
+    for name, module, dist, version in extra_plugins:
+        pm.register(module, name=name)
+        origin[name] = (dist, version)
+    return pm, origin
+
+
+def collect(pm: pluggy.PluginManager, origin: dict) -> Registry:
+    """Call every hook of every plugin and fill a Registry, checking for conflicts."""
+    reg = Registry(plugins=dict(origin))
+    for plugin_name, plugin in pm.list_name_plugin():
+        dist, version = origin.get(plugin_name, ("unknown", ""))
+        for kind, hook in _HOOK_OF_KIND.items():
+            impl = getattr(plugin, hook, None)
+            if impl is None:
+                continue
+            for comp in impl() or []:
+                reg.add(kind, comp, plugin_name, dist, version)
+        if getattr(plugin, "emgan_recipes", None):
+            for rd in plugin.emgan_recipes() or []:
+                reg.recipe_dirs.append((Path(rd.path), plugin_name))
+        if getattr(plugin, "emgan_commands", None):
+            for cmd in plugin.emgan_commands() or []:
+                if cmd.name in reg.commands:
+                    other = reg.commands[cmd.name][1]
+                    raise RegistryError(f"command '{cmd.name}' is registered twice: by plugin "
+                                        f"'{other}' ({origin[other][0]}) and by '{plugin_name}' ({dist})")
+                reg.commands[cmd.name] = (cmd, plugin_name)
+    return reg
+
+
+_REGISTRY: Registry | None = None
+
+
+def get_registry(refresh: bool = False) -> Registry:
+    """The process-wide registry, built on first use."""
+    global _REGISTRY
+    if _REGISTRY is None or refresh:
+        pm, origin = plugin_manager()
+        _REGISTRY = collect(pm, origin)
+    return _REGISTRY

@@ -1,0 +1,5 @@
+"""Simulators shared by several methods."""
+
+from .gaussian import GaussianSimulator
+
+__all__ = ["GaussianSimulator"]
