@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from . import losses, metrics
 from .hookspecs import hookimpl
-from .registry import Component, RecipeDir
+from .registry import Component
 from .simulators import GaussianSimulator
 
 
@@ -49,7 +48,3 @@ def emgan_metrics():
     }
     return [Component(name, metrics.metric_factory(fn), _summary(fn)) for name, fn in fns.items()]
 
-
-@hookimpl
-def emgan_recipes():
-    return [RecipeDir(Path(__file__).parent / "recipes")]

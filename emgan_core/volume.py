@@ -38,6 +38,9 @@ class Volume:
     voxel_size: np.ndarray = field(default_factory=lambda: np.ones(3))
     origin: np.ndarray = field(default_factory=lambda: np.zeros(3))
     start: tuple[int, int, int] = (0, 0, 0)
+    #: MRC (CELLA (x, y, z) Å, MX, MY, MZ) as read; reused on writing while it still gives
+    #: ``voxel_size`` exactly, so that crystallographic cells (MX != NX) survive a round trip.
+    cell: tuple[tuple[float, float, float], tuple[int, int, int]] | None = field(default=None, repr=False)
 
     def __post_init__(self):
         self.data = np.asarray(self.data, dtype=np.float32)

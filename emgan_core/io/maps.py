@@ -117,13 +117,15 @@ def read_map(path: str | os.PathLike) -> Volume:
         voxel = voxel_size_from_header(header, where)
         origin = resolve_origin(header, voxel)
         start = _start_xyz(header)
+        cell = (tuple(float(c) for c in (header.cella.x, header.cella.y, header.cella.z)),
+                (int(header.mx), int(header.my), int(header.mz)))
         array = np.array(np.transpose(data, perm), dtype=np.float32, order="C")  # owned, writable
     finally:
         mrc.close()
     bad = int(np.count_nonzero(~np.isfinite(array)))
     if bad:
         raise EmganError(f"map contains {bad} NaN or infinite values", where)
-    return Volume(array, voxel_size=voxel, origin=origin, start=start)
+    return Volume(array, voxel_size=voxel, origin=origin, start=start, cell=cell)
 
 
 def _start_for_origin(volume: Volume) -> tuple[int, int, int]:
@@ -139,6 +141,18 @@ def _start_for_origin(volume: Volume) -> tuple[int, int, int]:
         stacklevel=3,
     )
     return volume.start
+
+
+def _cell_for(volume: Volume) -> tuple[tuple[float, ...], tuple[int, ...]]:
+    """CELLA and MX, MY, MZ: the map's own when they still give its voxel size exactly."""
+    if volume.cell is not None:
+        cella, sampling = volume.cell
+        if np.array_equal(np.asarray(cella, np.float64) / np.asarray(sampling, np.float64),
+                          volume.voxel_size):
+            return tuple(cella), tuple(sampling)
+    n_xyz = np.array(volume.shape[::-1], dtype=np.float64)
+    cella = tuple(float(np.float32(c)) for c in volume.voxel_size * n_xyz)
+    return cella, tuple(int(n) for n in n_xyz)
 
 
 def write_map(path: str | os.PathLike, volume: Volume, label: str | None = None) -> Path:
@@ -157,9 +171,9 @@ def write_map(path: str | os.PathLike, volume: Volume, label: str | None = None)
             header = mrc.header
             header.mapc, header.mapr, header.maps = 1, 2, 3
             nz, ny, nx = data.shape
-            header.mx, header.my, header.mz = nx, ny, nz
-            cell = volume.voxel_size * np.array([nx, ny, nz], dtype=np.float64)
-            header.cella = tuple(float(np.float32(c)) for c in cell)
+            cella, sampling = _cell_for(volume)
+            header.mx, header.my, header.mz = sampling
+            header.cella = cella
             header.nxstart, header.nystart, header.nzstart = start
             header.origin = tuple(float(np.float32(o)) for o in volume.origin)
             if label:

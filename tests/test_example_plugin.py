@@ -1,0 +1,42 @@
+"""A third-party plugin, pip-installed, is listed and usable from recipes and the CLI."""
+
+import json
+
+import numpy as np
+import torch
+
+from emgan_core.inferers import PatchInferer
+from emgan_core.io import read_map
+from emgan_core.recipes import load_recipe, validate
+
+
+def test_listed_by_emgan_plugins(example_plugin, emgan):
+    info = json.loads(emgan("plugins", "--json", check_rc=0).stdout)
+    plugins = {p["name"]: p for p in info["plugins"]}
+    assert plugins["example"]["distribution"] == "emgan-plugin-example"
+    assert plugins["example"]["components"] == {"generator": ["toy-conv"], "metric": ["mean-abs-diff"]}
+    assert plugins["core"]["distribution"] == "emgan-core"
+    keys = {c["key"] for c in info["components"]}
+    assert {"simulator/gaussian", "loss/bce", "metric/fsc", "generator/toy-conv"} <= keys
+
+
+def test_usable_from_a_recipe(example_plugin, data_dir):
+    recipe = validate(load_recipe("example-toy", ["generator.params.channels=3"]))
+    spec = recipe.data["generator"]
+    net = example_plugin.build("generator", spec["name"], **spec["params"])
+    assert sum(p.numel() for p in net.parameters()) > 0
+    vol = read_map(data_dir / "emd2566_3J6B_chain9.mrc").data
+    ev = recipe.data["eval"]
+    with torch.no_grad():
+        out = PatchInferer(ev["patch_size"], ev["mode"], core=ev["core"])(
+            lambda x: net(x), vol)
+    assert out.shape == (1,) + vol.shape and np.isfinite(out).all()
+    metric = example_plugin.build("metric", "mean-abs-diff")
+    assert metric(out[0], vol).values["mean_abs_diff"] >= 0
+
+
+def test_plugin_metric_from_the_cli(example_plugin, emgan, data_dir):
+    m = data_dir / "emringerweb_test_map.ccp4"
+    proc = emgan("eval", m, m, "--metrics", "mean-abs-diff,pearson", "--json", check_rc=0)
+    values = json.loads(proc.stdout)["metrics"]
+    assert values["mean_abs_diff"] == 0.0 and values["pearson"] == 1.0

@@ -1,0 +1,107 @@
+"""Recipe validation: every problem on one line with its place; exit status 2; overrides."""
+
+import textwrap
+
+import pytest
+
+from emgan_core import EmganError
+from emgan_core.recipes import apply_overrides, load_recipe, validate
+
+
+def _write(tmp_path, text, name="recipe.yaml"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+GOOD = """\
+    description: toy
+    simulator:
+      name: gaussian
+      params: {resolution: 4.0, voxel_size: 2.0}
+    generator:
+      name: toy-conv
+      params:
+        channels: 4
+    losses:
+      - {name: l1, weight: 1.0}
+    metrics: [pearson, {name: fsc, params: {thresholds: [0.5]}}]
+    data:
+      train_maps: [DATA/emd2566_3J6B_chain9.mrc]
+    train: {steps: 10, batch_size: 2, optimizer: {name: adam, lr: 1.0e-3}}
+"""
+
+
+def test_good_recipe_validates(example_plugin, tmp_path, data_dir, emgan):
+    path = _write(tmp_path, GOOD.replace("DATA", str(data_dir)))
+    proc = emgan("validate", path, check_rc=0)
+    assert "ok" in proc.stdout
+
+
+def test_misspelt_parameter(example_plugin, tmp_path, data_dir, emgan):
+    path = _write(tmp_path, GOOD.replace("DATA", str(data_dir)).replace("channels: 4", "chanels: 4"))
+    proc = emgan("validate", path)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr
+    assert f"{path}:8: generator.params.chanels: unknown parameter (did you mean 'channels'?)" in lines[0]
+
+
+def test_unknown_component(example_plugin, tmp_path, data_dir, emgan):
+    path = _write(tmp_path, GOOD.replace("DATA", str(data_dir)).replace("name: toy-conv", "name: toy-cnv"))
+    proc = emgan("validate", path)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert f"{path}:6: generator.name: unknown generator 'toy-cnv' (did you mean 'toy-conv'?)" in lines[0]
+
+
+def test_missing_file(example_plugin, tmp_path, data_dir, emgan):
+    path = _write(tmp_path, GOOD.replace("DATA", str(data_dir)).replace("emd2566", "emd9999"))
+    proc = emgan("validate", path)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"{path}:13: data.train_maps.0: file not found" in lines[0]
+
+
+def test_several_problems_one_line_each(example_plugin, tmp_path, data_dir, emgan):
+    text = (GOOD.replace("DATA", str(data_dir)).replace("channels: 4", "chanels: 4")
+            .replace("resolution: 4.0", "resolution: high").replace("steps: 10", "stpes: 10"))
+    proc = emgan("validate", _write(tmp_path, text), "--debug")
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2
+    assert any("simulator.params.resolution: expected a number, got 'high'" in ln for ln in lines)
+    assert any("generator.params.chanels" in ln for ln in lines)
+    assert any("train.stpes: unknown setting (did you mean 'steps'?)" in ln for ln in lines)
+
+
+def test_unknown_section_and_bad_yaml(tmp_path, emgan):
+    proc = emgan("validate", _write(tmp_path, "generatr: {name: x}\n"))
+    assert proc.returncode == 2 and "unknown section (did you mean 'generator'?)" in proc.stderr
+    proc = emgan("validate", _write(tmp_path, "a: [1, 2\nb: 3\n", "bad.yaml"))
+    assert proc.returncode == 2 and "invalid YAML" in proc.stderr and "bad.yaml:" in proc.stderr
+    proc = emgan("validate", tmp_path / "absent.yaml")
+    assert proc.returncode == 2 and "recipe file not found" in proc.stderr
+
+
+def test_overrides(example_plugin, tmp_path, data_dir, emgan):
+    path = _write(tmp_path, GOOD.replace("DATA", str(data_dir)))
+    recipe = load_recipe(path, ["train.steps=2", "generator.params.channels=8", "losses.0.weight=0.5",
+                                "train.optimizer.betas=[0.5, 0.999]"])
+    assert recipe.data["train"]["steps"] == 2 and recipe.data["generator"]["params"]["channels"] == 8
+    assert recipe.data["losses"][0]["weight"] == 0.5
+    assert recipe.data["train"]["optimizer"]["betas"] == [0.5, 0.999]
+    validate(recipe)
+    proc = emgan("validate", path, "generator.params.channels=many")
+    assert proc.returncode == 2 and "generator.params.channels: expected an integer, got 'many'" in proc.stderr
+    with pytest.raises(EmganError, match="key.path=value"):
+        apply_overrides({}, ["train.steps"])
+
+
+def test_shipped_recipes_by_name(example_plugin, emgan):
+    proc = emgan("recipes", check_rc=0)
+    assert "example-toy" in proc.stdout and "[example]" in proc.stdout
+    assert "toy-conv" in emgan("recipes", "show", "example-toy", check_rc=0).stdout
+    emgan("validate", "example-toy", check_rc=0)
+    proc = emgan("validate", "example-tyo")
+    assert proc.returncode == 2 and "did you mean 'example-toy'" in proc.stderr
