@@ -79,6 +79,10 @@ def test_unwritable_output(emgan, data_dir, tmp_path):
     out = tmp_path / "missing-folder" / "sim.mrc"
     _one_error_line(emgan("simulate", "gaussian", data_dir / "emringerweb_test_model.pdb", "-o", out),
                     str(out), "does not exist")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    _one_error_line(emgan("simulate", "gaussian", data_dir / "emringerweb_test_model.pdb",
+                          "-o", blocker / "sim.mrc"), "is a file, not a folder")
     ro = tmp_path / "ro"
     ro.mkdir()
     os.chmod(ro, 0o500)
@@ -89,6 +93,20 @@ def test_unwritable_output(emgan, data_dir, tmp_path):
                               "-o", ro / "sim.mrc"), "permission")
     finally:
         os.chmod(ro, 0o700)
+
+
+def test_write_error_midway_is_one_line_and_leaves_nothing(tmp_path, monkeypatch):
+    import mrcfile
+
+    from emgan_core import EmganError
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(mrcfile.mrcfile.MrcFile, "update_header_stats", disk_full)
+    with pytest.raises(EmganError, match="No space left"):
+        write_map(tmp_path / "x.mrc", Volume(np.ones((4, 4, 4), np.float32)))
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_failed_write_leaves_nothing(tmp_path):

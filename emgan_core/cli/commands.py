@@ -202,7 +202,7 @@ def cmd_eval(args) -> int:
     for name, metric in metrics.items():
         result = metric(output, reference)
         for k, v in result.values.items():
-            values[k if k == name or len(names) == 1 else f"{name}.{k}" if k in values else k] = v
+            values[f"{name}.{k}" if k in values else k] = v  # two metrics with one value name
         curves.update(result.curves)
     if args.json:
         clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in values.items()}

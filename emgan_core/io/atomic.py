@@ -16,6 +16,8 @@ def check_writable(path: str | os.PathLike) -> Path:
     parent = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise EmganError("is a directory, expected a file name", str(path))
+    if parent.exists() and not parent.is_dir():
+        raise EmganError(f"cannot write: '{parent}' is a file, not a folder", str(path))
     if not parent.is_dir():
         raise EmganError(f"cannot write: folder '{parent}' does not exist", str(path))
     if not os.access(parent, os.W_OK | os.X_OK):
@@ -37,7 +39,9 @@ def atomic_output(path: str | os.PathLike, suffix: str | None = None):
     try:
         yield Path(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(err, OSError):  # disk full, quota, I/O error: the user's to fix
+            raise EmganError(f"cannot write ({err.strerror or err})", str(path)) from err
         raise

@@ -28,6 +28,14 @@ def spacing(output, reference, ndim: int) -> np.ndarray:
     return np.ones(ndim)
 
 
+def above_threshold(a: np.ndarray, b: np.ndarray, above: float | None):
+    """The voxels of both arrays where ``a`` exceeds ``above`` (all of them when None)."""
+    if above is None:
+        return a, b
+    mask = a > above
+    return a[mask], b[mask]
+
+
 def correlate(a: np.ndarray, b: np.ndarray, about_mean: bool) -> float:
     """Normalised inner product of ``a`` and ``b`` (optionally after removing their means)."""
     a = a.ravel()

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from ..interfaces import MetricResult
-from ._common import correlate, pair
+from ._common import above_threshold, correlate, pair
 
 
 def correlation_about_zero(output, reference, above: float | None = None) -> MetricResult:
     """<u, v> / (|u| |v|) over the voxels where ``output`` exceeds ``above`` (all voxels if None)."""
-    a, b = pair(output, reference)
-    if above is not None:
-        mask = a > above
-        a, b = a[mask], b[mask]
+    a, b = above_threshold(*pair(output, reference), above)
     return MetricResult({"correlation": correlate(a, b, about_mean=False)})
