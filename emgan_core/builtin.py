@@ -7,7 +7,9 @@ import sys
 from . import losses, metrics
 from .hookspecs import hookimpl
 from .registry import Component
+from .networks import PatchGANCritic
 from .simulators import GaussianSimulator
+from .tasks import PairedTask
 
 
 def _summary(fn) -> str:
@@ -48,3 +50,13 @@ def emgan_metrics():
     }
     return [Component(name, metrics.metric_factory(fn), _summary(fn)) for name, fn in fns.items()]
 
+
+
+@hookimpl
+def emgan_tasks():
+    return [Component("paired", PairedTask, "conditional GAN on aligned (input, target) pairs (pix2pix-style)")]
+
+
+@hookimpl
+def emgan_critics():
+    return [Component("patchgan", PatchGANCritic, "PatchGAN critic, 2D or 3D (pix2pix); logits per patch")]

@@ -40,14 +40,9 @@ class Simulator(ABC):
 
     def write_output(self, result, path: str | Path) -> None:
         """Write a result atomically: a Volume as MRC map, an ImageStack as .mrcs."""
-        from .io import write_image_stack, write_map
+        from .io import write_any
 
-        if isinstance(result, Volume):
-            write_map(path, result)
-        elif isinstance(result, ImageStack):
-            write_image_stack(path, result)
-        else:
-            raise TypeError(f"{type(self).__name__} must override write_output for {type(result)}")
+        write_any(result, path)
 
 
 class Generator(nn.Module, ABC):
@@ -115,11 +110,38 @@ class Task(ABC):
     """Owns a method's game: which networks exist, how a batch becomes losses, how inference runs.
 
     The trainer owns everything generic (devices, precision, optimisers, stepping, logging,
-    checkpoints). ``networks`` maps role names (``"generator"``, ``"critic"``, or
-    ``"generator_ab"``/``"critic_b"``… for cycles) to built modules.
+    checkpoints, distribution). Lifecycle: the trainer builds the task from its recipe params,
+    builds one network per role in ``roles`` (from the recipe's ``generator``/``critic`` sections,
+    or ``generators``/``critics`` for several) and calls :meth:`bind`. Batches are dicts of
+    (B, C, *spatial) tensors already on the device.
     """
 
+    #: role -> component kind ("generator" or "critic"); generator roles are updated by the
+    #: generator optimiser, critic roles by the critic optimiser.
+    roles: ClassVar[dict[str, str]] = {"generator": "generator", "critic": "critic"}
+    #: roles a recipe may leave out (e.g. a critic, for purely supervised training)
+    optional_roles: ClassVar[frozenset[str]] = frozenset({"critic"})
+
     networks: dict[str, nn.Module]
+
+    def bind(self, networks: dict[str, nn.Module], losses: list[tuple[Loss, float]],
+             train=None, data: dict | None = None, eval: dict | None = None,
+             simulator: Simulator | None = None) -> None:
+        """Receive built networks, (loss, weight) terms and the recipe's settings."""
+        self.networks = networks
+        self.losses = losses
+        self.train = train
+        self.data = data or {}
+        self.eval = eval or {}
+        self.simulator = simulator
+
+    def train_dataset(self, seed: int):
+        """A map-style dataset whose item ``i`` is a deterministic dict of tensors."""
+        raise NotImplementedError(f"{type(self).__name__} does not train from data")
+
+    def val_dataset(self, seed: int):
+        """A finite dataset for validation, or None."""
+        return None
 
     @abstractmethod
     def critic_losses(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -129,8 +151,23 @@ class Task(ABC):
     def generator_losses(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Generator-side loss terms for one batch; their sum is minimised by the generator(s)."""
 
+    def validation_losses(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Loss terms on a validation batch (no gradients); default: the generator's."""
+        return self.generator_losses(batch)
+
+    def summaries(self, batch: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        """2D images (y, x) to show in TensorBoard, e.g. central slices of input/output/target."""
+        return {}
+
+    def inference_spec(self) -> dict:
+        """Plain data inference needs (normalisation, patching, simulator), stored in checkpoints."""
+        return {}
+
+    def load_inference_spec(self, spec: dict) -> None:
+        """Restore what :meth:`inference_spec` returned."""
+
     @abstractmethod
-    def infer(self, source: Any) -> Volume | ImageStack:
+    def infer(self, source: Any, **options) -> Volume | ImageStack:
         """Run the trained generator on a whole input (streaming patches where it applies)."""
 
 

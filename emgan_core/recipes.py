@@ -40,22 +40,23 @@ LISTS = {"losses": "loss", "metrics": "metric"}
 FREE = {"description", "data", "train", "eval"}
 SECTIONS = sorted(set(SINGLE) | set(MULTI) | set(LISTS) | FREE)
 
-TRAIN_KEYS: dict[str, Any] = {
-    "steps": int, "epochs": int, "batch_size": int, "seed": int, "device": str,
-    "precision": Literal["fp32", "bf16", "fp16"], "optimizer": dict, "critic_optimizer": dict,
-    "critic_steps": int, "grad_clip": float | None, "weight_clip": float | None,
-    "gradient_penalty": float | None, "ema": float | None, "lr_schedule": dict | None,
-    "log_every": int, "checkpoint_every": int, "val_every": int, "compile": bool,
-    "channels_last": bool, "num_workers": int, "patch_size": int | list[int],
-    "patches_per_volume": int, "augment": dict | None, "deterministic": bool,
-}
+def _train_keys() -> dict[str, Any]:
+    """The ``train`` schema is TrainConfig's typed fields."""
+    import typing
+
+    from .training.config import TrainConfig
+
+    return typing.get_type_hints(TrainConfig)
+
+
 EVAL_KEYS: dict[str, Any] = {
     "patch_size": int | list[int], "core": int | list[int] | None, "stride": int | list[int] | None,
     "mode": Literal["crop", "average", "hann"], "batch_size": int, "inputs": list[InputPath],
     "references": list[InputPath], "report": bool,
 }
 _PATH_KEYS = ("path", "paths", "file", "files", "dir", "map", "maps", "model", "models",
-              "structure", "structures", "reference", "references", "input", "inputs", "stack", "star")
+              "structure", "structures", "reference", "references", "input", "inputs", "stack", "star",
+              "target", "targets")
 _PATH_SUFFIXES = (".mrc", ".map", ".ccp4", ".mrcs", ".pdb", ".cif", ".ent", ".star", ".csv", ".gz",
                   ".tif", ".tiff", ".h5", ".hdf5", ".yaml", ".yml", ".pt", ".ckpt")
 
@@ -294,7 +295,7 @@ def validate(recipe: Recipe, registry: Registry | None = None) -> Recipe:
                 problems.append((section, f"expected a mapping, got {value!r}"))
                 continue
             if section == "train":
-                _check_keys(value, TRAIN_KEYS, section, problems)
+                _check_keys(value, _train_keys(), section, problems)
             elif section == "eval":
                 _check_keys(value, EVAL_KEYS, section, problems)
             else:

@@ -15,8 +15,6 @@ from ..errors import EmganError
 from ..params import check_params
 from ..registry import KINDS, get_registry
 
-MAP_SUFFIXES = (".mrc", ".map", ".ccp4", ".mrc.gz", ".map.gz", ".ccp4.gz")
-STACK_SUFFIXES = (".mrcs",)
 
 
 def _parser(sub, name: str, help: str, example: str) -> argparse.ArgumentParser:
@@ -26,6 +24,11 @@ def _parser(sub, name: str, help: str, example: str) -> argparse.ArgumentParser:
 
 
 def add_core_commands(sub) -> None:
+    _add_inspection_commands(sub)
+    add_training_commands(sub)
+
+
+def _add_inspection_commands(sub) -> None:
     p = _parser(sub, "plugins", "list installed plugins, their versions and components",
                 "emgan plugins --json")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -168,16 +171,8 @@ def cmd_simulate(args) -> int:
 
 # -- eval ------------------------------------------------------------------------------------
 
-def read_any(path: str, pixel_size: float | None = None):
-    """A map as Volume or a .mrcs stack as ImageStack, by file suffix."""
-    from ..io import read_image_stack, read_map
-
-    if str(path).lower().endswith(STACK_SUFFIXES):
-        return read_image_stack(path, pixel_size)
-    return read_map(path)
-
-
 def cmd_eval(args) -> int:
+    from ..io import read_any
     from ..transforms import resample_to_grid
     from ..volume import Volume
 
@@ -212,4 +207,101 @@ def cmd_eval(args) -> int:
     else:
         for k, v in values.items():
             print(f"{k:<28} {v:.4f}")
+    return 0
+
+
+# -- run / infer -----------------------------------------------------------------------------------
+
+def add_training_commands(sub) -> None:
+    p = _parser(sub, "run", "train a recipe (or resume a run); with torchrun: distributed",
+                "emgan run struc2mapgan-quickstart train.steps=200 -o runs/demo\n"
+                "  emgan run --resume runs/demo\n"
+                "  torchrun --nproc_per_node=4 -m emgan_core.cli.main run recipe.yaml -o runs/ddp")
+    p.add_argument("recipe", nargs="?", help="recipe file or shipped recipe name")
+    p.add_argument("params", nargs="*", help="dotted overrides key.path=value")
+    p.add_argument("-o", "--run-dir", help="run directory (default runs/RECIPE-TIMESTAMP)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
+    p.set_defaults(func=cmd_run)
+
+    p = _parser(sub, "infer", "run a trained generator on a new input (no recipe needed)",
+                "emgan infer runs/demo model.pdb -o generated.mrc --ref-map experimental.mrc")
+    p.add_argument("checkpoint", help="checkpoint file or run directory (uses checkpoints/last.pt)")
+    p.add_argument("input", help="input map, image stack or structure, as the model was trained")
+    p.add_argument("-o", "--output", required=True, help="output map or stack (written atomically)")
+    p.add_argument("--ref-map", metavar="MAP", help="resample the output onto this map's grid")
+    p.add_argument("--batch-size", type=int, help="patches per forward pass")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 … (default: cuda if available)")
+    p.set_defaults(func=cmd_infer)
+
+
+def cmd_run(args) -> int:
+    from datetime import datetime
+
+    from ..recipes import load_recipe, validate
+    from ..training import Trainer
+
+    if args.resume:
+        if args.recipe or args.params:
+            raise EmganError("--resume continues a run with its own recipe; give no recipe or overrides")
+        run_dir = Path(args.resume)
+        if not (run_dir / "recipe.yaml").exists():
+            raise EmganError("not a run directory (no recipe.yaml)", str(run_dir))
+        recipe = validate(load_recipe(run_dir / "recipe.yaml"))
+        Trainer(recipe, run_dir, resume=True).fit()
+        return 0
+    if not args.recipe:
+        raise EmganError("give a recipe (file or shipped name), or --resume RUN_DIR")
+    recipe = validate(load_recipe(args.recipe, args.params))
+    name = Path(str(args.recipe)).stem
+    run_dir = Path(args.run_dir or f"runs/{name}-{datetime.now():%Y%m%d-%H%M%S}")
+    if (run_dir / "checkpoints" / "last.pt").exists():
+        raise EmganError("run directory already holds a run: use --resume, or another -o", str(run_dir))
+    Trainer(recipe, run_dir).fit()
+    return 0
+
+
+def load_for_inference(checkpoint, device: str = "cpu"):
+    """(task ready for infer, checkpoint payload) from a checkpoint file or run directory."""
+    from ..training.checkpoint import load_checkpoint
+    from ..training.trainer import build_task
+
+    ckpt = load_checkpoint(checkpoint)
+    task, modules = build_task(get_registry(), ckpt["components"])
+    weights = ckpt["state"]["ema"] or {}
+    for role, module in modules.items():
+        module.load_state_dict(weights.get(role, ckpt["state"]["networks"][role]))
+        module.eval()
+    task.load_inference_spec(ckpt["inference"])
+    return task, ckpt
+
+
+def resolve_device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise EmganError(f"device {name} requested but CUDA is not available", "--device")
+    return name
+
+
+def cmd_infer(args) -> int:
+    from ..io import read_map, write_any
+    from ..io.atomic import check_writable
+    from ..transforms import resample_to_grid
+    from ..volume import Volume
+
+    check_writable(args.output)
+    ref = read_map(args.ref_map) if args.ref_map else None
+    device = resolve_device(args.device)
+    task, ckpt = load_for_inference(args.checkpoint, device)
+    t0 = time.perf_counter()
+    out = task.infer(args.input, batch_size=args.batch_size, device=device)
+    if ref is not None:
+        if not isinstance(out, Volume):
+            raise EmganError("--ref-map applies to maps, not image stacks", "--ref-map")
+        out = resample_to_grid(out, ref)
+    write_any(out, args.output)
+    print(f"{args.output}: {ckpt['components']['task']['name']} inference (step {ckpt['step']}) in "
+          f"{time.perf_counter() - t0:.2f} s on {device}", file=sys.stderr)
     return 0

@@ -1,0 +1,223 @@
+"""``task/paired``: a conditional GAN on aligned (input, target) pairs (pix2pix, struc2mapGAN, SuperEM).
+
+Generator: input → output of the target's shape. Critic (optional): judges the output alone, or the
+input and output stacked as channels (``conditional``, pix2pix). Loss = Σ weight × term over the
+recipe's losses: the adversarial one (if any) on critic logits, the others (L1, smooth-L1, MSE…)
+between output and target.
+
+Data (recipe ``data``): ``train`` and ``val`` lists of pairs ``{input: MAP, target: MAP}`` — the input
+is resampled onto the target's grid — or ``{model: PDB/mmCIF, target: MAP}``, the input then being
+the recipe's simulator run on the target's grid. With ``spatial_dims: 2`` inputs and targets are
+image stacks (.mrcs), paired image by image.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from ..errors import EmganError
+from ..inferers import PatchInferer
+from ..interfaces import Simulator, Task
+from ..io import read_image_stack, read_map, read_structure
+from ..training.data import PatchPairs
+from ..transforms import normalise as normalise_array
+from ..transforms import resample_to_grid
+from ..volume import ImageStack, Volume
+
+STRUCTURE_SUFFIXES = (".pdb", ".cif", ".ent", ".mmcif", ".pdb.gz", ".cif.gz")
+
+
+def _name(loss) -> str:
+    return getattr(loss, "name", type(loss).__name__)
+
+
+def _is_structure(path) -> bool:
+    return str(path).lower().endswith(STRUCTURE_SUFFIXES)
+
+
+def load_pair(item: dict, normalise: str, spatial_dims: int, simulator: Simulator | None):
+    """(input (1, *S), target (1, *S)) normalised float32 arrays for one data item."""
+    if spatial_dims == 2:
+        inp = read_image_stack(item["input"], item.get("pixel_size")).data
+        tgt = read_image_stack(item["target"], item.get("pixel_size")).data
+        if inp.shape != tgt.shape:
+            raise EmganError(f"input stack {inp.shape} and target stack {tgt.shape} differ", item["input"])
+        norm = np.stack([normalise_array(i, normalise) for i in inp]), np.stack(
+            [normalise_array(t, normalise) for t in tgt])
+        return norm[0][None], norm[1][None]
+    target = read_map(item["target"])
+    if "model" in item:
+        if simulator is None:
+            raise EmganError("a pair with 'model' needs a simulator section in the recipe", item["model"])
+        inp = simulator.simulate(read_structure(item["model"]), grid=target)
+    else:
+        inp = resample_to_grid(read_map(item["input"]), target)
+    return normalise_array(inp.data, normalise)[None], normalise_array(target.data, normalise)[None]
+
+
+class PairedTask(Task):
+    """Conditional GAN on aligned pairs.
+
+    Args:
+        conditional: the critic sees (input, output) stacked as channels (pix2pix); otherwise the
+            output alone (struc2mapGAN, SuperEM).
+        normalise: per-map (per-image) intensity normalisation of inputs and targets.
+        spatial_dims: 3 for maps (z, y, x), 2 for image stacks (y, x).
+    """
+
+    def __init__(self, conditional: bool = False, normalise: Literal["minmax", "zscore", "none"] = "minmax",
+                 spatial_dims: Literal[2, 3] = 3):
+        self.conditional = conditional
+        self.normalise = normalise
+        self.spatial_dims = spatial_dims
+        self._stash: tuple[Any, torch.Tensor] | None = None
+        self.eval = {}
+
+    # -- wiring ---------------------------------------------------------------------------------
+
+    def bind(self, networks, losses, train=None, data=None, eval=None, simulator=None):
+        super().bind(networks, losses, train, data, eval, simulator)
+        self.adversarial = [(loss, w) for loss, w in losses if loss.adversarial]
+        self.content = [(loss, w) for loss, w in losses if not loss.adversarial]
+        if len(self.adversarial) > 1:
+            raise EmganError("give at most one adversarial loss", "losses")
+        if self.adversarial and "critic" not in networks:
+            raise EmganError("an adversarial loss needs a critic section", "losses")
+        if "critic" in networks and not self.adversarial and losses:
+            raise EmganError("a critic needs an adversarial loss (bce, least-squares, wasserstein, hinge)",
+                             "losses")
+
+    @property
+    def generator(self):
+        return self.networks["generator"]
+
+    @property
+    def critic(self):
+        return self.networks.get("critic")
+
+    def _loaders(self, split: str):
+        items = self.data.get(split) or []
+        for i, item in enumerate(items):
+            if not isinstance(item, dict) or "target" not in item or not ({"input", "model"} & set(item)):
+                raise EmganError("each pair needs 'target' and 'input' (or 'model')", f"data.{split}.{i}")
+        return [functools.partial(load_pair, item, self.normalise, self.spatial_dims, self.simulator)
+                for item in items]
+
+    def train_dataset(self, seed: int):
+        loaders = self._loaders("train")
+        if not loaders:
+            raise EmganError("no training pairs", "data.train")
+        tc = self.train
+        return PatchPairs(loaders, tc.patch_size, length=2**62, seed=seed,
+                          spatial_dims=self.spatial_dims, augment=tc.augment)
+
+    def val_dataset(self, seed: int):
+        loaders = self._loaders("val")
+        if not loaders:
+            return None
+        tc = self.train
+        return PatchPairs(loaders, tc.patch_size, length=tc.val_batches * tc.batch_size,
+                          seed=seed + 1_000_003, spatial_dims=self.spatial_dims)
+
+    # -- the game --------------------------------------------------------------------------------
+
+    def _judge(self, inp, out):
+        return torch.cat([inp, out], 1) if self.conditional else out
+
+    def critic_losses(self, batch):
+        inp, real = batch["input"], batch["target"]
+        keep = batch is getattr(self, "generator_batch", None)
+        with torch.set_grad_enabled(keep and torch.is_grad_enabled()):
+            fake = self.generator(inp)
+        if keep:
+            self._stash = (batch, fake)  # reused by generator_losses on the same batch
+        loss, weight = self.adversarial[0]
+        both = self.critic(torch.cat([self._judge(inp, real), self._judge(inp, fake.detach())]))
+        real_logits, fake_logits = both.split(inp.shape[0])
+        terms = {"critic/adversarial": weight * loss.critic_loss(real_logits, fake_logits)}
+        gp = getattr(self.train, "gradient_penalty", None)
+        if gp:
+            from ..training.penalties import gradient_penalty
+
+            terms["critic/gradient_penalty"] = gp * gradient_penalty(
+                self.critic, self._judge(inp, real), self._judge(inp, fake.detach()))
+        return terms
+
+    def generator_losses(self, batch):
+        inp, target = batch["input"], batch["target"]
+        if self._stash is not None and self._stash[0] is batch:
+            fake = self._stash[1]
+        else:
+            fake = self.generator(inp)
+        self._stash = None
+        terms = {}
+        if self.adversarial:
+            loss, weight = self.adversarial[0]
+            terms["generator/adversarial"] = weight * loss.generator_loss(self.critic(self._judge(inp, fake)))
+        for loss, weight in self.content:
+            terms[f"generator/{_name(loss)}"] = weight * loss(fake, target)
+        return terms
+
+    def validation_losses(self, batch):
+        fake = self.generator(batch["input"])
+        terms = {f"val/{_name(loss)}": loss(fake, batch["target"]) for loss, _ in self.content}
+        terms["val/l1"] = torch.nn.functional.l1_loss(fake, batch["target"])
+        return terms
+
+    def summaries(self, batch):
+        with torch.no_grad():
+            fake = self.generator(batch["input"][:1])
+        pick = (lambda t: t[0, 0, t.shape[2] // 2]) if self.spatial_dims == 3 else (lambda t: t[0, 0])
+        return {name: pick(t).float().cpu().numpy() for name, t in
+                (("input", batch["input"]), ("output", fake), ("target", batch["target"]))}
+
+    # -- inference -------------------------------------------------------------------------------
+
+    def inference_spec(self):
+        ev = self.eval or {}
+        patch = ev.get("patch_size", getattr(self.train, "patch_size", 32))
+        return {"normalise": self.normalise, "spatial_dims": self.spatial_dims,
+                "conditional": self.conditional, "patch_size": patch,
+                "mode": ev.get("mode", "crop"), "core": ev.get("core"), "stride": ev.get("stride"),
+                "batch_size": ev.get("batch_size", 8)}
+
+    def load_inference_spec(self, spec):
+        self.eval = dict(spec)
+        self.normalise = spec.get("normalise", self.normalise)
+        self.spatial_dims = spec.get("spatial_dims", self.spatial_dims)
+
+    def _read_source(self, source):
+        if isinstance(source, (Volume, ImageStack)):
+            return source
+        if _is_structure(source):
+            if self.simulator is None:
+                raise EmganError("this model was trained without a simulator: give a map, not a structure",
+                                 str(source))
+            return self.simulator.simulate(read_structure(source))
+        if self.spatial_dims == 2:
+            return read_image_stack(source)
+        return read_map(source)
+
+    @torch.no_grad()
+    def infer(self, source, batch_size: int | None = None, device: str | torch.device = "cpu"):
+        spec = {**self.inference_spec(), **(self.eval or {})}
+        value = self._read_source(source)
+        device = torch.device(device)
+        generator = self.generator.to(device).eval()
+        inferer = PatchInferer(spec["patch_size"], spec["mode"], core=spec.get("core"),
+                               stride=spec.get("stride"), batch_size=batch_size or spec["batch_size"],
+                               spatial_dims=self.spatial_dims)
+
+        def run(x):
+            return generator(x.to(device)).float().cpu()
+
+        if isinstance(value, ImageStack):
+            images = [inferer(run, normalise_array(img, self.normalise)[None])[0] for img in value.data]
+            return ImageStack(np.stack(images), pixel_size=value.pixel_size)
+        out = inferer(run, normalise_array(value.data, self.normalise)[None])[0]
+        return value.with_data(out)

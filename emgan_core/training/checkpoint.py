@@ -1,0 +1,84 @@
+"""Checkpoints: tensors and plain data only, written atomically, loaded with ``weights_only=True``.
+
+Opening a checkpoint someone sent you never runs code: ``torch.load(..., weights_only=True)``
+refuses anything but tensors, numbers, strings, lists and dicts.
+"""
+
+from __future__ import annotations
+
+import pickle
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import EmganError
+from ..io.atomic import atomic_output
+
+FORMAT = "emgan-checkpoint/1"
+
+
+def rng_state() -> dict:
+    """Every random generator the trainer touches, as tensors and plain data."""
+    np_state = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": torch.from_numpy(np_state[1].astype(np.int64)),
+        "numpy_pos": [int(np_state[2]), int(np_state[3]), float(np_state[4])],
+        "python": [list(v) if isinstance(v, tuple) else v for v in random.getstate()],
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    pos, has_gauss, gauss = state["numpy_pos"]
+    np.random.set_state(("MT19937", state["numpy"].numpy().astype(np.uint32), pos, has_gauss, gauss))
+    version, internal, gauss_next = state["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path: str | Path, payload: dict) -> Path:
+    """Write ``payload`` (plus the format tag) atomically."""
+    payload = {"format": FORMAT, **payload}
+    with atomic_output(path, suffix=".tmp") as tmp:
+        torch.save(payload, tmp)
+    return Path(path)
+
+
+def find_checkpoint(path: str | Path) -> Path:
+    """A checkpoint file, or the last checkpoint of a run directory."""
+    path = Path(path)
+    if path.is_dir():
+        last = path / "checkpoints" / "last.pt"
+        if not last.exists():
+            raise EmganError("run directory has no checkpoints/last.pt yet", str(path))
+        return last
+    if not path.exists():
+        raise EmganError("checkpoint not found", str(path))
+    return path
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Load safely (``weights_only=True``) onto the CPU; errors name the file."""
+    path = find_checkpoint(path)
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic != b"PK\x03\x04":
+        raise EmganError("not a checkpoint file (torch checkpoints are zip archives)", str(path))
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise EmganError("checkpoint holds objects other than tensors and plain data; refusing to load "
+                         "it (that could run code)", str(path)) from None
+    except Exception as err:  # noqa: BLE001 - truncated archives and the like
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise EmganError(f"corrupt or truncated checkpoint ({first})", str(path)) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise EmganError(f"not an emgan checkpoint (expected format {FORMAT})", str(path))
+    return payload

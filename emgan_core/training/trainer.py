@@ -1,0 +1,416 @@
+"""One training loop for every method: the Task plays the game, the Trainer does the rest."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from ..errors import EmganError
+from ..recipes import Recipe
+from ..registry import Registry, get_registry
+from . import distributed
+from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .config import TrainConfig
+from .data import StepBatchSampler
+from .optim import EMA, build_optimizer, build_scheduler
+from .penalties import clip_weights
+from .rundir import RunDir
+
+
+def spec_of(value) -> dict:
+    """A component spec as {"name", "params"} from ``name`` or a mapping."""
+    if isinstance(value, str):
+        return {"name": value, "params": {}}
+    return {"name": value["name"], "params": dict(value.get("params") or {})}
+
+
+def network_specs(task, data: dict) -> dict[str, dict]:
+    """role -> {"kind", "name", "params"} from a recipe's generator/critic(s) sections."""
+    specs = {}
+    for role, kind in task.roles.items():
+        value = data.get(role) if role == kind else (data.get(kind + "s") or {}).get(role)
+        if value is None:
+            if role in task.optional_roles:
+                continue
+            section = kind if role == kind else f"{kind}s.{role}"
+            raise EmganError(f"the task needs a {kind} for role '{role}'", section)
+        specs[role] = {"kind": kind, **spec_of(value)}
+    return specs
+
+
+def build_task(registry: Registry, components: dict, train=None, data=None, eval=None):
+    """Task, networks (role -> module) and simulator from component specs (as stored in checkpoints)."""
+    task_spec = components["task"]
+    task = registry.build("task", task_spec["name"], **task_spec["params"])
+    networks = {role: registry.build(s["kind"], s["name"], **s["params"])
+                for role, s in components["networks"].items()}
+    losses = []
+    for s in components.get("losses", []):
+        loss = registry.build("loss", s["name"], **s["params"])
+        loss.name = s["name"]  # registry name, used in logged term names
+        losses.append((loss, float(s.get("weight", 1.0))))
+    sim = components.get("simulator")
+    simulator = registry.build("simulator", sim["name"], **sim["params"]) if sim else None
+    task.bind(networks, losses, train, data, eval, simulator)
+    return task, networks
+
+
+def components_of(recipe: Recipe, registry: Registry) -> dict:
+    data = recipe.data
+    task_spec = spec_of(data.get("task") or "paired")
+    task_cls = registry.get("task", task_spec["name"]).component.factory
+    losses = []
+    for item in data.get("losses") or []:
+        spec = spec_of(item)
+        spec["weight"] = float(item.get("weight", 1.0)) if isinstance(item, dict) else 1.0
+        losses.append(spec)
+    return {"task": task_spec, "networks": network_specs(task_cls, data), "losses": losses,
+            "simulator": spec_of(data["simulator"]) if data.get("simulator") else None}
+
+
+def weights_digest(modules: dict[str, torch.nn.Module]) -> str:
+    """SHA-256 of all parameters and buffers (role order), to compare weights across processes."""
+    h = hashlib.sha256()
+    for role in sorted(modules):
+        for name, t in modules[role].state_dict().items():
+            h.update(name.encode())
+            h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+class Trainer:
+    """Builds everything a recipe names and runs ``train.steps`` generator updates."""
+
+    def __init__(self, recipe: Recipe, run_dir: str | Path, registry: Registry | None = None,
+                 resume: bool = False):
+        self.recipe = recipe
+        self.registry = registry or get_registry()
+        self.cfg = TrainConfig.from_section(recipe.data.get("train"))
+        self.run = RunDir(run_dir)
+        self.resume = resume
+        self.notices: list[str] = []
+
+    # -- set-up ----------------------------------------------------------------------------------
+
+    def _device(self) -> torch.device:
+        want = self.cfg.device
+        if want == "auto":
+            want = "cuda" if torch.cuda.is_available() else "cpu"
+        if want.startswith("cuda") and not torch.cuda.is_available():
+            self.notices.append(f"device {want} requested but CUDA is not available: using cpu")
+            want = "cpu"
+        device = torch.device(want)
+        if device.type == "cuda" and self.world.distributed:
+            device = torch.device("cuda", self.world.local_rank)
+            torch.cuda.set_device(device)
+        return device
+
+    def _precision(self):
+        """(autocast context factory, GradScaler or None)."""
+        p = self.cfg.precision
+        if p not in ("fp32", "bf16", "fp16"):
+            raise EmganError(f"unknown precision '{p}' (fp32, bf16, fp16)", "train.precision")
+        if p != "fp32" and self.device.type != "cuda":
+            self.notices.append(f"precision {p} needs CUDA: running fp32 on {self.device.type}")
+            p = "fp32"
+        self.precision = p
+        if p == "fp32":
+            return contextlib.nullcontext, None
+        dtype = torch.bfloat16 if p == "bf16" else torch.float16
+        scaler = torch.amp.GradScaler("cuda") if p == "fp16" else None
+        return (lambda: torch.autocast("cuda", dtype=dtype)), scaler
+
+    def setup(self) -> None:
+        cfg = self.cfg
+        self.world = distributed.init_world("cuda" if torch.cuda.is_available() and cfg.device != "cpu" else "cpu")
+        self.device = self._device()
+        if cfg.deterministic:
+            torch.use_deterministic_algorithms(True)
+            if self.device.type == "cuda":
+                os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+                torch.backends.cudnn.benchmark = False
+        torch.manual_seed(cfg.seed)
+        np.random.seed(cfg.seed)
+        self.components = components_of(self.recipe, self.registry)
+        data = self.recipe.data
+        self.task, self.modules = build_task(self.registry, self.components, cfg, data.get("data"),
+                                             data.get("eval"))
+        self.autocast, self.scaler = self._precision()
+        for m in self.modules.values():
+            m.to(self.device)
+        if cfg.channels_last:
+            if self.device.type == "cuda":
+                for m in self.modules.values():
+                    m.to(memory_format=torch.channels_last_3d if m.spatial_dims == 3 else torch.channels_last)
+            else:
+                self.notices.append("channels_last helps on CUDA only: ignored on cpu")
+        kinds = self.components["networks"]
+        gen_roles = [r for r in self.modules if kinds[r]["kind"] == "generator"]
+        critic_roles = [r for r in self.modules if kinds[r]["kind"] == "critic"]
+        wrapped = {r: distributed.wrap(m, self.world, self.device) for r, m in self.modules.items()}
+        if cfg.compile:
+            try:
+                wrapped = {r: torch.compile(m) for r, m in wrapped.items()}
+            except Exception as err:  # noqa: BLE001 - compile support varies by platform
+                self.notices.append(f"torch.compile unavailable ({err}): running eagerly")
+        self.task.networks = wrapped
+        gen_params = [p for r in gen_roles for p in self.modules[r].parameters()]
+        self.opt_g = build_optimizer(gen_params, cfg.optimizer, "train.optimizer")
+        self.opt_c = None
+        if critic_roles:
+            c_params = [p for r in critic_roles for p in self.modules[r].parameters()]
+            self.opt_c = build_optimizer(c_params, cfg.critic_optimizer or cfg.optimizer,
+                                         "train.critic_optimizer")
+        self.sched = [s for s in (build_scheduler(o, cfg.lr_schedule, cfg.steps, "train.lr_schedule")
+                                  for o in (self.opt_g, self.opt_c) if o is not None) if s is not None]
+        self.critic_roles = critic_roles
+        self.gen_roles = gen_roles
+        self.ema = {r: EMA(self.modules[r], cfg.ema) for r in gen_roles} if cfg.ema else {}
+        self.step = 0
+        if self.resume:
+            self._load(load_checkpoint(self.run.path))
+
+    # -- checkpoints -----------------------------------------------------------------------------
+
+    def _payload(self) -> dict:
+        return {
+            "step": self.step, "seed": self.cfg.seed, "components": self.components,
+            "inference": self.task.inference_spec(), "recipe": self.recipe.data,
+            "state": {
+                "networks": {r: m.state_dict() for r, m in self.modules.items()},
+                "ema": {r: e.shadow.state_dict() for r, e in self.ema.items()},
+                "optimizer_generator": self.opt_g.state_dict(),
+                "optimizer_critic": self.opt_c.state_dict() if self.opt_c else None,
+                "schedulers": [s.state_dict() for s in self.sched],
+                "scaler": self.scaler.state_dict() if self.scaler else None,
+            },
+            "rng": rng_state(),
+        }
+
+    def _load(self, ckpt: dict) -> None:
+        st = ckpt["state"]
+        for r, m in self.modules.items():
+            m.load_state_dict(st["networks"][r])
+        for r, e in self.ema.items():
+            e.shadow.load_state_dict(st["ema"][r])
+        self.opt_g.load_state_dict(st["optimizer_generator"])
+        if self.opt_c and st["optimizer_critic"]:
+            self.opt_c.load_state_dict(st["optimizer_critic"])
+        for s, sd in zip(self.sched, st["schedulers"]):
+            s.load_state_dict(sd)
+        if self.scaler and st["scaler"]:
+            self.scaler.load_state_dict(st["scaler"])
+        self.step = int(ckpt["step"])
+        set_rng_state(ckpt["rng"])
+
+    def save(self) -> None:
+        if not self.world.is_main:
+            return
+        payload = self._payload()
+        path = self.run.checkpoints / f"step-{self.step:07d}.pt"
+        save_checkpoint(path, payload)
+        save_checkpoint(self.run.checkpoints / "last.pt", payload)
+
+    # -- the loop --------------------------------------------------------------------------------
+
+    def _loader(self, dataset, sampler=None, batch_size=None):
+        gen = torch.Generator().manual_seed(self.cfg.seed)  # keeps the global RNG untouched
+        if sampler is not None:
+            return DataLoader(dataset, batch_sampler=sampler, num_workers=self.cfg.num_workers,
+                              generator=gen, pin_memory=self.device.type == "cuda",
+                              persistent_workers=self.cfg.num_workers > 0)
+        return DataLoader(dataset, batch_size=batch_size, shuffle=False, generator=gen)
+
+    def _to_device(self, batch: dict) -> dict:
+        out = {}
+        for k, v in batch.items():
+            if isinstance(v, torch.Tensor):
+                v = v.to(self.device, non_blocking=True)
+                if self.cfg.channels_last and self.device.type == "cuda" and v.dim() in (4, 5):
+                    v = v.contiguous(memory_format=torch.channels_last_3d if v.dim() == 5 else torch.channels_last)
+            out[k] = v
+        return out
+
+    def _update(self, loss: torch.Tensor, opt, params_of: list[str]) -> None:
+        opt.zero_grad(set_to_none=True)
+        if self.scaler:
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(opt)
+        else:
+            loss.backward()
+        if self.cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_([p for r in params_of for p in self.modules[r].parameters()],
+                                           self.cfg.grad_clip)
+        if self.scaler:
+            self.scaler.step(opt)
+            self.scaler.update()
+        else:
+            opt.step()
+
+    @contextlib.contextmanager
+    def _plain_networks(self, ema: bool = False):
+        """Unwrapped (no DDP/compile) networks in eval mode, EMA weights if asked."""
+        wrapped = self.task.networks
+        plain = dict(self.modules)
+        if ema:
+            plain.update({r: e.shadow for r, e in self.ema.items()})
+        self.task.networks = plain
+        for m in plain.values():
+            m.eval()
+        try:
+            with torch.no_grad():
+                yield
+        finally:
+            for m in self.modules.values():
+                m.train()
+            self.task.networks = wrapped
+
+    def validate(self, loader, writer) -> dict[str, float] | None:
+        if loader is None:
+            return None
+        sums: dict[str, float] = {}
+        n = 0
+        first = None
+        with self._plain_networks(ema=bool(self.ema)):
+            for batch in loader:
+                batch = self._to_device(batch)
+                first = first or batch
+                with self.autocast():
+                    terms = self.task.validation_losses(batch)
+                for k, v in terms.items():
+                    sums[k] = sums.get(k, 0.0) + float(v)
+                n += 1
+            images = self.task.summaries(first) if first is not None else {}
+        values = {k: v / max(n, 1) for k, v in sums.items()}
+        if writer is not None:
+            for k, v in values.items():
+                writer.add_scalar(k, v, self.step)
+            for name, img in images.items():
+                lo, hi = float(img.min()), float(img.max())
+                norm = (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)
+                writer.add_image(f"slices/{name}", norm[None], self.step)
+        return values
+
+    def fit(self) -> dict:
+        """Train to ``train.steps``; returns the final validation values."""
+        self.setup()
+        cfg = self.cfg
+        main = self.world.is_main
+        if main:
+            self.run.create()
+            if not self.resume:
+                self.run.write_recipe(self.recipe.data)
+            self.run.write_environment(cfg.seed, str(self.device), self.registry.plugins)
+            self.run.truncate_scalars(self.step)
+        interactive = main and sys.stderr.isatty()
+        log = self.run.logger(main, console=not interactive)
+        for n in self.notices:
+            log.info(f"notice: {n}")
+            if interactive:
+                print(f"notice: {n}", file=sys.stderr)
+        writer = None
+        if main:
+            from torch.utils.tensorboard import SummaryWriter
+
+            writer = SummaryWriter(str(self.run.path / "events"), purge_step=self.step if self.resume else None)
+        per_step = cfg.batches_per_step if self.opt_c else 1
+        sampler = StepBatchSampler(cfg.batch_size, self.step * per_step, self.world.rank, self.world.size)
+        batches = iter(self._loader(self.task.train_dataset(cfg.seed), sampler))
+        val_ds = self.task.val_dataset(cfg.seed) if main else None
+        val_loader = self._loader(val_ds, batch_size=cfg.batch_size) if val_ds is not None else None
+        metrics = self.run.read_json("metrics.json", {"validation": []}) if main else {}
+        if main and self.resume:
+            metrics["validation"] = [m for m in metrics["validation"] if m["step"] <= self.step]
+        n_params = {r: sum(p.numel() for p in m.parameters()) for r, m in self.modules.items()}
+        log.info(f"{'resuming at step ' + str(self.step) if self.resume else 'training'} for "
+                 f"{cfg.steps} steps on {self.device} ({self.precision}, world size {self.world.size}); "
+                 + ", ".join(f"{r}: {n:,} parameters" for r, n in n_params.items()))
+        bar = None
+        if interactive:
+            from tqdm import tqdm
+
+            bar = tqdm(total=cfg.steps, initial=self.step, unit="step", dynamic_ncols=True)
+        running: dict[str, torch.Tensor] = {}
+        count = 0
+        t_log = time.perf_counter()
+        last_val = None
+        for m in self.modules.values():
+            m.train()
+        while self.step < cfg.steps:
+            group = [self._to_device(next(batches)) for _ in range(per_step)]
+            self.task.generator_batch = group[-1]
+            if self.opt_c:
+                for batch in group:
+                    with self.autocast():
+                        terms = self.task.critic_losses(batch)
+                    loss_c = sum(terms.values())
+                    self._update(loss_c, self.opt_c, self.critic_roles)
+                    if cfg.weight_clip:
+                        for r in self.critic_roles:
+                            clip_weights(self.modules[r], cfg.weight_clip)
+                    for k, v in terms.items():
+                        running[k] = running.get(k, 0) + v.detach()
+            with self.autocast():
+                gterms = self.task.generator_losses(group[-1])
+            loss_g = sum(gterms.values())
+            self._update(loss_g, self.opt_g, self.gen_roles)
+            for r, e in self.ema.items():
+                e.update(self.modules[r])
+            for s in self.sched:
+                s.step()
+            for k, v in gterms.items():
+                running[k] = running.get(k, 0) + v.detach()
+            count += 1
+            self.step += 1
+            if bar is not None:
+                bar.update(1)
+            if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                values = {k: float(v) / count for k, v in running.items()}
+                if not all(math.isfinite(v) for v in values.values()):
+                    raise EmganError(f"loss became non-finite at step {self.step}: {values}; lower the "
+                                     "learning rate or enable grad_clip", "train")
+                values["lr/generator"] = self.opt_g.param_groups[0]["lr"]
+                if self.opt_c:
+                    values["lr/critic"] = self.opt_c.param_groups[0]["lr"]
+                if main:
+                    now = time.perf_counter()
+                    rate = count / max(now - t_log, 1e-9)
+                    eta = (cfg.steps - self.step) / rate
+                    self.run.append_scalars({"step": self.step, **values})
+                    for k, v in values.items():
+                        writer.add_scalar(k, v, self.step)
+                    text = " ".join(f"{k}={v:.4g}" for k, v in values.items() if not k.startswith("lr/"))
+                    if bar is not None:
+                        bar.set_postfix_str(text)
+                    log.info(f"step {self.step}/{cfg.steps} {text} ({rate:.2f} steps/s, ETA {eta:.0f} s)")
+                running, count, t_log = {}, 0, time.perf_counter()
+            if main and (self.step % cfg.val_every == 0 or self.step == cfg.steps):
+                last_val = self.validate(val_loader, writer)
+                if last_val is not None:
+                    metrics["validation"].append({"step": self.step, **last_val})
+                    self.run.write_json("metrics.json", metrics)
+                    log.info(f"validation at step {self.step}: "
+                             + " ".join(f"{k}={v:.4g}" for k, v in last_val.items()))
+            if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
+                self.save()
+        if bar is not None:
+            bar.close()
+        digest = weights_digest(self.modules)
+        print(f"rank {self.world.rank}: final weights digest {digest}", file=sys.stderr)
+        if main:
+            metrics["final"] = {"step": self.step, **(last_val or {})}
+            metrics["weights_digest"] = digest
+            self.run.write_json("metrics.json", metrics)
+            writer.close()
+            log.info(f"done: {self.run.path} (checkpoint {self.run.checkpoints / 'last.pt'})")
+        distributed.close(self.world)
+        return metrics
