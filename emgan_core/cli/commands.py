@@ -26,6 +26,7 @@ def _parser(sub, name: str, help: str, example: str) -> argparse.ArgumentParser:
 def add_core_commands(sub) -> None:
     _add_inspection_commands(sub)
     add_training_commands(sub)
+    add_bench_command(sub)
 
 
 def _add_inspection_commands(sub) -> None:
@@ -304,4 +305,30 @@ def cmd_infer(args) -> int:
     write_any(out, args.output)
     print(f"{args.output}: {ckpt['components']['task']['name']} inference (step {ckpt['step']}) in "
           f"{time.perf_counter() - t0:.2f} s on {device}", file=sys.stderr)
+    return 0
+
+
+# -- bench ------------------------------------------------------------------------------------------
+
+def add_bench_command(sub) -> None:
+    p = _parser(sub, "bench", "run methods (simulators, checkpoints) over inputs and write a report",
+                "emgan bench benchmarks/struc2mapgan/pairs.yaml -o out/bench")
+    p.add_argument("benchmark", help="benchmark YAML (inputs, methods, metrics)")
+    p.add_argument("-o", "--out", required=True, help="output folder for results and report")
+    p.add_argument("--device", default="auto", help="cpu, cuda … (default: cuda if available)")
+    p.set_defaults(func=cmd_bench)
+
+
+def cmd_bench(args) -> int:
+    from ..bench import load_benchmark, run_benchmark, write_report
+
+    bench = load_benchmark(args.benchmark)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise EmganError("exists and is not a folder", str(out))
+    results = run_benchmark(bench, resolve_device(args.device),
+                            progress=lambda msg: print(msg, file=sys.stderr))
+    paths = write_report(bench, results, out)
+    print(f"report: {paths['html']} (tables: {paths['md']}, data: {paths['csv']}, {paths['json']})",
+          file=sys.stderr)
     return 0

@@ -81,4 +81,7 @@ def load_checkpoint(path: str | Path) -> dict:
         raise EmganError(f"corrupt or truncated checkpoint ({first})", str(path)) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise EmganError(f"not an emgan checkpoint (expected format {FORMAT})", str(path))
+    missing = sorted({"step", "components", "inference", "state", "rng"} - set(payload))
+    if missing:
+        raise EmganError(f"incomplete emgan checkpoint: no {', '.join(missing)}", str(path))
     return payload

@@ -1,0 +1,189 @@
+"""Run every method of a benchmark on every input and score it against the reference.
+
+A benchmark is YAML::
+
+    name: struc2mapgan-pairs
+    inputs:            # an input (structure or map) and its reference map; extra keys are free
+      - {label: emd2566, input: examples/data/3J6B_chain9.pdb,
+         reference: examples/data/emd2566_3J6B_chain9.mrc, resolution: 3.2}
+    methods:           # a simulator alone (a baseline) or a trained checkpoint
+      - {label: gaussian-2A, simulator: {name: gaussian, params: {resolution: 2.0}}}
+      - {label: gaussian-own, simulator: {name: gaussian, params: {resolution: ${resolution}}}}
+      - {label: gan, checkpoint: runs/demo}
+    metrics: [ssim, correlation, correlation-about-mean, pearson, pcc, fsc]
+
+Outputs and references are normalised (``normalise: minmax`` by default, as the papers compare
+maps; ``zscore`` or ``none``) after the output is resampled onto the reference grid.
+``${key}`` in a simulator parameter takes the value of ``key`` from the input entry (e.g. the map's
+own resolution).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import EmganError, RecipeError
+from ..io import read_any, read_map, read_structure
+from ..recipes import Recipe, _check_component, parse_yaml
+from ..registry import Registry, get_registry
+from ..transforms import normalise, resample_to_grid
+from ..transforms.intensity import NORMALISATIONS
+from ..volume import Volume
+
+_VAR = re.compile(r"^\$\{(\w+)\}$")
+
+
+@dataclass
+class Benchmark:
+    name: str
+    inputs: list[dict]
+    methods: list[dict]
+    metrics: list
+    path: Path | None = None
+    normalise: str = "minmax"
+
+
+@dataclass
+class Result:
+    method: str
+    input: str
+    values: dict[str, float]
+    curves: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    peak_gpu_mb: float | None = None
+    output: Volume | None = None
+    reference: Volume | None = None
+
+
+def load_benchmark(path: str | os.PathLike, registry: Registry | None = None) -> Benchmark:
+    """Read and validate a benchmark YAML; every problem is one line with its place."""
+    registry = registry or get_registry()
+    path = Path(path)
+    if not path.is_file():
+        raise EmganError("benchmark file not found", str(path))
+    data, lines = parse_yaml(path.read_text(), str(path))
+    recipe = Recipe(data if isinstance(data, dict) else {}, path, lines)
+    problems: list[tuple[str, str]] = []
+    if not isinstance(data, dict):
+        raise EmganError("a benchmark must be a YAML mapping", str(path))
+    for key in set(data) - {"name", "inputs", "methods", "metrics", "normalise"}:
+        problems.append((key, "unknown section (name, inputs, methods, metrics, normalise)"))
+    if data.get("normalise", "minmax") not in NORMALISATIONS:
+        problems.append(("normalise", f"expected one of {', '.join(NORMALISATIONS)}"))
+    inputs, methods, metrics = data.get("inputs") or [], data.get("methods") or [], data.get("metrics") or []
+    if not inputs:
+        problems.append(("inputs", "no inputs"))
+    for i, item in enumerate(inputs):
+        if not isinstance(item, dict) or not {"input", "reference"} <= set(item):
+            problems.append((f"inputs.{i}", "each input needs 'input' and 'reference'"))
+            continue
+        for key in ("input", "reference"):
+            if not Path(item[key]).exists():
+                problems.append((f"inputs.{i}.{key}", f"file not found: {item[key]}"))
+    if not methods:
+        problems.append(("methods", "no methods"))
+    for i, m in enumerate(methods):
+        if not isinstance(m, dict) or len({"simulator", "checkpoint"} & set(m)) != 1:
+            problems.append((f"methods.{i}", "each method needs exactly one of 'simulator' or 'checkpoint'"))
+            continue
+        if "simulator" in m:
+            spec = m["simulator"]
+            params = {k: v for k, v in (spec.get("params") or {}).items()
+                      if not (isinstance(v, str) and _VAR.match(v))} if isinstance(spec, dict) else {}
+            checked = {**spec, "params": params} if isinstance(spec, dict) else spec
+            _check_component("simulator", checked, f"methods.{i}.simulator", registry, problems)
+        elif not Path(m["checkpoint"]).exists():
+            problems.append((f"methods.{i}.checkpoint", f"file not found: {m['checkpoint']}"))
+    for i, spec in enumerate(metrics):
+        _check_component("metric", spec, f"metrics.{i}", registry, problems)
+    if problems:
+        raise RecipeError([f"{recipe.where(k)}: {k}: {msg}" for k, msg in problems])
+    for i, m in enumerate(methods):
+        m.setdefault("label", m["simulator"]["name"] if "simulator" in m else Path(m["checkpoint"]).stem)
+    for i, item in enumerate(inputs):
+        item.setdefault("label", Path(item["input"]).stem)
+    return Benchmark(str(data.get("name") or path.stem), inputs, methods, metrics, path,
+                     data.get("normalise", "minmax"))
+
+
+def _substitute(params: dict, item: dict, where: str) -> dict:
+    out = {}
+    for k, v in params.items():
+        m = _VAR.match(v) if isinstance(v, str) else None
+        if m:
+            if m.group(1) not in item:
+                raise EmganError(f"'{v}' needs key '{m.group(1)}' in the input entry", where)
+            v = item[m.group(1)]
+        out[k] = v
+    return out
+
+
+def _run_method(method: dict, item: dict, reference: Volume, registry: Registry, device: str):
+    if "simulator" in method:
+        spec = method["simulator"]
+        spec = {"name": spec, "params": {}} if isinstance(spec, str) else spec
+        params = _substitute(spec.get("params") or {}, item, method["label"])
+        sim = registry.build("simulator", spec["name"], **params)
+        if sim.input_kind == "structure":
+            return sim.simulate(read_structure(item["input"]), grid=reference)
+        return sim.simulate(read_any(item["input"]))
+    from ..cli.commands import load_for_inference
+
+    task, _ = method.setdefault("_loaded", load_for_inference(method["checkpoint"], device))
+    return task.infer(item["input"], device=device)
+
+
+def run_benchmark(bench: Benchmark, device: str = "cpu", registry: Registry | None = None,
+                  progress=None) -> list[Result]:
+    """Every method on every input; outputs resampled onto the reference grid and scored."""
+    registry = registry or get_registry()
+    metrics = []
+    for spec in bench.metrics:
+        name, params = (spec, {}) if isinstance(spec, str) else (spec["name"], spec.get("params") or {})
+        metrics.append((name, registry.build("metric", name, **params)))
+    results = []
+    for item in bench.inputs:
+        reference = read_map(item["reference"])
+        reference = reference.with_data(normalise(reference.data, bench.normalise))
+        for method in bench.methods:
+            if device.startswith("cuda"):
+                torch.cuda.reset_peak_memory_stats()
+            t0 = time.perf_counter()
+            out = _run_method(method, item, reference, registry, device)
+            if not isinstance(out, Volume):
+                raise EmganError("the benchmark scores maps; this method returned "
+                                 f"{type(out).__name__}", method["label"])
+            if not out.same_grid(reference):
+                out = resample_to_grid(out, reference)
+            out = out.with_data(normalise(out.data, bench.normalise))
+            seconds = time.perf_counter() - t0
+            peak = torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else None
+            values, curves = {}, {}
+            for name, metric in metrics:
+                r = metric(out, reference)
+                for k, v in r.values.items():
+                    values[f"{name}.{k}" if k in values else k] = float(v)
+                curves.update(r.curves)
+            results.append(Result(method["label"], item["label"], values, curves, seconds, peak,
+                                  out, reference))
+            if progress:
+                progress(f"{method['label']} on {item['label']}: "
+                         + " ".join(f"{k}={v:.3f}" for k, v in values.items()) + f" ({seconds:.2f} s)")
+    return results
+
+
+def summarise(results: list[Result]) -> dict[str, dict[str, dict[str, float]]]:
+    """method -> metric -> {mean, median, n}."""
+    out: dict = {}
+    for r in results:
+        for k, v in {**r.values, "seconds": r.seconds}.items():
+            out.setdefault(r.method, {}).setdefault(k, []).append(v)
+    return {m: {k: {"mean": float(np.mean(v)), "median": float(np.median(v)), "n": len(v)}
+                for k, v in d.items()} for m, d in out.items()}

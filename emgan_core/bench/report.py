@@ -1,0 +1,169 @@
+"""Benchmark outputs: results.csv, results.json, report.md and a self-contained report.html.
+
+The HTML page embeds its figures as PNG data: per-method mean/median tables, one box plot per
+metric, FSC curves per input and central slices (z, y, x midplanes) of each output next to its
+reference.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..io.atomic import atomic_output
+from .harness import Benchmark, Result, summarise
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _fmt(v) -> str:
+    return "–" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.4g}"
+
+
+def _metric_names(results: list[Result]) -> list[str]:
+    names: list[str] = []
+    for r in results:
+        names += [k for k in r.values if k not in names]
+    return names
+
+
+def _figures(results: list[Result]) -> dict[str, list[tuple[str, str]]]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    methods = list(dict.fromkeys(r.method for r in results))
+    inputs = list(dict.fromkeys(r.input for r in results))
+    figs: dict[str, list[tuple[str, str]]] = {"box": [], "fsc": [], "slices": []}
+    for name in _metric_names(results):
+        data = [[r.values[name] for r in results if r.method == m and name in r.values
+                 and math.isfinite(r.values[name])] for m in methods]
+        fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(methods), 3))
+        ax.boxplot(data, showmeans=True)
+        ax.set_xticks(range(1, len(methods) + 1), methods, rotation=20, ha="right")
+        ax.set_title(name)
+        figs["box"].append((name, _png(fig)))
+    for inp in inputs:
+        fig, ax = plt.subplots(figsize=(5, 3))
+        drawn = False
+        for r in results:
+            if r.input == inp and "fsc" in r.curves:
+                ax.plot(r.curves["fsc"]["x"], r.curves["fsc"]["y"], label=r.method)
+                drawn = True
+        if drawn:
+            ax.axhline(0.5, ls=":", c="grey")
+            ax.axhline(0.143, ls="--", c="grey")
+            ax.set_xlabel("spatial frequency (1/Å)")
+            ax.set_ylabel("FSC vs reference")
+            ax.set_title(inp)
+            ax.legend(fontsize=7)
+            figs["fsc"].append((inp, _png(fig)))
+        else:
+            plt.close(fig)
+        rows = [r for r in results if r.input == inp and r.output is not None]
+        if not rows:
+            continue
+        ref = rows[0].reference.data
+        panels = [("reference", ref)] + [(r.method, r.output.data) for r in rows]
+        fig, axes = plt.subplots(3, len(panels), figsize=(1.8 * len(panels), 5.4), squeeze=False)
+        for j, (label, vol) in enumerate(panels):
+            mids = (vol[vol.shape[0] // 2], vol[:, vol.shape[1] // 2], vol[:, :, vol.shape[2] // 2])
+            for i, sl in enumerate(mids):
+                axes[i, j].imshow(sl, cmap="gray", origin="lower")
+                axes[i, j].set_xticks([])
+                axes[i, j].set_yticks([])
+            axes[0, j].set_title(label, fontsize=8)
+        for i, plane in enumerate(("z mid", "y mid", "x mid")):
+            axes[i, 0].set_ylabel(plane, fontsize=8)
+        figs["slices"].append((inp, _png(fig)))
+    return figs
+
+
+def _table_rows(summary, names) -> tuple[list[str], list[list[str]]]:
+    header = ["method"] + [f"{n} (mean / median)" for n in names + ["seconds"]]
+    rows = []
+    for method, stats in summary.items():
+        rows.append([method] + [f"{_fmt(stats[n]['mean'])} / {_fmt(stats[n]['median'])}" if n in stats else "–"
+                                for n in names + ["seconds"]])
+    return header, rows
+
+
+def write_report(bench: Benchmark, results: list[Result], out_dir: str | Path) -> dict[str, Path]:
+    """Write all outputs into ``out_dir``; returns their paths by kind."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    names = _metric_names(results)
+    summary = summarise(results)
+    paths = {k: out / f for k, f in (("csv", "results.csv"), ("json", "results.json"),
+                                     ("md", "report.md"), ("html", "report.html"))}
+    with atomic_output(paths["csv"]) as tmp, open(tmp, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["method", "input"] + names + ["seconds", "peak_gpu_mb"])
+        for r in results:
+            w.writerow([r.method, r.input] + [r.values.get(n, "") for n in names]
+                       + [f"{r.seconds:.4f}", "" if r.peak_gpu_mb is None else f"{r.peak_gpu_mb:.1f}"])
+    clean = lambda v: None if isinstance(v, float) and not math.isfinite(v) else v  # noqa: E731
+    payload = {"name": bench.name, "summary": summary,
+               "results": [{"method": r.method, "input": r.input,
+                            "values": {k: clean(v) for k, v in r.values.items()},
+                            "seconds": r.seconds, "peak_gpu_mb": r.peak_gpu_mb, "curves": r.curves}
+                           for r in results]}
+    with atomic_output(paths["json"]) as tmp:
+        tmp.write_text(json.dumps(payload, indent=1))
+    header, rows = _table_rows(summary, names)
+    md = [f"# Benchmark: {bench.name}", "", f"{len(set(r.input for r in results))} inputs, "
+          f"{len(summary)} methods. Mean / median over inputs.", "",
+          "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    md += ["| " + " | ".join(row) + " |" for row in rows]
+    md += ["", "## Per input", "", "| method | input | " + " | ".join(names) + " | seconds |",
+           "|" + "---|" * (len(names) + 3)]
+    md += [f"| {r.method} | {r.input} | " + " | ".join(_fmt(r.values.get(n)) for n in names)
+           + f" | {r.seconds:.2f} |" for r in results]
+    with atomic_output(paths["md"]) as tmp:
+        tmp.write_text("\n".join(md) + "\n")
+    figs = _figures(results)
+    esc = html.escape
+
+    def table(head, body, cls):
+        return (f'<table class="{cls}"><thead><tr>' + "".join(f"<th>{esc(h)}</th>" for h in head)
+                + "</tr></thead><tbody>" + "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row)
+                                                  + "</tr>" for row in body) + "</tbody></table>")
+
+    per_input = [[r.method, r.input] + [_fmt(r.values.get(n)) for n in names] + [f"{r.seconds:.2f}"]
+                 for r in results]
+    imgs = lambda items: "".join(  # noqa: E731
+        f'<figure><img alt="{esc(t)}" src="data:image/png;base64,{b}"><figcaption>{esc(t)}</figcaption></figure>'
+        for t, b in items)
+    page = f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
+<title>emgan benchmark: {esc(bench.name)}</title><style>
+body{{font-family:system-ui,sans-serif;margin:2em;color:#222}} table{{border-collapse:collapse;margin:1em 0}}
+th,td{{border:1px solid #bbb;padding:4px 8px;font-size:13px;text-align:right}} th{{background:#eee}}
+td:first-child,td:nth-child(2){{text-align:left}} figure{{display:inline-block;margin:6px}}
+figcaption{{font-size:12px;text-align:center}}</style></head><body>
+<h1>Benchmark: {esc(bench.name)}</h1>
+<p>{len(set(r.input for r in results))} inputs × {len(summary)} methods. Outputs resampled onto each
+reference grid before scoring. Mean / median over inputs.</p>
+<h2>Summary</h2>{table(header, rows, "summary")}
+<h2>Per input</h2>{table(["method", "input"] + names + ["seconds"], per_input, "per-input")}
+<h2>Distributions</h2>{imgs(figs["box"])}
+<h2>FSC against the reference</h2>{imgs(figs["fsc"])}
+<h2>Central slices</h2>{imgs(figs["slices"])}
+</body></html>"""
+    with atomic_output(paths["html"]) as tmp:
+        tmp.write_text(page)
+    return paths
