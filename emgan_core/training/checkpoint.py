@@ -52,13 +52,16 @@ def save_checkpoint(path: str | Path, payload: dict) -> Path:
 
 
 def find_checkpoint(path: str | Path) -> Path:
-    """A checkpoint file, or the last checkpoint of a run directory."""
+    """A checkpoint file, or the newest checkpoint of a run directory."""
     path = Path(path)
     if path.is_dir():
-        last = path / "checkpoints" / "last.pt"
-        if not last.exists():
-            raise EmganError("run directory has no checkpoints/last.pt yet", str(path))
-        return last
+        folder = path / "checkpoints"
+        steps = sorted(folder.glob("step-*.pt"), key=lambda p: int(p.stem.split("-")[1]))
+        if steps:  # each written atomically: the highest step is the newest complete one
+            return steps[-1]
+        if (folder / "last.pt").exists():
+            return folder / "last.pt"
+        raise EmganError("run directory has no checkpoint yet", str(path))
     if not path.exists():
         raise EmganError("checkpoint not found", str(path))
     return path

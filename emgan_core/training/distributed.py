@@ -42,7 +42,7 @@ def wrap(module: torch.nn.Module, world: World, device: torch.device) -> torch.n
     if not world.distributed or not any(p.requires_grad for p in module.parameters()):
         return module
     ids = [device.index] if device.type == "cuda" else None
-    return torch.nn.parallel.DistributedDataParallel(module, device_ids=ids, broadcast_buffers=False)
+    return torch.nn.parallel.DistributedDataParallel(module, device_ids=ids)
 
 
 def close(world: World) -> None:

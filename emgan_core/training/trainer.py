@@ -78,10 +78,12 @@ def components_of(recipe: Recipe, registry: Registry) -> dict:
 
 
 def weights_digest(modules: dict[str, torch.nn.Module]) -> str:
-    """SHA-256 of all parameters and buffers (role order), to compare weights across processes."""
+    """SHA-256 of all trainable parameters (role order), to compare weights across processes.
+
+    Buffers are left out: batch-norm running statistics are per-rank estimates in DDP."""
     h = hashlib.sha256()
     for role in sorted(modules):
-        for name, t in modules[role].state_dict().items():
+        for name, t in modules[role].named_parameters():
             h.update(name.encode())
             h.update(t.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()[:16]
@@ -345,6 +347,11 @@ class Trainer:
         last_val = None
         for m in self.modules.values():
             m.train()
+        if main and self.step == 0 and val_loader is not None:  # the untrained baseline
+            base = self.validate(val_loader, writer)
+            metrics["validation"] = [{"step": 0, **base}]
+            self.run.write_json("metrics.json", metrics)
+            log.info("validation at step 0: " + " ".join(f"{k}={v:.4g}" for k, v in base.items()))
         while self.step < cfg.steps:
             group = [self._to_device(next(batches)) for _ in range(per_step)]
             self.task.generator_batch = group[-1]
