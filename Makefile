@@ -35,6 +35,7 @@ test: setup
 
 bench: setup
 	$(BIN)/python benchmarks/simulate_gaussian.py
+	$(BIN)/python benchmarks/trainer_overhead.py
 
 clean:
 	rm -rf $(OUT) .pytest_cache

@@ -352,7 +352,9 @@ class Trainer:
             metrics["validation"] = [{"step": 0, **base}]
             self.run.write_json("metrics.json", metrics)
             log.info("validation at step 0: " + " ".join(f"{k}={v:.4g}" for k, v in base.items()))
+        self.step_seconds: list[float] = []  # wall time of each step (benchmarks read it)
         while self.step < cfg.steps:
+            t_step = time.perf_counter()
             group = [self._to_device(next(batches)) for _ in range(per_step)]
             self.task.generator_batch = group[-1]
             if self.opt_c:
@@ -378,6 +380,7 @@ class Trainer:
                 running[k] = running.get(k, 0) + v.detach()
             count += 1
             self.step += 1
+            self.step_seconds.append(time.perf_counter() - t_step)
             if bar is not None:
                 bar.update(1)
             if self.step % cfg.log_every == 0 or self.step == cfg.steps:
