@@ -80,7 +80,8 @@ class RunDir:
             self.write_text("scalars.jsonl", "".join(k + "\n" for k in keep))
 
     def logger(self, enabled: bool, console: bool = True) -> logging.Logger:
-        """The run's logger: train.log, and stderr when ``console``; silent on other ranks."""
+        """The run's logger: train.log and stderr (above a progress bar when not ``console``);
+        silent on other ranks."""
         log = logging.getLogger(f"emgan.run.{self.path}")
         log.setLevel(logging.INFO)
         log.propagate = False
@@ -91,11 +92,21 @@ class RunDir:
         fh = logging.FileHandler(self.path / "train.log")
         fh.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
         log.addHandler(fh)
-        if console:
-            sh = logging.StreamHandler(sys.stderr)
-            sh.setFormatter(logging.Formatter("%(message)s"))
-            log.addHandler(sh)
+        sh = logging.StreamHandler(sys.stderr) if console else _ProgressBarHandler()
+        sh.setFormatter(logging.Formatter("%(message)s"))
+        if not console:  # the progress bar already shows per-step losses
+            sh.addFilter(lambda record: not getattr(record, "step_line", False))
+        log.addHandler(sh)
         return log
+
+
+class _ProgressBarHandler(logging.Handler):
+    """Writes above a tqdm progress bar instead of through it."""
+
+    def emit(self, record):
+        from tqdm import tqdm
+
+        tqdm.write(self.format(record), file=sys.stderr)
 
 
 def git_commit() -> str | None:

@@ -317,8 +317,6 @@ class Trainer:
         log = self.run.logger(main, console=not interactive)
         for n in self.notices:
             log.info(f"notice: {n}")
-            if interactive:
-                print(f"notice: {n}", file=sys.stderr)
         writer = None
         if main:
             from torch.utils.tensorboard import SummaryWriter
@@ -401,7 +399,8 @@ class Trainer:
                     text = " ".join(f"{k}={v:.4g}" for k, v in values.items() if not k.startswith("lr/"))
                     if bar is not None:
                         bar.set_postfix_str(text)
-                    log.info(f"step {self.step}/{cfg.steps} {text} ({rate:.2f} steps/s, ETA {eta:.0f} s)")
+                    log.info(f"step {self.step}/{cfg.steps} {text} ({rate:.2f} steps/s, ETA {eta:.0f} s)",
+                             extra={"step_line": True})
                 running, count, t_log = {}, 0, time.perf_counter()
             if main and (self.step % cfg.val_every == 0 or self.step == cfg.steps):
                 last_val = self.validate(val_loader, writer)
