@@ -7,7 +7,6 @@
 PYTHON ?= python3
 VENV   ?= .venv
 TORCH  ?= torch==2.13.0
-OUT    ?= out
 BIN     = $(VENV)/bin
 PLUGINS = $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml))
 STAMP   = $(VENV)/.emgan-installed
@@ -22,13 +21,17 @@ $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml)
 	$(BIN)/python -m pip install -e ".[test]" $(foreach p,$(PLUGINS),-e $(p))
 	touch $@
 
-# The main job on the bundled example data: simulate 8I2H at 2 Å and at 4 Å on the same grid,
-# then compare the two maps.
+# The main job (struc2mapGAN quickstart) on the bundled example data, in out/: curate the map-model
+# pairs, train a reduced-width model for a few CPU minutes, generate the map of the held-out model
+# on its experimental map's grid, and write the report comparing it with the Gaussian baselines.
 demo: setup
-	mkdir -p $(OUT)
-	$(BIN)/emgan simulate gaussian examples/data/8i2h_ref.pdb -o $(OUT)/8i2h_2A.mrc resolution=2.0 voxel_size=1.0
-	$(BIN)/emgan simulate gaussian examples/data/8i2h_ref.pdb -o $(OUT)/8i2h_4A.mrc resolution=4.0 --on-grid $(OUT)/8i2h_2A.mrc
-	$(BIN)/emgan eval $(OUT)/8i2h_4A.mrc $(OUT)/8i2h_2A.mrc --metrics ssim,correlation,correlation-about-mean,pearson,pcc,fsc
+	rm -rf out/struc2mapgan-run
+	$(BIN)/emgan struc2mapgan curate examples/data/struc2mapgan_pairs.csv -o out/curated
+	$(BIN)/emgan run struc2mapgan-quickstart -o out/struc2mapgan-run
+	$(BIN)/emgan struc2mapgan generate examples/data/emringerweb_test_model.pdb --ckpt out/struc2mapgan-run \
+		--ref-map examples/data/emringerweb_test_map.ccp4 -o out/emringer_struc2mapgan.mrc
+	$(BIN)/emgan bench benchmarks/struc2mapgan/quickstart.yaml -o out/struc2mapgan-report
+	cat out/struc2mapgan-report/report.md
 
 test: setup
 	$(BIN)/python -m pytest
@@ -38,4 +41,4 @@ bench: setup
 	$(BIN)/python benchmarks/trainer_overhead.py
 
 clean:
-	rm -rf $(OUT) .pytest_cache
+	rm -rf out .pytest_cache

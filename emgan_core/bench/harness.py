@@ -60,6 +60,7 @@ class Result:
     peak_gpu_mb: float | None = None
     output: Volume | None = None
     reference: Volume | None = None
+    resolution: float | None = None  # the input entry's resolution (Å), when it gives one
 
 
 def load_benchmark(path: str | os.PathLike, registry: Registry | None = None) -> Benchmark:
@@ -171,8 +172,9 @@ def run_benchmark(bench: Benchmark, device: str = "cpu", registry: Registry | No
                 for k, v in r.values.items():
                     values[f"{name}.{k}" if k in values else k] = float(v)
                 curves.update(r.curves)
+            res = item.get("resolution")
             results.append(Result(method["label"], item["label"], values, curves, seconds, peak,
-                                  out, reference))
+                                  out, reference, float(res) if res is not None else None))
             if progress:
                 progress(f"{method['label']} on {item['label']}: "
                          + " ".join(f"{k}={v:.3f}" for k, v in values.items()) + f" ({seconds:.2f} s)")

@@ -49,7 +49,7 @@ def _figures(results: list[Result]) -> dict[str, list[tuple[str, str]]]:
 
     methods = list(dict.fromkeys(r.method for r in results))
     inputs = list(dict.fromkeys(r.input for r in results))
-    figs: dict[str, list[tuple[str, str]]] = {"box": [], "fsc": [], "slices": []}
+    figs: dict[str, list[tuple[str, str]]] = {"box": [], "resolution": [], "fsc": [], "slices": []}
     for name in _metric_names(results):
         data = [[r.values[name] for r in results if r.method == m and name in r.values
                  and math.isfinite(r.values[name])] for m in methods]
@@ -58,6 +58,18 @@ def _figures(results: list[Result]) -> dict[str, list[tuple[str, str]]]:
         ax.set_xticks(range(1, len(methods) + 1), methods, rotation=20, ha="right")
         ax.set_title(name)
         figs["box"].append((name, _png(fig)))
+    if len({r.resolution for r in results if r.resolution is not None}) > 1:
+        for name in _metric_names(results):
+            fig, ax = plt.subplots(figsize=(4.5, 3))
+            for m in methods:
+                pts = sorted((r.resolution, r.values[name]) for r in results
+                             if r.method == m and r.resolution is not None and name in r.values)
+                if pts:
+                    ax.plot(*zip(*pts), marker="o", label=m)
+            ax.set_xlabel("map resolution (Å)")
+            ax.set_title(name)
+            ax.legend(fontsize=7)
+            figs["resolution"].append((f"{name} vs resolution", _png(fig)))
     for inp in inputs:
         fig, ax = plt.subplots(figsize=(5, 3))
         drawn = False
@@ -161,6 +173,7 @@ reference grid before scoring. Mean / median over inputs.</p>
 <h2>Summary</h2>{table(header, rows, "summary")}
 <h2>Per input</h2>{table(["method", "input"] + names + ["seconds"], per_input, "per-input")}
 <h2>Distributions</h2>{imgs(figs["box"])}
+<h2>Score against resolution</h2>{imgs(figs["resolution"]) or "<p>(inputs give one resolution or none)</p>"}
 <h2>FSC against the reference</h2>{imgs(figs["fsc"])}
 <h2>Central slices</h2>{imgs(figs["slices"])}
 </body></html>"""

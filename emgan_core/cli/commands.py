@@ -232,6 +232,7 @@ def add_training_commands(sub) -> None:
     p.add_argument("--ref-map", metavar="MAP", help="resample the output onto this map's grid")
     p.add_argument("--batch-size", type=int, help="patches per forward pass")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 … (default: cuda if available)")
+    p.add_argument("--resolution", type=float, help="target resolution in Å (resolution-conditioned models)")
     p.set_defaults(func=cmd_infer)
 
 
@@ -297,7 +298,8 @@ def cmd_infer(args) -> int:
     device = resolve_device(args.device)
     task, ckpt = load_for_inference(args.checkpoint, device)
     t0 = time.perf_counter()
-    out = task.infer(args.input, batch_size=args.batch_size, device=device)
+    options = {"resolution": args.resolution} if args.resolution is not None else {}
+    out = task.infer(args.input, batch_size=args.batch_size, device=device, **options)
     if ref is not None:
         if not isinstance(out, Volume):
             raise EmganError("--ref-map applies to maps, not image stacks", "--ref-map")

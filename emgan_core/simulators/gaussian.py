@@ -28,10 +28,12 @@ from ..io.structures import Atoms
 from ..volume import Volume
 
 #: σ / resolution of each convention: molmap 1/(π√2) ≈ 0.225 (Fourier transform at 1/e at
-#: 1/resolution); TEMPy's default 0.356 (1/e width equal to the resolution).
-SIGMA_FACTORS = {"molmap": 1.0 / (math.pi * math.sqrt(2.0)), "tempy": 0.356}
-#: Atom weights of each convention: molmap by atomic number, TEMPy by atomic mass.
-WEIGHTS = {"molmap": "atomic_number", "tempy": "mass"}
+#: 1/resolution); TEMPy's default 0.356 (1/e width equal to the resolution); eman2 1/(2π) ≈ 0.159,
+#: the real-space width of e2pdb2mrc's Gaussian low-pass whose Fourier σ is 1/resolution (an
+#: approximation of that program: it splats electrons on the grid and then filters).
+SIGMA_FACTORS = {"molmap": 1.0 / (math.pi * math.sqrt(2.0)), "tempy": 0.356, "eman2": 1.0 / (2.0 * math.pi)}
+#: Atom weights of each convention: molmap and eman2 by atomic number, TEMPy by atomic mass.
+WEIGHTS = {"molmap": "atomic_number", "tempy": "mass", "eman2": "atomic_number"}
 
 
 class GaussianSimulator(Simulator):
@@ -40,8 +42,8 @@ class GaussianSimulator(Simulator):
     Args:
         resolution: target resolution in Å (sets σ = sigma_factor × resolution).
         voxel_size: grid spacing in Å (ignored when a ``grid`` is given to :meth:`simulate`).
-        convention: ``molmap`` (σ = 0.225·R, atomic-number weights) or ``tempy``
-            (σ = 0.356·R, mass weights).
+        convention: ``molmap`` (σ = 0.225·R, atomic-number weights), ``tempy``
+            (σ = 0.356·R, mass weights) or ``eman2`` (σ = R/2π, atomic-number weights).
         sigma_factor: overrides the convention's σ / resolution.
         weights: ``auto`` (the convention's), ``atomic_number``, ``mass`` or ``one``.
         sampling: ``integral`` (voxel-mean, conserves each atom's weight; default) or ``point``.
@@ -58,7 +60,7 @@ class GaussianSimulator(Simulator):
         self,
         resolution: float = 2.0,
         voxel_size: float = 1.0,
-        convention: Literal["molmap", "tempy"] = "molmap",
+        convention: Literal["molmap", "tempy", "eman2"] = "molmap",
         sigma_factor: float | None = None,
         weights: Literal["auto", "atomic_number", "mass", "one"] = "auto",
         sampling: Literal["integral", "point"] = "integral",

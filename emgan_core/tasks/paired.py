@@ -7,7 +7,9 @@ between output and target.
 
 Data (recipe ``data``): ``train`` and ``val`` lists of pairs ``{input: MAP, target: MAP}`` — the input
 is resampled onto the target's grid — or ``{model: PDB/mmCIF, target: MAP}``, the input then being
-the recipe's simulator run on the target's grid. With ``spatial_dims: 2`` inputs and targets are
+the recipe's simulator run on the target's grid. A pair may give the target's ``resolution`` (Å):
+a generator with ``conditioning = "resolution"`` receives it (FiLM-style), and at inference the
+requested resolution. With ``spatial_dims: 2`` inputs and targets are
 image stacks (.mrcs), paired image by image.
 """
 
@@ -41,7 +43,8 @@ def _is_structure(path) -> bool:
 
 
 def load_pair(item: dict, normalise: str, spatial_dims: int, simulator: Simulator | None):
-    """(input (1, *S), target (1, *S)) normalised float32 arrays for one data item."""
+    """(input (1, *S), target (1, *S), extras) normalised float32 arrays for one data item."""
+    extras = {"resolution": float(item["resolution"])} if "resolution" in item else {}
     if spatial_dims == 2:
         inp = read_image_stack(item["input"], item.get("pixel_size")).data
         tgt = read_image_stack(item["target"], item.get("pixel_size")).data
@@ -49,7 +52,7 @@ def load_pair(item: dict, normalise: str, spatial_dims: int, simulator: Simulato
             raise EmganError(f"input stack {inp.shape} and target stack {tgt.shape} differ", item["input"])
         norm = np.stack([normalise_array(i, normalise) for i in inp]), np.stack(
             [normalise_array(t, normalise) for t in tgt])
-        return norm[0][None], norm[1][None]
+        return norm[0][None], norm[1][None], extras
     target = read_map(item["target"])
     if "model" in item:
         if simulator is None:
@@ -57,7 +60,7 @@ def load_pair(item: dict, normalise: str, spatial_dims: int, simulator: Simulato
         inp = simulator.simulate(read_structure(item["model"]), grid=target)
     else:
         inp = resample_to_grid(read_map(item["input"]), target)
-    return normalise_array(inp.data, normalise)[None], normalise_array(target.data, normalise)[None]
+    return normalise_array(inp.data, normalise)[None], normalise_array(target.data, normalise)[None], extras
 
 
 class PairedTask(Task):
@@ -100,8 +103,40 @@ class PairedTask(Task):
     def critic(self):
         return self.networks.get("critic")
 
-    def _loaders(self, split: str):
+    @property
+    def conditioned(self) -> bool:
+        g = self.generator
+        return getattr(getattr(g, "module", g), "conditioning", None) == "resolution"
+
+    def _generate(self, batch):
+        if self.conditioned:
+            if "resolution" not in batch:
+                raise EmganError("the generator is resolution-conditioned: give each pair a 'resolution'",
+                                 "data")
+            return self.generator(batch["input"], resolution=batch["resolution"])
+        return self.generator(batch["input"])
+
+    def _items(self, split: str) -> list[dict]:
+        """The pairs of ``data.<split>``: a list, or a manifest CSV (e.g. from a curation command)
+        whose rows with ``kept`` true and a matching ``split`` column are used."""
         items = self.data.get(split) or []
+        if not isinstance(items, str):
+            return items
+        import csv
+
+        path = Path(items)
+        if not path.is_file():
+            raise EmganError("manifest not found", f"data.{split}: {path}")
+        wanted = {"train": {"train", ""}, "val": {"val"}}.get(split, {split})
+        with open(path, newline="") as f:
+            rows = [r for r in csv.DictReader(f)
+                    if str(r.get("kept", "True")).lower() in ("true", "1", "yes")
+                    and (r.get("split") or "") in wanted]
+        return [{k: (float(v) if k == "resolution" else v) for k, v in r.items()
+                 if k in ("input", "model", "target", "resolution", "pixel_size") and v != ""} for r in rows]
+
+    def _loaders(self, split: str):
+        items = self._items(split)
         for i, item in enumerate(items):
             if not isinstance(item, dict) or "target" not in item or not ({"input", "model"} & set(item)):
                 raise EmganError("each pair needs 'target' and 'input' (or 'model')", f"data.{split}.{i}")
@@ -133,7 +168,7 @@ class PairedTask(Task):
         inp, real = batch["input"], batch["target"]
         keep = batch is getattr(self, "generator_batch", None)
         with torch.set_grad_enabled(keep and torch.is_grad_enabled()):
-            fake = self.generator(inp)
+            fake = self._generate(batch)
         if keep:
             self._stash = (batch, fake)  # reused by generator_losses on the same batch
         loss, weight = self.adversarial[0]
@@ -153,7 +188,7 @@ class PairedTask(Task):
         if self._stash is not None and self._stash[0] is batch:
             fake = self._stash[1]
         else:
-            fake = self.generator(inp)
+            fake = self._generate(batch)
         self._stash = None
         terms = {}
         if self.adversarial:
@@ -164,14 +199,14 @@ class PairedTask(Task):
         return terms
 
     def validation_losses(self, batch):
-        fake = self.generator(batch["input"])
+        fake = self._generate(batch)
         terms = {f"val/{_name(loss)}": loss(fake, batch["target"]) for loss, _ in self.content}
         terms["val/l1"] = torch.nn.functional.l1_loss(fake, batch["target"])
         return terms
 
     def summaries(self, batch):
         with torch.no_grad():
-            fake = self.generator(batch["input"][:1])
+            fake = self._generate({k: v[:1] for k, v in batch.items()})
         pick = (lambda t: t[0, 0, t.shape[2] // 2]) if self.spatial_dims == 3 else (lambda t: t[0, 0])
         return {name: pick(t).float().cpu().numpy() for name, t in
                 (("input", batch["input"]), ("output", fake), ("target", batch["target"]))}
@@ -204,7 +239,9 @@ class PairedTask(Task):
         return read_map(source)
 
     @torch.no_grad()
-    def infer(self, source, batch_size: int | None = None, device: str | torch.device = "cpu"):
+    def infer(self, source, batch_size: int | None = None, device: str | torch.device = "cpu",
+              resolution: float | None = None):
+        """Whole-input inference; ``resolution`` (Å) is required by resolution-conditioned generators."""
         spec = {**self.inference_spec(), **(self.eval or {})}
         value = self._read_source(source)
         device = torch.device(device)
@@ -213,8 +250,15 @@ class PairedTask(Task):
                                stride=spec.get("stride"), batch_size=batch_size or spec["batch_size"],
                                spatial_dims=self.spatial_dims)
 
+        if self.conditioned and resolution is None:
+            raise EmganError("this generator is resolution-conditioned: give the resolution (Å) to generate",
+                             "resolution")
+
         def run(x):
-            return generator(x.to(device)).float().cpu()
+            x = x.to(device)
+            if self.conditioned:
+                return generator(x, resolution=torch.full((x.shape[0],), float(resolution), device=device)).float().cpu()
+            return generator(x).float().cpu()
 
         if isinstance(value, ImageStack):
             images = [inferer(run, normalise_array(img, self.normalise)[None])[0] for img in value.data]

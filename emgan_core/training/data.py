@@ -22,7 +22,8 @@ class PatchPairs(Dataset):
     """Random (input, target) patches from pairs of arrays.
 
     ``loaders[k]()`` returns (input (C, *S), target (C_t, *S)) float32 arrays of the same spatial
-    shape S = (z, y, x). For 2D work (``spatial_dims=2``) S is a stack (n, y, x) and patches are
+    shape S = (z, y, x), optionally followed by a dict of per-pair scalars (e.g. the target's
+    resolution in Å) that every patch of the pair carries. For 2D work (``spatial_dims=2``) S is a stack (n, y, x) and patches are
     (C, y, x) images taken from one slice. ``augment``: ``flips`` (bool), ``rot90`` (bool), and
     input-only torchio ``noise`` (std), ``blur`` (std in voxels), ``anisotropy`` (max downsampling).
     """
@@ -54,7 +55,8 @@ class PatchPairs(Dataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([self.seed, int(index)])
         k = int(rng.integers(len(self.loaders)))
-        inp, tgt = self._load(k)
+        inp, tgt, *rest = self._load(k)
+        extras = rest[0] if rest else {}
         spatial = inp.shape[1:]
         if self.spatial_dims == 2:
             size = (1,) + self.patch
@@ -67,8 +69,10 @@ class PatchPairs(Dataset):
             x, y = x[:, 0], y[:, 0]
         x, y = self._geometric(x, y, rng)
         x = self._intensity(x, rng)
-        return {"input": torch.from_numpy(np.ascontiguousarray(x)),
+        item = {"input": torch.from_numpy(np.ascontiguousarray(x)),
                 "target": torch.from_numpy(np.ascontiguousarray(y))}
+        item.update({key: torch.tensor(float(v)) for key, v in extras.items()})
+        return item
 
     def _geometric(self, x, y, rng):
         axes = list(range(1, x.ndim))

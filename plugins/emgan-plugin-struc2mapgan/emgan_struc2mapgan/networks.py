@@ -1,0 +1,126 @@
+"""struc2mapGAN networks: a 3D nested U-Net (UNet++) generator and a small convolutional critic.
+
+Tensors are (B, 1, z, y, x); the generator keeps the spatial size (a multiple of 2^(levels−1)).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from emgan_core.interfaces import Critic, Generator
+
+
+class ResidualBlock(nn.Module):
+    """``convs`` × (conv3-IN-PReLU), the last without PReLU, plus a (1×1×1-projected) skip, then
+    PReLU. Optional FiLM (scale, shift from a conditioning vector) before the skip is added."""
+
+    def __init__(self, cin: int, cout: int, convs: int = 3, film: bool = False):
+        super().__init__()
+        layers: list[nn.Module] = []
+        for k in range(convs):
+            layers += [nn.Conv3d(cin if k == 0 else cout, cout, 3, padding=1),
+                       nn.InstanceNorm3d(cout, affine=True)]
+            if k < convs - 1:
+                layers.append(nn.PReLU())
+        self.body = nn.Sequential(*layers)
+        self.skip = nn.Conv3d(cin, cout, 1) if cin != cout else nn.Identity()
+        self.act = nn.PReLU()
+        self.film = nn.Linear(32, 2 * cout) if film else None
+
+    def forward(self, x, cond=None):
+        h = self.body(x)
+        if self.film is not None and cond is not None:
+            gamma, beta = self.film(cond).chunk(2, dim=1)
+            h = h * (1 + gamma[:, :, None, None, None]) + beta[:, :, None, None, None]
+        return self.act(h + self.skip(x))
+
+
+class UNetPP3D(Generator):
+    """Nested U-Net (Zhou et al. 2018) in 3D, as struc2mapGAN's generator.
+
+    Node X[i][j] (depth i, j-th nested stage) sees the upsampled X[i+1][j−1] and every X[i][k<j];
+    down is max-pooling, up is trilinear. Output: a 1×1×1 convolution of X[0][levels−1], sigmoid to
+    [0, 1] (targets are min–max normalised maps).
+
+    Args:
+        widths: channels per depth, from full resolution down (``levels`` = len(widths)).
+            Paper: 32, 64, 128, 256 (≈10.3 M parameters); smaller for CPU work.
+        in_channels: input channels (1: a simulated map).
+        convs_per_block: 3×3×3 convolutions per residual block (3 gives the paper's ≈10.3 M
+            parameters at the paper widths; 2 gives 6.8 M).
+        resolution_conditioning: FiLM-condition every block on the target resolution (Å), so one
+            model produces maps at a requested resolution (pass ``resolution`` to forward).
+    """
+
+    def __init__(self, widths: list[int] = (32, 64, 128, 256), in_channels: int = 1,
+                 convs_per_block: int = 3, resolution_conditioning: bool = False):
+        super().__init__()
+        widths = [int(w) for w in widths]
+        if len(widths) < 2 or min(widths) < 1:
+            raise ValueError("widths needs at least two positive channel counts")
+        self.widths = widths
+        self.levels = len(widths)
+        self.in_channels = in_channels
+        self.conditioning = "resolution" if resolution_conditioning else None
+        film = resolution_conditioning
+        self.nodes = nn.ModuleDict()
+        for j in range(self.levels):
+            for i in range(self.levels - j):
+                if j == 0:
+                    cin = in_channels if i == 0 else widths[i - 1]
+                else:
+                    cin = widths[i] * j + widths[i + 1]
+                self.nodes[f"{i}_{j}"] = ResidualBlock(cin, widths[i], convs_per_block, film)
+        self.pool = nn.MaxPool3d(2)
+        self.up = nn.Upsample(scale_factor=2, mode="trilinear", align_corners=False)
+        self.head = nn.Conv3d(widths[0], 1, 1)
+        self.embed = nn.Sequential(nn.Linear(1, 32), nn.SiLU(), nn.Linear(32, 32)) if film else None
+
+    def forward(self, x: torch.Tensor, resolution: torch.Tensor | None = None) -> torch.Tensor:
+        factor = 2 ** (self.levels - 1)
+        if any(s % factor for s in x.shape[2:]):
+            raise ValueError(f"spatial size {tuple(x.shape[2:])} must be a multiple of {factor}")
+        cond = None
+        if self.embed is not None:
+            if resolution is None:
+                raise ValueError("this generator is resolution-conditioned: pass resolution (Å)")
+            cond = self.embed(resolution.reshape(-1, 1).to(x.dtype) / 10.0)
+        grid: dict[tuple[int, int], torch.Tensor] = {}
+        for i in range(self.levels):
+            src = x if i == 0 else self.pool(grid[(i - 1, 0)])
+            grid[(i, 0)] = self.nodes[f"{i}_0"](src, cond)
+        for j in range(1, self.levels):
+            for i in range(self.levels - j):
+                parts = [grid[(i, k)] for k in range(j)] + [self.up(grid[(i + 1, j - 1)])]
+                grid[(i, j)] = self.nodes[f"{i}_{j}"](torch.cat(parts, 1), cond)
+        return torch.sigmoid(self.head(grid[(0, self.levels - 1)]))
+
+
+class Struc2mapCritic(Critic):
+    """Four stride-2 3D convolutions (instance norm, PReLU), adaptive average pooling, three
+    fully-connected layers, one logit per cube (≈1.2 M parameters at the default widths)."""
+
+    def __init__(self, in_channels: int = 1, widths: list[int] = (32, 64, 128, 256),
+                 hidden: list[int] = (128, 64)):
+        super().__init__()
+        layers: list[nn.Module] = []
+        cin = in_channels
+        self.depth = len(widths)
+        for k, w in enumerate(widths):
+            layers += [nn.Conv3d(cin, w, 3, stride=2, padding=1),
+                       nn.InstanceNorm3d(w, affine=True) if k else nn.Identity(), nn.PReLU()]
+            cin = w
+        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool3d(1), nn.Flatten())
+        dims = [cin, *hidden]
+        fc: list[nn.Module] = []
+        for a, b in zip(dims[:-1], dims[1:]):
+            fc += [nn.Linear(a, b), nn.PReLU()]
+        self.classifier = nn.Sequential(*fc, nn.Linear(dims[-1], 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        need = 2 ** self.depth
+        if min(x.shape[2:]) < need:
+            raise ValueError(f"the critic's {self.depth} stride-2 convolutions need cubes of at least "
+                             f"{need} voxels, got {tuple(x.shape[2:])}; use fewer widths or larger patches")
+        return self.classifier(self.features(x))
