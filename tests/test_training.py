@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -142,8 +143,8 @@ def test_two_process_gloo_ends_with_identical_weights(example_plugin, pair, tmp_
          f"--master_port={_free_port()}", "-m", "emgan_core.cli.main", "run", str(recipe), "-o", str(run)],
         capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    digests = dict(line.split(": final weights digest ") for line in proc.stderr.splitlines()
-                   if "final weights digest" in line)
+    # the ranks write to one stderr concurrently: lines can interleave, so match the digests exactly
+    digests = dict(re.findall(r"(rank \d+): final weights digest ([0-9a-f]{16})", proc.stderr))
     assert set(digests) == {"rank 0", "rank 1"}
     assert digests["rank 0"] == digests["rank 1"]
     assert "world size 2" in (run / "train.log").read_text()
