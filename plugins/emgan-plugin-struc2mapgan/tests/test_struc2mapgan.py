@@ -112,13 +112,19 @@ def test_curate_cli_rejects_and_reports(data_dir, tmp_path):
     assert proc.returncode == 2 and "missing column(s) resolution" in proc.stderr
 
 
-def test_train_generate_and_infer_end_to_end(data_dir, tmp_path):
+def curated_bundled_pairs(data_dir, tmp_path, second_split: str):
+    """Curate the two bundled pairs (EMD-2566 for training, EMRinger as ``second_split``)."""
     pairs = tmp_path / "pairs.csv"
     pairs.write_text("label,map,model,resolution,split\n"
                      f"a,{data_dir / 'emd2566_3J6B_chain9.mrc'},{data_dir / '3J6B_chain9.pdb'},3.2,train\n"
-                     f"b,{data_dir / 'emringerweb_test_map.ccp4'},{data_dir / 'emringerweb_test_model.pdb'},3.5,val\n")
+                     f"b,{data_dir / 'emringerweb_test_map.ccp4'},{data_dir / 'emringerweb_test_model.pdb'},3.5,"
+                     f"{second_split}\n")
     emgan("struc2mapgan", "curate", pairs, "-o", tmp_path / "cur", check_rc=0)
-    manifest = tmp_path / "cur" / "curated.csv"
+    return tmp_path / "cur" / "curated.csv"
+
+
+def test_train_generate_and_infer_end_to_end(data_dir, tmp_path):
+    manifest = curated_bundled_pairs(data_dir, tmp_path, "val")
     run = tmp_path / "run"
     emgan("run", "struc2mapgan-quickstart", "-o", run, f"data.train={manifest}", f"data.val={manifest}",
           "train.steps=4", "train.val_every=2", "train.checkpoint_every=4", "train.patch_size=16",
@@ -154,12 +160,7 @@ def test_shipped_recipes_validate(data_dir, tmp_path):
 
 def test_resolution_conditioned_model(data_dir, tmp_path):
     """Targets at several resolutions train one FiLM-conditioned model; generation takes --resolution."""
-    pairs = tmp_path / "pairs.csv"
-    pairs.write_text("label,map,model,resolution,split\n"
-                     f"a,{data_dir / 'emd2566_3J6B_chain9.mrc'},{data_dir / '3J6B_chain9.pdb'},3.2,train\n"
-                     f"b,{data_dir / 'emringerweb_test_map.ccp4'},{data_dir / 'emringerweb_test_model.pdb'},3.5,train\n")
-    emgan("struc2mapgan", "curate", pairs, "-o", tmp_path / "cur", check_rc=0)
-    manifest = tmp_path / "cur" / "curated.csv"
+    manifest = curated_bundled_pairs(data_dir, tmp_path, "train")
     run = tmp_path / "run"
     emgan("run", "struc2mapgan-quickstart", "-o", run, f"data.train={manifest}", "data.val=null",
           "train.steps=3", "train.checkpoint_every=3", "train.patch_size=16",
