@@ -15,7 +15,6 @@ import json
 import math
 from pathlib import Path
 
-import numpy as np
 
 from ..io.atomic import atomic_output
 from .harness import Benchmark, Result, summarise

@@ -287,26 +287,39 @@ def resolve_device(name: str) -> str:
     return name
 
 
-def cmd_infer(args) -> int:
+def infer_to_file(checkpoint, source, output, *, ref_map=None, device="auto", batch_size=None,
+                  resolution=None, check=None):
+    """Load a checkpoint, run its task's inference on ``source``, optionally resample onto
+    ``ref_map``'s grid, write ``output`` atomically. ``check(task, checkpoint_path)`` may refuse the
+    model before any work. Returns (result, checkpoint payload, seconds, device)."""
     from ..io import read_map, write_any
     from ..io.atomic import check_writable
     from ..transforms import resample_to_grid
     from ..volume import Volume
 
-    check_writable(args.output)
-    ref = read_map(args.ref_map) if args.ref_map else None
-    device = resolve_device(args.device)
-    task, ckpt = load_for_inference(args.checkpoint, device)
+    check_writable(output)
+    ref = read_map(ref_map) if ref_map else None
+    device = resolve_device(device)
+    task, ckpt = load_for_inference(checkpoint, device)
+    if check is not None:
+        check(task, checkpoint)
     t0 = time.perf_counter()
-    options = {"resolution": args.resolution} if args.resolution is not None else {}
-    out = task.infer(args.input, batch_size=args.batch_size, device=device, **options)
+    options = {"resolution": resolution} if resolution is not None else {}
+    out = task.infer(source, batch_size=batch_size, device=device, **options)
     if ref is not None:
         if not isinstance(out, Volume):
             raise EmganError("--ref-map applies to maps, not image stacks", "--ref-map")
         out = resample_to_grid(out, ref)
-    write_any(out, args.output)
+    write_any(out, output)
+    return out, ckpt, time.perf_counter() - t0, device
+
+
+def cmd_infer(args) -> int:
+    _, ckpt, seconds, device = infer_to_file(
+        args.checkpoint, args.input, args.output, ref_map=args.ref_map, device=args.device,
+        batch_size=args.batch_size, resolution=args.resolution)
     print(f"{args.output}: {ckpt['components']['task']['name']} inference (step {ckpt['step']}) in "
-          f"{time.perf_counter() - t0:.2f} s on {device}", file=sys.stderr)
+          f"{seconds:.2f} s on {device}", file=sys.stderr)
     return 0
 
 

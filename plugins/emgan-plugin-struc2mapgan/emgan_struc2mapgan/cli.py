@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 from emgan_core.errors import EmganError
@@ -61,11 +60,13 @@ def cmd_curate(args) -> int:
     return 0
 
 
+def _needs_simulator(task, checkpoint) -> None:
+    if task.simulator is None:
+        raise EmganError("this checkpoint was not trained from atomic models (no simulator)", str(checkpoint))
+
+
 def cmd_generate(args) -> int:
-    from emgan_core.cli.commands import load_for_inference, resolve_device
-    from emgan_core.io import read_map, write_map
-    from emgan_core.io.atomic import check_writable
-    from emgan_core.transforms import resample_to_grid
+    from emgan_core.cli.commands import infer_to_file
 
     ckpt = args.ckpt
     if ckpt is None:
@@ -73,18 +74,9 @@ def cmd_generate(args) -> int:
             raise EmganError("no pretrained struc2mapGAN generator is installed with this package; train one "
                              "(emgan run struc2mapgan …) and pass --ckpt RUN_DIR", "--ckpt")
         ckpt = PRETRAINED
-    check_writable(args.output)
-    ref = read_map(args.ref_map) if args.ref_map else None
-    device = resolve_device(args.device)
-    task, payload = load_for_inference(ckpt, device)
-    if task.simulator is None:
-        raise EmganError("this checkpoint was not trained from atomic models (no simulator)", str(ckpt))
-    t0 = time.perf_counter()
-    options = {"resolution": args.resolution} if args.resolution is not None else {}
-    out = task.infer(args.model, batch_size=args.batch_size, device=device, **options)
-    if ref is not None:
-        out = resample_to_grid(out, ref)
-    write_map(args.output, out)
+    out, _, seconds, device = infer_to_file(
+        ckpt, args.model, args.output, ref_map=args.ref_map, device=args.device,
+        batch_size=args.batch_size, resolution=args.resolution, check=_needs_simulator)
     print(f"{args.output}: struc2mapGAN map of {args.model}, shape {out.shape}, {out.voxel_size[0]:.3g} Å voxels, "
-          f"{time.perf_counter() - t0:.2f} s on {device}", file=sys.stderr)
+          f"{seconds:.2f} s on {device}", file=sys.stderr)
     return 0
