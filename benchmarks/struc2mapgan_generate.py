@@ -70,7 +70,7 @@ def one(args) -> None:
     widths = [int(w) for w in args.widths.split(",")]
     gen = UNetPP3D(widths).to(args.device).eval()
     if args.ckpt:
-        from emgan_core.cli.commands import load_for_inference
+        from emgan_core.inference import load_for_inference
 
         task, _ = load_for_inference(args.ckpt)
         gen = task.generator.to(args.device).eval()

@@ -135,9 +135,11 @@ def _run_method(method: dict, item: dict, reference: Volume, registry: Registry,
         if sim.input_kind == "structure":
             return sim.simulate(read_structure(item["input"]), grid=reference)
         return sim.simulate(read_any(item["input"]))
-    from ..cli.commands import load_for_inference
+    from ..inference import load_for_inference
 
-    task, _ = method.setdefault("_loaded", load_for_inference(method["checkpoint"], device))
+    if "_loaded" not in method:  # load each checkpoint once, not once per input
+        method["_loaded"] = load_for_inference(method["checkpoint"], device)
+    task, _ = method["_loaded"]
     return task.infer(item["input"], device=device)
 
 

@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import math
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..errors import EmganError
+from ..io.atomic import atomic_output
 from ..recipes import Recipe
 from ..registry import Registry, get_registry
 from . import distributed
@@ -217,10 +219,9 @@ class Trainer:
     def save(self) -> None:
         if not self.world.is_main:
             return
-        payload = self._payload()
-        path = self.run.checkpoints / f"step-{self.step:07d}.pt"
-        save_checkpoint(path, payload)
-        save_checkpoint(self.run.checkpoints / "last.pt", payload)
+        path = save_checkpoint(self.run.checkpoints / f"step-{self.step:07d}.pt", self._payload())
+        with atomic_output(self.run.checkpoints / "last.pt", suffix=".tmp") as tmp:
+            shutil.copyfile(path, tmp)  # the same bytes; serialised once
 
     # -- the loop --------------------------------------------------------------------------------
 

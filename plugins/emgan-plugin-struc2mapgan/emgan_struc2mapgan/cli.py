@@ -66,7 +66,7 @@ def _needs_simulator(task, checkpoint) -> None:
 
 
 def cmd_generate(args) -> int:
-    from emgan_core.cli.commands import infer_to_file
+    from emgan_core.inference import infer_to_file
 
     ckpt = args.ckpt
     if ckpt is None:
