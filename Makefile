@@ -39,6 +39,8 @@ test: setup
 bench: setup
 	$(BIN)/python benchmarks/simulate_gaussian.py
 	$(BIN)/python benchmarks/trainer_overhead.py
+	test ! -f ../shared/data/pretrained/emgan_G_model || \
+		$(BIN)/python benchmarks/superem_infer.py --weights ../shared/data/pretrained/emgan_G_model
 
 clean:
 	rm -rf out .pytest_cache

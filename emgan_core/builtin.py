@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-
 from . import losses, metrics
 from .hookspecs import hookimpl
 from .registry import Component
 from .networks import PatchGANCritic
 from .simulators import GaussianSimulator
 from .tasks import PairedTask
-
-
-def _summary(fn) -> str:
-    """First line of the docstring of the module that holds the metric function."""
-    return (sys.modules[fn.__module__].__doc__ or fn.__doc__ or "").strip().splitlines()[0].rstrip(".")
 
 
 @hookimpl
@@ -30,6 +23,8 @@ def emgan_losses():
         Component("least-squares", losses.LeastSquaresLoss, "adversarial least squares (LSGAN)"),
         Component("wasserstein", losses.WassersteinLoss, "Wasserstein critic/generator loss (WGAN)"),
         Component("hinge", losses.HingeLoss, "adversarial hinge loss"),
+        Component("probability", losses.ProbabilityLoss,
+                  "adversarial loss linear in the critic's sigmoid probability (SRGAN, SuperEM)"),
         Component("l1", losses.L1Loss, "mean absolute error"),
         Component("smooth-l1", losses.SmoothL1Loss, "smooth L1 (Huber) with threshold beta"),
         Component("mse", losses.MSELoss, "mean squared error"),
@@ -48,7 +43,7 @@ def emgan_metrics():
         "fsc": metrics.fsc,
         "frc": metrics.frc,
     }
-    return [Component(name, metrics.metric_factory(fn), _summary(fn)) for name, fn in fns.items()]
+    return [metrics.metric_component(name, fn) for name, fn in fns.items()]
 
 
 

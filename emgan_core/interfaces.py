@@ -121,6 +121,8 @@ class Task(ABC):
     roles: ClassVar[dict[str, str]] = {"generator": "generator", "critic": "critic"}
     #: roles a recipe may leave out (e.g. a critic, for purely supervised training)
     optional_roles: ClassVar[frozenset[str]] = frozenset({"critic"})
+    #: ``eval`` settings this task reads beyond the common ones, name -> type (checked in recipes)
+    eval_keys: ClassVar[dict[str, Any]] = {}
 
     networks: dict[str, nn.Module]
 

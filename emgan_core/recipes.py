@@ -264,6 +264,17 @@ def _check_paths(value, key: str, problems: list, parent_key: str = "") -> None:
         problems.append((key, f"file not found: {value}"))
 
 
+def _task_eval_keys(recipe: Recipe, registry: Registry) -> dict[str, Any]:
+    """The ``eval`` settings the recipe's task adds to the common ones (``Task.eval_keys``)."""
+    task = recipe.data.get("task") or "paired"
+    name = task.get("name") if isinstance(task, dict) else task
+    try:
+        factory = registry.get("task", str(name)).component.factory
+    except Exception:  # noqa: BLE001 - an unknown task is reported by its own section
+        return {}
+    return dict(getattr(factory, "eval_keys", {}) or {})
+
+
 def validate(recipe: Recipe, registry: Registry | None = None) -> Recipe:
     """Check every section; raise :class:`RecipeError` listing every problem with its place."""
     registry = registry or get_registry()
@@ -297,7 +308,7 @@ def validate(recipe: Recipe, registry: Registry | None = None) -> Recipe:
             if section == "train":
                 _check_keys(value, _train_keys(), section, problems)
             elif section == "eval":
-                _check_keys(value, EVAL_KEYS, section, problems)
+                _check_keys(value, {**EVAL_KEYS, **_task_eval_keys(recipe, registry)}, section, problems)
             else:
                 _check_paths(value, section, problems)
         elif section == "description" and not isinstance(value, str):

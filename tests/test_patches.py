@@ -72,9 +72,46 @@ def test_small_input_in_crop_mode():
     assert np.array_equal(out[0], vol)
 
 
+def test_average_any_stride_matches_a_direct_loop(real_map):
+    """SuperEM's grid: 25³ cubes at stride 4 (odd overlap), far end zero-padded, equal weights."""
+    vol = np.asarray(real_map, np.float32)[:33, :30, :29]
+
+    def fn(x):  # position-dependent, so a misplaced patch changes the result
+        ramp = torch.arange(x.shape[-1], dtype=x.dtype)
+        return x * 2 + ramp
+
+    out = PatchInferer(25, "average", stride=4, batch_size=7)(fn, vol)[0]
+    padded = np.zeros((33, 33, 29), np.float32)  # starts 0, 4, 8 cover 33 and 30; 0, 4 cover 29
+    padded[:33, :30, :29] = vol
+    total, weight = np.zeros_like(padded), np.zeros_like(padded)
+    for z in (0, 4, 8):
+        for y in (0, 4, 8):
+            for x in (0, 4):
+                cube = padded[z:z + 25, y:y + 25, x:x + 25]
+                total[z:z + 25, y:y + 25, x:x + 25] += cube * 2 + np.arange(25)
+                weight[z:z + 25, y:y + 25, x:x + 25] += 1
+    np.testing.assert_allclose(out, (total / weight)[:33, :30, :29], rtol=1e-5, atol=1e-5)
+
+
+def test_skip_empty_patches_are_not_computed():
+    vol = np.zeros((40, 40, 40), np.float32)
+    vol[5:12, 5:12, 5:12] = 1.0
+    seen = []
+
+    def fn(x):
+        seen.append(len(x))
+        return x + 1
+
+    out = PatchInferer(16, "average", stride=8, skip_empty=True)(fn, vol)[0]
+    all_patches = PatchInferer(16, "average", stride=8)
+    total = sum(len(p) for p, _ in all_patches.split(vol))
+    assert 0 < sum(seen) < total
+    assert out[8, 8, 8] == pytest.approx(2.0) and out[39, 39, 39] == 0.0
+
+
 def test_parameter_errors():
     with pytest.raises(EmganError, match="even"):
-        PatchInferer(25, "average", stride=4)
+        PatchInferer(25, "crop", core=20)
     with pytest.raises(EmganError, match="exceed"):
         PatchInferer(16, "crop", core=20)
     with pytest.raises(EmganError, match="unknown merge mode"):

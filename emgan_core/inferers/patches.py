@@ -1,7 +1,9 @@
 """Split a volume or image into overlapping patches and merge them back, streaming in batches.
 
-The one adapter around torchio 1.x's :class:`~torchio.GridSampler` and
-:class:`~torchio.GridAggregator` (torchio's main branch renames them; only this module changes).
+``crop`` goes through torchio 1.x's :class:`~torchio.GridSampler` and :class:`~torchio.GridAggregator`
+(torchio's main branch renames them; only this module changes). ``average`` and ``hann`` use a
+vectorised grid of their own: any stride (torchio needs an even overlap, SuperEM's 25³ cubes at
+stride 4 have an odd one), no per-patch Python objects, and ``skip_empty`` patches.
 
 Merge modes:
 
@@ -40,6 +42,21 @@ def _as_triple(value, spatial_dims: int, name: str) -> tuple[int, int, int]:
     return tuple(vals)
 
 
+def padded_extent(size: int, patch: int, stride: int) -> int:
+    """Length an axis of ``size`` is zero-padded to so a grid from 0 in steps of ``stride`` ends
+    with a patch covering the last voxel: ``patch + k·stride``."""
+    return patch + max(0, -(-(size - patch) // stride)) * stride
+
+
+def grid_starts(shape, patch, stride) -> torch.Tensor:
+    """(N, d) patch starts over an array of ``shape`` padded as :func:`padded_extent` says;
+    ``patch`` and ``stride`` are one int or one per axis."""
+    patch = [int(p) for p in np.broadcast_to(patch, (len(shape),))]
+    stride = [int(s) for s in np.broadcast_to(stride, (len(shape),))]
+    axes = [torch.arange(0, padded_extent(n, p, s) - p + 1, s) for n, p, s in zip(shape, patch, stride)]
+    return torch.cartesian_prod(*axes).reshape(-1, len(shape))
+
+
 class PatchInferer:
     """Run a patch-wise function over a whole array and merge the outputs.
 
@@ -51,7 +68,13 @@ class PatchInferer:
         batch_size: patches per call of the function.
         spatial_dims: 3 for volumes, 2 for images.
 
-    torchio needs ``patch − core`` (crop) or ``patch − stride`` (average, hann) to be even.
+        skip_empty: patches whose input is all zero are not passed to the function and add
+            nothing to the merge (voxels no computed patch covers get 0). Maps with a zero
+            background (SuperEM's thresholded inputs) save most of their patches this way.
+
+    ``crop`` needs ``patch − core`` to be even (torchio). With ``average``/``hann`` the grid runs
+    from the first voxel in steps of ``stride``, and the array is zero-padded at its far end so
+    that the last patch covers the last voxel.
     """
 
     def __init__(
@@ -62,6 +85,7 @@ class PatchInferer:
         stride: int | tuple[int, ...] | None = None,
         batch_size: int = 8,
         spatial_dims: int = 3,
+        skip_empty: bool = False,
     ):
         if mode not in ("crop", "average", "hann"):
             raise EmganError(f"unknown merge mode '{mode}' (crop, average, hann)", "mode")
@@ -83,7 +107,8 @@ class PatchInferer:
             what, name = "stride", "stride"
         if any(o < 0 for o in overlap):
             raise EmganError(f"{what} must not exceed the patch size {self.patch_size}", name)
-        if any(o % 2 for o in overlap):
+        self.stride = None if mode == "crop" else tuple(p - o for p, o in zip(self.patch_size, overlap))
+        if mode == "crop" and any(o % 2 for o in overlap):
             raise EmganError(
                 f"patch size {self.patch_size} minus {what} must be even along every axis "
                 f"(got {overlap}); pick a {what} of the same parity as the patch size", name,
@@ -92,6 +117,9 @@ class PatchInferer:
         self.batch_size = int(batch_size)
         if self.batch_size < 1:
             raise EmganError(f"must be at least 1, got {batch_size}", "batch_size")
+        if any(s < 1 for s in (self.stride or (1,))):
+            raise EmganError("must be at least 1 along every axis", "stride")
+        self.skip_empty = bool(skip_empty)
 
     def _to_tensor(self, array) -> torch.Tensor:
         array = np.asarray(array, dtype=np.float32)
@@ -105,28 +133,83 @@ class PatchInferer:
         if tensor.dim() != 4:
             raise EmganError(f"expected a {self.spatial_dims}D array (optionally with channels), "
                              f"got shape {tuple(array.shape)}", "input")
-        small = [s < p for s, p in zip(tensor.shape[1:], self.patch_size)]
-        if any(small) and self.mode != "crop":
-            raise EmganError(f"input of shape {tuple(tensor.shape[1:])} is smaller than the patch "
-                             f"size {self.patch_size}; use a smaller patch_size", "input")
         return tensor
 
     def _sampler(self, tensor: torch.Tensor) -> tio.GridSampler:
-        pad = None
-        if self.mode == "crop":
-            pad = 0
-            # pad small inputs up to one patch (the aggregator crops the result back)
-            deficit = [max(0, p - s) for s, p in zip(tensor.shape[1:], self.patch_size)]
-            if any(deficit):
-                tensor = torch.nn.functional.pad(
-                    tensor, [x for d in reversed(deficit) for x in (0, d)])
+        # pad small inputs up to one patch (the aggregator crops the result back)
+        deficit = [max(0, p - s) for s, p in zip(tensor.shape[1:], self.patch_size)]
+        if any(deficit):
+            tensor = torch.nn.functional.pad(tensor, [x for d in reversed(deficit) for x in (0, d)])
         subject = tio.Subject(image=tio.ScalarImage(tensor=tensor))
-        return tio.GridSampler(subject, self.patch_size, self.overlap, padding_mode=pad)
+        return tio.GridSampler(subject, self.patch_size, self.overlap, padding_mode=0)
 
     def split(self, array) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Yield (patches (B, C, *patch), locations (B, 6)) batches, streaming."""
-        sampler = self._sampler(self._to_tensor(array))
-        yield from self._batches(sampler)
+        """Yield (patches (B, C, *patch), locations (B, 6)) batches, streaming; locations are
+        (z0, y0, x0, z1, y1, x1) in the (padded, for ``crop``) input."""
+        tensor = self._to_tensor(array)
+        if self.mode == "crop":
+            yield from self._batches(self._sampler(tensor))
+        else:
+            padded = self._pad_to_grid(tensor)
+            for patches, starts in self._grid_batches(padded):
+                yield patches, torch.cat([starts, starts + torch.tensor(self.patch_size)], 1)
+
+    # -- native grid (average, hann) -------------------------------------------------------------
+
+    def _pad_to_grid(self, tensor: torch.Tensor) -> torch.Tensor:
+        spatial = tensor.shape[1:]
+        need = [padded_extent(n, p, s) for n, p, s in zip(spatial, self.patch_size, self.stride)]
+        extra = [x for n, m in zip(reversed(spatial), reversed(need)) for x in (0, m - n)]
+        return torch.nn.functional.pad(tensor, extra) if any(extra) else tensor
+
+    def _grid_batches(self, padded: torch.Tensor):
+        """(patches (B, C, *patch), starts (B, 3)) over the grid of a padded (C, z, y, x) tensor,
+        without the all-zero patches when ``skip_empty``."""
+        starts = grid_starts(padded.shape[1:], self.patch_size, self.stride)
+        pz, py, px = self.patch_size
+        for first in range(0, len(starts), self.batch_size):
+            chunk = starts[first:first + self.batch_size]
+            patches = torch.stack([padded[:, z:z + pz, y:y + py, x:x + px] for z, y, x in chunk.tolist()])
+            if self.skip_empty:
+                keep = patches.flatten(1).abs().amax(1) > 0
+                patches, chunk = patches[keep], chunk[keep]
+                if not len(chunk):
+                    continue
+            yield patches, chunk
+
+    def _window(self) -> torch.Tensor:
+        if self.mode == "average":
+            return torch.ones(self.patch_size)
+        # sin² bump that never reaches 0, so every voxel of the array gets weight
+        w = [torch.sin(torch.pi * (torch.arange(p) + 0.5) / p) ** 2 for p in self.patch_size]
+        return w[0][:, None, None] * w[1][None, :, None] * w[2][None, None, :]
+
+    def _merge_grid(self, fn, tensor: torch.Tensor) -> np.ndarray:
+        spatial = tuple(tensor.shape[1:])
+        padded = self._pad_to_grid(tensor)
+        window = self._window()
+        total = weight = None
+        pz, py, px = self.patch_size
+        for patches, starts in self._grid_batches(padded):
+            inp = patches[:, :, 0] if self.spatial_dims == 2 else patches
+            out = fn(inp)
+            if self.spatial_dims == 2:
+                out = out.unsqueeze(2)
+            if tuple(out.shape[2:]) != tuple(patches.shape[2:]):
+                raise EmganError(f"patch function returned spatial shape {tuple(out.shape[2:])}, "
+                                 f"expected {tuple(patches.shape[2:])}", "generator")
+            out = out.detach().float().cpu() * window
+            if total is None:
+                total = torch.zeros((out.shape[1],) + tuple(padded.shape[1:]))
+                weight = torch.zeros(tuple(padded.shape[1:]))
+            for o, (z, y, x) in zip(out, starts.tolist()):
+                total[:, z:z + pz, y:y + py, x:x + px] += o
+                weight[z:z + pz, y:y + py, x:x + px] += window
+        if total is None:  # every patch skipped: the function saw nothing
+            total, weight = torch.zeros((1,) + tuple(padded.shape[1:])), torch.ones(padded.shape[1:])
+        merged = torch.where(weight > 0, total / weight.clamp_min(1e-12), torch.zeros(()))
+        merged = merged[:, : spatial[0], : spatial[1], : spatial[2]]
+        return (merged[:, 0] if self.spatial_dims == 2 else merged).numpy()
 
     def _batches(self, sampler):
         batch, locs = [], []
@@ -147,6 +230,8 @@ class PatchInferer:
         (B, C_out, *patch) of the same spatial size.
         """
         tensor = self._to_tensor(array)
+        if self.mode != "crop":
+            return self._merge_grid(fn, tensor)
         spatial = tuple(tensor.shape[1:])
         sampler = self._sampler(tensor)
         aggregator = tio.GridAggregator(sampler, overlap_mode=self.mode)

@@ -66,3 +66,14 @@ class HingeLoss(_Adversarial):
 
     def generator_loss(self, fake_logits):
         return -fake_logits.mean()
+
+
+class ProbabilityLoss(_Adversarial):
+    """SRGAN / EM-GAN: losses on the critic's probabilities p = sigmoid(logit), linear in p.
+    Critic 1 − p(real) + p(fake); generator 1 − p(fake) (the paper's −D(G(LR)) plus a constant)."""
+
+    def critic_loss(self, real_logits, fake_logits):
+        return 1.0 - torch.sigmoid(real_logits).mean() + torch.sigmoid(fake_logits).mean()
+
+    def generator_loss(self, fake_logits):
+        return 1.0 - torch.sigmoid(fake_logits).mean()

@@ -52,7 +52,18 @@ def metric_factory(fn):
     return factory
 
 
+def metric_component(name: str, fn):
+    """A registry Component for metric function ``fn``; its summary is the first docstring line of
+    the module holding ``fn`` (one function per module)."""
+    import sys
+
+    from ..registry import Component
+
+    doc = sys.modules[fn.__module__].__doc__ or fn.__doc__ or ""
+    return Component(name, metric_factory(fn), doc.strip().splitlines()[0].rstrip("."))
+
+
 __all__ = [
-    "FunctionMetric", "MetricResult", "correlation_about_mean", "correlation_about_zero", "frc",
+    "FunctionMetric", "metric_component", "MetricResult", "correlation_about_mean", "correlation_about_zero", "frc",
     "fsc", "metric_factory", "pearson", "psnr", "ssim", "thresholded_pcc",
 ]
