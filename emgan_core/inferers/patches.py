@@ -184,6 +184,17 @@ class PatchInferer:
         w = [torch.sin(torch.pi * (torch.arange(p) + 0.5) / p) ** 2 for p in self.patch_size]
         return w[0][:, None, None] * w[1][None, :, None] * w[2][None, None, :]
 
+    def _apply(self, fn, patches: torch.Tensor) -> torch.Tensor:
+        """``fn`` on a (B, C, *patch) batch (2D patches for ``spatial_dims=2``), checked, as float32
+        on the CPU in the (B, C_out, z, y, x) layout of ``patches``."""
+        out = fn(patches[:, :, 0] if self.spatial_dims == 2 else patches)
+        if self.spatial_dims == 2:
+            out = out.unsqueeze(2)
+        if tuple(out.shape[2:]) != tuple(patches.shape[2:]):
+            raise EmganError(f"patch function returned spatial shape {tuple(out.shape[2:])}, "
+                             f"expected {tuple(patches.shape[2:])}", "generator")
+        return out.detach().float().cpu()
+
     def _merge_grid(self, fn, tensor: torch.Tensor) -> np.ndarray:
         spatial = tuple(tensor.shape[1:])
         padded = self._pad_to_grid(tensor)
@@ -191,14 +202,7 @@ class PatchInferer:
         total = weight = None
         pz, py, px = self.patch_size
         for patches, starts in self._grid_batches(padded):
-            inp = patches[:, :, 0] if self.spatial_dims == 2 else patches
-            out = fn(inp)
-            if self.spatial_dims == 2:
-                out = out.unsqueeze(2)
-            if tuple(out.shape[2:]) != tuple(patches.shape[2:]):
-                raise EmganError(f"patch function returned spatial shape {tuple(out.shape[2:])}, "
-                                 f"expected {tuple(patches.shape[2:])}", "generator")
-            out = out.detach().float().cpu() * window
+            out = self._apply(fn, patches) * window
             if total is None:
                 total = torch.zeros((out.shape[1],) + tuple(padded.shape[1:]))
                 weight = torch.zeros(tuple(padded.shape[1:]))
@@ -236,14 +240,7 @@ class PatchInferer:
         sampler = self._sampler(tensor)
         aggregator = tio.GridAggregator(sampler, overlap_mode=self.mode)
         for patches, locations in self._batches(sampler):
-            inp = patches[:, :, 0] if self.spatial_dims == 2 else patches
-            out = fn(inp)
-            if self.spatial_dims == 2:
-                out = out.unsqueeze(2)
-            if tuple(out.shape[2:]) != tuple(patches.shape[2:]):
-                raise EmganError(f"patch function returned spatial shape {tuple(out.shape[2:])}, "
-                                 f"expected {tuple(patches.shape[2:])}", "generator")
-            aggregator.add_batch(out.detach().float().cpu(), locations)
+            aggregator.add_batch(self._apply(fn, patches), locations)
         merged = aggregator.get_output_tensor()[:, : spatial[0], : spatial[1], : spatial[2]]
         if self.spatial_dims == 2:
             merged = merged[:, 0]

@@ -90,14 +90,13 @@ def cmd_enhance(args) -> int:
 def cmd_evaluate(args) -> int:
     from emgan_core.io import read_map, read_structure
     from emgan_core.metrics import fsc
+    from emgan_core.transforms import resample_to_grid
 
     from .metrics import cube_improvement, model_resolution
     from .prepare import prepare_input, prepare_pair
 
     pair = prepare_pair(args.before, args.model, args.resolution, args.contour)
     after = prepare_input(read_map(args.after), 1.0)
-    from emgan_core.transforms import resample_to_grid
-
     after = after.with_data(resample_to_grid(after, pair.input).data)
     atoms = read_structure(args.model)
     cubes = cube_improvement(pair.input, after, pair.target, stride=args.stride)
