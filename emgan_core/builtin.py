@@ -5,7 +5,7 @@ from __future__ import annotations
 from . import losses, metrics
 from .hookspecs import hookimpl
 from .registry import Component
-from .networks import PatchGANCritic
+from .networks import PatchGANCritic, UNetGenerator
 from .simulators import GaussianSimulator
 from .tasks import PairedTask
 
@@ -46,10 +46,14 @@ def emgan_metrics():
     return [metrics.metric_component(name, fn) for name, fn in fns.items()]
 
 
-
 @hookimpl
 def emgan_tasks():
     return [Component("paired", PairedTask, "conditional GAN on aligned (input, target) pairs (pix2pix-style)")]
+
+
+@hookimpl
+def emgan_generators():
+    return [Component("unet", UNetGenerator, "pix2pix U-Net, 2D or 3D: skips between encoder i and decoder n-i, tanh")]
 
 
 @hookimpl

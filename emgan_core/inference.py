@@ -33,17 +33,36 @@ def resolve_device(name: str) -> str:
     return name
 
 
+def _is_star(path) -> bool:
+    return str(path).lower().endswith(".star")
+
+
 def infer_to_file(checkpoint, source, output, *, ref_map=None, device="auto", batch_size=None,
-                  resolution=None, check=None):
+                  resolution=None, star=None, check=None):
     """Load a checkpoint, run its task's inference on ``source``, optionally resample onto
     ``ref_map``'s grid, write ``output`` atomically. ``check(task, checkpoint_path)`` may refuse the
-    model before any work. Returns (result, checkpoint payload, seconds, device)."""
-    from .io import read_map, write_any
+    model before any work. Returns (result, checkpoint payload, seconds, device).
+
+    Particle images: when ``source`` is a STAR file, or an .mrcs stack with its ``star`` file, a
+    copy of the STAR file pointing at ``output`` is written next to it (``output`` with .star).
+    """
+    import inspect
+    from pathlib import Path
+
+    from .io import read_map, read_particle_star, write_any, write_star_copy
     from .io.atomic import check_writable
     from .transforms import resample_to_grid
-    from .volume import Volume
+    from .volume import ImageStack, Volume
 
     check_writable(output)
+    star = source if star is None and _is_star(source) else star
+    table = read_particle_star(star) if star is not None else None
+    star_out = Path(output).with_suffix(".star") if table is not None else None
+    if star_out is not None:
+        check_writable(star_out)
+        if not _is_star(source):  # fail before any work if the stack is not in the STAR file
+            from .io.particles import stack_rows
+            stack_rows(table, source)
     ref = read_map(ref_map) if ref_map else None
     device = resolve_device(device)
     task, ckpt = load_for_inference(checkpoint, device)
@@ -51,10 +70,23 @@ def infer_to_file(checkpoint, source, output, *, ref_map=None, device="auto", ba
         check(task, checkpoint)
     t0 = time.perf_counter()
     options = {"resolution": resolution} if resolution is not None else {}
+    if table is not None:
+        if "star" not in inspect.signature(task.infer).parameters:
+            raise EmganError(f"task/{ckpt['components']['task']['name']} does not take particle STAR files",
+                             str(star))
+        options["star"] = table
     out = task.infer(source, batch_size=batch_size, device=device, **options)
     if ref is not None:
         if not isinstance(out, Volume):
             raise EmganError("--ref-map applies to maps, not image stacks", "--ref-map")
         out = resample_to_grid(out, ref)
+    if star_out is not None and not isinstance(out, ImageStack):
+        raise EmganError("a STAR file applies to image stacks only", str(star))
     write_any(out, output)
+    if star_out is not None:
+        try:
+            write_star_copy(table, output, star_out, source_stack=None if _is_star(source) else source)
+        except BaseException:
+            Path(output).unlink(missing_ok=True)  # no stack without its STAR file
+            raise
     return out, ckpt, time.perf_counter() - t0, device

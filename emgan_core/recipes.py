@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import re
+
 import yaml
 
 from .errors import EmganError, RecipeError
@@ -37,6 +39,22 @@ SINGLE = {"task": "task", "simulator": "simulator", "generator": "generator", "c
 #: Sections holding role -> component spec (e.g. the two generators of a cycle).
 MULTI = {"generators": "generator", "critics": "critic", "simulators": "simulator"}
 LISTS = {"losses": "loss", "metrics": "metric"}
+
+
+class RecipeLoader(yaml.SafeLoader):
+    """YAML safe loader that also reads ``5e-4`` and ``1E3`` as floats (PyYAML wants ``5.0e-4``)."""
+
+
+RecipeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def load_yaml(text: str):
+    """``text`` as YAML with :class:`RecipeLoader`."""
+    return yaml.load(text, Loader=RecipeLoader)  # noqa: S506 - a SafeLoader subclass
 FREE = {"description", "data", "train", "eval"}
 SECTIONS = sorted(set(SINGLE) | set(MULTI) | set(LISTS) | FREE)
 
@@ -99,8 +117,8 @@ def _walk(node, path: tuple, lines: dict):
 def parse_yaml(text: str, where: str) -> tuple[Any, dict]:
     """Parse YAML text; returns (data, {key path: line}). Syntax errors name the line."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=RecipeLoader)
+        data = load_yaml(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
@@ -151,7 +169,7 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
             raise EmganError(f"override '{item}' must look like key.path=value (e.g. train.steps=2)")
         key, raw = item.split("=", 1)
         try:
-            value = yaml.safe_load(raw) if raw != "" else ""
+            value = load_yaml(raw) if raw != "" else ""
         except yaml.YAMLError:
             value = raw
         parts = key.strip().split(".")

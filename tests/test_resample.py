@@ -1,6 +1,7 @@
 """Trilinear resampling onto another grid (the ChimeraX `vol resample onGrid` step)."""
 
 import numpy as np
+import pytest
 
 from emgan_core import Volume
 from emgan_core.transforms import resample_to_grid, resample_to_voxel_size
@@ -38,3 +39,25 @@ def test_to_one_angstrom(data_dir):
     assert np.allclose(one.voxel_size, 1.0) and np.allclose(one.origin, v.origin)
     assert one.shape == tuple(int(np.floor((n - 1) * 1.34 + 1e-6)) + 1 for n in v.shape)
     assert abs(one.data.mean() - v.data.mean()) < 0.05 * v.data.std()
+
+
+def test_zone_mask_matches_brute_force_distances(data_dir):
+    from emgan_core.errors import EmganError
+    from emgan_core.io import read_map, read_structure
+    from emgan_core.transforms import apply_zone, zone_mask
+
+    vol = read_map(data_dir / "emd2566_3J6B_chain9.mrc")
+    atoms = read_structure(data_dir / "3J6B_chain9.pdb")
+    mask = zone_mask(vol, atoms, 4.0)
+    x, y, z = vol.axis_coordinates()
+    pick = np.random.default_rng(0).integers(0, [vol.shape[2], vol.shape[1], vol.shape[0]], size=(300, 3))
+    for i, j, k in pick:  # x, y, z voxel indices
+        point = np.array([x[i], y[j], z[k]])
+        near = np.sqrt(((atoms.xyz - point) ** 2).sum(1)).min() <= 4.0
+        assert mask[k, j, i] == near
+    assert 0.05 < mask.mean() < 0.9
+    zoned = apply_zone(vol, atoms, 4.0)
+    assert np.array_equal(zoned.data[mask], vol.data[mask]) and not zoned.data[~mask].any()
+    assert zoned.same_grid(vol)
+    with pytest.raises(EmganError, match="positive"):
+        zone_mask(vol, atoms, 0.0)

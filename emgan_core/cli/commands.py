@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from .. import recipes
 from ..errors import EmganError
 from ..inference import infer_to_file, resolve_device
 from ..params import check_params
@@ -137,7 +138,7 @@ def parse_key_values(items: list[str], where: str) -> dict:
             raise EmganError(f"'{item}' must look like key=value", where)
         key, raw = item.split("=", 1)
         try:
-            out[key] = yaml.safe_load(raw)
+            out[key] = recipes.load_yaml(raw)
         except yaml.YAMLError:
             out[key] = raw
     return out
@@ -234,6 +235,8 @@ def add_training_commands(sub) -> None:
     p.add_argument("--batch-size", type=int, help="patches per forward pass")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 … (default: cuda if available)")
     p.add_argument("--resolution", type=float, help="target resolution in Å (resolution-conditioned models)")
+    p.add_argument("--star", metavar="STAR", help="particle STAR file of an input .mrcs stack: a copy pointing "
+                   "at the output is written beside it (automatic when the input is a STAR file)")
     p.set_defaults(func=cmd_infer)
 
 
@@ -266,7 +269,7 @@ def cmd_run(args) -> int:
 def cmd_infer(args) -> int:
     _, ckpt, seconds, device = infer_to_file(
         args.checkpoint, args.input, args.output, ref_map=args.ref_map, device=args.device,
-        batch_size=args.batch_size, resolution=args.resolution)
+        batch_size=args.batch_size, resolution=args.resolution, star=args.star)
     print(f"{args.output}: {ckpt['components']['task']['name']} inference (step {ckpt['step']}) in "
           f"{seconds:.2f} s on {device}", file=sys.stderr)
     return 0

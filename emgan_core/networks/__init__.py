@@ -1,5 +1,6 @@
 """Network building blocks shared by several methods."""
 
 from .patchgan import PatchGANCritic
+from .unet import UNetGenerator
 
-__all__ = ["PatchGANCritic"]
+__all__ = ["PatchGANCritic", "UNetGenerator"]

@@ -1,6 +1,7 @@
-"""Array transforms that keep geometry: intensity normalisation and resampling between grids."""
+"""Array transforms that keep geometry: intensity normalisation, resampling between grids, zone masks."""
 
 from .intensity import normalise
 from .resample import resample_to_grid, resample_to_voxel_size
+from .zone import apply_zone, zone_mask
 
-__all__ = ["normalise", "resample_to_grid", "resample_to_voxel_size"]
+__all__ = ["apply_zone", "normalise", "resample_to_grid", "resample_to_voxel_size", "zone_mask"]

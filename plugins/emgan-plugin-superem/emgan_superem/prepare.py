@@ -17,8 +17,9 @@ import numpy as np
 from emgan_core.errors import EmganError
 from emgan_core.inferers import grid_starts, padded_extent
 from emgan_core.io import read_map, read_structure
+from emgan_core.io.structures import Atoms
 from emgan_core.simulators import GaussianSimulator
-from emgan_core.transforms import resample_to_voxel_size
+from emgan_core.transforms import apply_zone, resample_to_voxel_size
 from emgan_core.volume import Volume
 
 
@@ -37,12 +38,18 @@ def clip_and_scale(data: np.ndarray, contour: float | None = None) -> np.ndarray
     return data / top
 
 
-def prepare_input(volume: Volume, voxel_size: float = 1.0, contour: float | None = None) -> Volume:
-    """The generator's input: resampled to ``voxel_size`` Å, clipped at the contour, in [0, 1]."""
+def prepare_input(volume: Volume, voxel_size: float = 1.0, contour: float | None = None,
+                  zone: tuple[Atoms, float] | None = None) -> Volume:
+    """The generator's input: resampled to ``voxel_size`` Å, clipped at the contour, in [0, 1].
+
+    ``zone`` = (atoms, radius Å) first zeroes the voxels farther than ``radius`` from the model.
+    """
     if np.allclose(volume.voxel_size, voxel_size):
         resampled = volume
     else:
         resampled = resample_to_voxel_size(volume, voxel_size)
+    if zone is not None:
+        resampled = apply_zone(resampled, *zone)
     return resampled.with_data(clip_and_scale(resampled.data, contour))
 
 
@@ -57,12 +64,17 @@ class PreparedPair:
 
 def prepare_pair(map_path, model_path, resolution: float, contour: float | None = None,
                  voxel_size: float = 1.0, convention: str = "eman2",
-                 hr_resolution: float | None = None) -> PreparedPair:
-    """Read a map (resolution ``resolution`` Å) and its model, and prepare both as the paper does."""
-    lr = prepare_input(read_map(map_path), voxel_size, contour)
+                 hr_resolution: float | None = None, zone: float | None = None) -> PreparedPair:
+    """Read a map (resolution ``resolution`` Å) and its model, and prepare both as the paper does.
+
+    ``zone`` (Å, optional, not in the paper): keep only the map's density within that distance of
+    the model, for boxes that hold unmodelled density (neighbouring chains, detergent, noise).
+    """
+    atoms = read_structure(model_path)
+    lr = prepare_input(read_map(map_path), voxel_size, contour, None if zone is None else (atoms, zone))
     d = hr_resolution or target_resolution(resolution)
     sim = GaussianSimulator(resolution=d, voxel_size=voxel_size, convention=convention)
-    model_map = sim.simulate(read_structure(model_path), grid=lr)
+    model_map = sim.simulate(atoms, grid=lr)
     try:
         hr = model_map.with_data(clip_and_scale(model_map.data))
     except EmganError:

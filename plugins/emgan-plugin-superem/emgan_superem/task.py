@@ -7,7 +7,7 @@ at a stride (4 in the paper), averages the overlaps and resamples back onto the 
 
 Data (recipe ``data``): ``train`` and ``val`` lists of ``{map, model, resolution}`` (resolution of
 the map in Å; optional ``contour`` in the map's units, ``hr_resolution`` to override the target's
-1.8/3.0 Å), or a CSV manifest with those columns (and ``split``). ``val_fraction`` holds out the
+1.8/3.0 Å, ``zone`` in Å to keep only the map's density near the model), or a CSV manifest with those columns (and ``split``). ``val_fraction`` holds out the
 far end of each training map along its longest axis instead: no validation cube overlaps a
 training cube.
 """
@@ -30,7 +30,7 @@ from emgan_core.volume import Volume
 
 from .prepare import nonempty_cubes, pad_for_cubes, prepare_input, prepare_pair
 
-ITEM_KEYS = ("map", "model", "resolution", "contour", "hr_resolution", "split")
+ITEM_KEYS = ("map", "model", "resolution", "contour", "hr_resolution", "zone", "split")
 
 
 class CubePairs(Dataset):
@@ -114,9 +114,9 @@ class SuperEMTask(PairedTask):
         return items
 
     @functools.lru_cache(maxsize=16)
-    def _prepared(self, map_path: str, model_path: str, resolution: float, contour, hr_resolution):
+    def _prepared(self, map_path: str, model_path: str, resolution: float, contour, hr_resolution, zone):
         pair = prepare_pair(map_path, model_path, resolution, contour, self.voxel_size, self.convention,
-                            hr_resolution)
+                            hr_resolution, zone)
         lr, hr = pair.input.data, pair.target.data
         starts = nonempty_cubes(lr, hr, self.cube, self.stride)
         return (pad_for_cubes(lr, self.cube, self.stride), pad_for_cubes(hr, self.cube, self.stride)), starts, lr.shape
@@ -124,7 +124,8 @@ class SuperEMTask(PairedTask):
     def _load(self, item: dict):
         as_float = lambda v: None if v is None else float(v)  # noqa: E731
         return self._prepared(str(item["map"]), str(item["model"]), float(item["resolution"]),
-                              as_float(item.get("contour")), as_float(item.get("hr_resolution")))
+                              as_float(item.get("contour")), as_float(item.get("hr_resolution")),
+                              as_float(item.get("zone")))
 
     def _split_starts(self, starts: np.ndarray, shape) -> tuple[np.ndarray, np.ndarray]:
         """Training and held-out cube starts: held-out cubes start past the cut, training cubes end

@@ -1,0 +1,208 @@
+"""RELION particle STAR files and the .mrcs stacks they point at.
+
+Reads RELION 3.1+ files (``data_optics`` + ``data_particles``, origins in Å) and 3.0-style single
+blocks (pixel size from rlnDetectorPixelSize × 10⁴ / rlnMagnification, origins in pixels). Image
+paths ``k@stack.mrcs`` are found relative to the STAR file's folder, then the working folder.
+Origins are kept in Å (``shift_x``, ``shift_y``): relion_project shifts a projection by −origin to
+match its particle.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import mrcfile
+import numpy as np
+import pandas as pd
+
+from ..errors import EmganError
+from .atomic import atomic_output
+
+
+@dataclass
+class ParticleTable:
+    """One row per particle with resolved columns, and the STAR blocks it came from.
+
+    ``rows`` columns: stack (Path), index (0-based), pixel_size (Å/pixel), rot, tilt, psi (degrees),
+    shift_x, shift_y (Å), defocus_u, defocus_v (Å), defocus_angle (degrees), voltage (kV),
+    cs (mm), amplitude_contrast, phase_shift (degrees), b_factor (Å²).
+    """
+
+    path: Path
+    blocks: dict[str, pd.DataFrame]
+    particle_block: str
+    rows: pd.DataFrame
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def _read_blocks(path: Path) -> dict[str, pd.DataFrame]:
+    import starfile
+
+    if not path.is_file():
+        raise EmganError("STAR file not found", str(path))
+    try:
+        data = starfile.read(path, always_dict=True)
+    except Exception as exc:  # starfile raises assorted parser errors
+        raise EmganError(f"not a readable STAR file ({exc.__class__.__name__}: {exc})", str(path)) from None
+    blocks = {k: v for k, v in data.items() if isinstance(v, pd.DataFrame)}
+    if not blocks:
+        raise EmganError("STAR file holds no loop_ table", str(path))
+    return blocks
+
+
+def _find_stack(name: str, star: Path) -> Path:
+    for candidate in (star.parent / name, Path(name)):
+        if candidate.is_file():
+            return candidate
+    raise EmganError(f"particle stack {name!r} not found next to the STAR file or in {os.getcwd()}", str(star))
+
+
+def read_particle_star(path: str | os.PathLike, pixel_size: float | None = None) -> ParticleTable:
+    """Parse a particle STAR file; ``pixel_size`` (Å/pixel) overrides what the file says."""
+    path = Path(path)
+    blocks = _read_blocks(path)
+    name = next((k for k, v in blocks.items() if "rlnImageName" in v.columns), None)
+    if name is None:
+        raise EmganError("no table with rlnImageName (a particle STAR file is needed)", str(path))
+    parts = blocks[name].copy()
+    optics = blocks.get("optics")
+    if optics is not None and "rlnOpticsGroup" in parts.columns:
+        extra = [c for c in optics.columns if c not in parts.columns or c == "rlnOpticsGroup"]
+        parts = parts.merge(optics[extra], on="rlnOpticsGroup", how="left", validate="many_to_one")
+
+    n = len(parts)
+    col = lambda key, default: parts[key].astype(float).to_numpy() if key in parts else np.full(n, default)  # noqa: E731
+    if pixel_size is not None:
+        px = np.full(n, float(pixel_size))
+    elif "rlnImagePixelSize" in parts:
+        px = col("rlnImagePixelSize", 0.0)
+    elif {"rlnDetectorPixelSize", "rlnMagnification"} <= set(parts.columns):
+        px = col("rlnDetectorPixelSize", 0.0) * 1e4 / col("rlnMagnification", 1.0)
+    else:
+        raise EmganError("no pixel size in the STAR file (rlnImagePixelSize, or rlnDetectorPixelSize and "
+                         "rlnMagnification); pass it explicitly", str(path))
+    if not np.all(px > 0):
+        raise EmganError("pixel size must be positive for every particle", str(path))
+    if "rlnOriginXAngst" in parts:
+        sx, sy = col("rlnOriginXAngst", 0.0), col("rlnOriginYAngst", 0.0)
+    else:
+        sx, sy = col("rlnOriginX", 0.0) * px, col("rlnOriginY", 0.0) * px
+
+    stacks, index, cache = [], [], {}
+    for i, image_name in enumerate(parts["rlnImageName"].astype(str)):
+        k, sep, stack = image_name.partition("@")
+        if not sep or not k.strip().isdigit() or int(k) < 1:
+            raise EmganError(f"particle {i + 1}: rlnImageName {image_name!r} is not 'N@stack.mrcs'", str(path))
+        if stack not in cache:
+            cache[stack] = _find_stack(stack, path)
+        stacks.append(cache[stack])
+        index.append(int(k) - 1)
+    du = col("rlnDefocusU", 0.0)
+    rows = pd.DataFrame({
+        "stack": stacks, "index": index, "pixel_size": px,
+        "rot": col("rlnAngleRot", 0.0), "tilt": col("rlnAngleTilt", 0.0), "psi": col("rlnAnglePsi", 0.0),
+        "shift_x": sx, "shift_y": sy,
+        "defocus_u": du, "defocus_v": col("rlnDefocusV", np.nan), "defocus_angle": col("rlnDefocusAngle", 0.0),
+        "voltage": col("rlnVoltage", 300.0), "cs": col("rlnSphericalAberration", 2.7),
+        "amplitude_contrast": col("rlnAmplitudeContrast", 0.1), "phase_shift": col("rlnPhaseShift", 0.0),
+        "b_factor": col("rlnCtfBfactor", 0.0),
+    })
+    rows["defocus_v"] = rows["defocus_v"].fillna(rows["defocus_u"])
+    return ParticleTable(path, blocks, name, rows)
+
+
+def read_particle_images(table: ParticleTable) -> np.ndarray:
+    """(n, y, x) float32 images in STAR order (each stack opened once, memory-mapped)."""
+    out = None
+    for stack, group in table.rows.groupby("stack", sort=False):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # headerless stacks (map ID, machine stamp) are common
+                mrc = mrcfile.mmap(stack, mode="r", permissive=True)
+            with mrc:
+                data = mrc.data if mrc.data.ndim == 3 else mrc.data[None]
+                if group["index"].max() >= data.shape[0]:
+                    raise EmganError(f"STAR asks for image {group['index'].max() + 1} but the stack has "
+                                     f"{data.shape[0]}", str(stack))
+                images = np.asarray(data[group["index"].to_numpy()], dtype=np.float32)
+        except (ValueError, OSError) as exc:
+            raise EmganError(f"cannot read particle stack ({exc})", str(stack)) from None
+        if out is None:
+            out = np.zeros((len(table),) + images.shape[1:], np.float32)
+        if images.shape[1:] != out.shape[1:]:
+            raise EmganError(f"images are {images.shape[1:]}, others {out.shape[1:]}: one box size per STAR",
+                             str(stack))
+        out[group.index.to_numpy()] = images
+    return out
+
+
+def stack_rows(table: ParticleTable, stack: str | os.PathLike) -> np.ndarray:
+    """Boolean mask of the particles whose image lies in ``stack`` (an error if there is none)."""
+    source = Path(stack).resolve()
+    keep = np.array([Path(s).resolve() == source for s in table.rows["stack"]])
+    if not keep.any():
+        raise EmganError(f"no particle of the STAR file points into {stack}", str(table.path))
+    return keep
+
+
+def write_star_copy(table: ParticleTable, stack_path: str | os.PathLike, star_path: str | os.PathLike,
+                    source_stack: str | os.PathLike | None = None) -> Path:
+    """Write ``table``'s STAR file with rlnImageName pointing into ``stack_path`` (atomically).
+
+    Without ``source_stack`` the new stack holds every particle in STAR order (row i → image i + 1).
+    With it, the new stack is an image-by-image copy of ``source_stack``: rows that point into it
+    keep their image number, other rows are left out.
+    """
+    import starfile
+
+    star_path = Path(star_path)
+    rel = os.path.relpath(Path(stack_path).resolve(), star_path.resolve().parent)
+    blocks = {k: v.copy() for k, v in table.blocks.items()}
+    particles = blocks[table.particle_block]
+    if source_stack is None:
+        numbers = np.arange(1, len(table) + 1)
+        keep = np.ones(len(table), bool)
+    else:
+        keep = stack_rows(table, source_stack)
+        numbers = table.rows["index"].to_numpy() + 1
+    particles["rlnImageName"] = [f"{k:06d}@{rel}" for k in numbers]
+    blocks[table.particle_block] = particles[keep].reset_index(drop=True)
+    with atomic_output(star_path) as tmp:
+        starfile.write(blocks, tmp, overwrite=True)
+    return star_path
+
+
+def write_particle_star(star_path: str | os.PathLike, stack_path: str | os.PathLike, angles: np.ndarray,
+                        pixel_size: float, image_size: int, defocus: np.ndarray | None = None,
+                        voltage: float = 300.0, cs: float = 2.7, amplitude_contrast: float = 0.1,
+                        extra: dict[str, np.ndarray] | None = None) -> Path:
+    """Write a RELION 3.1 particle STAR file (optics + particles) for image i + 1 of ``stack_path``.
+
+    ``angles`` (n, 3) RELION (rot, tilt, psi) in degrees; ``defocus`` (n,) Å (no CTF columns when
+    None); ``extra`` more particle columns (name → (n,) values). Written atomically.
+    """
+    import starfile
+
+    star_path = Path(star_path)
+    angles = np.atleast_2d(np.asarray(angles, dtype=np.float64))
+    n = len(angles)
+    rel = os.path.relpath(Path(stack_path).resolve(), star_path.resolve().parent)
+    optics = pd.DataFrame({"rlnOpticsGroup": [1], "rlnOpticsGroupName": ["opticsGroup1"],
+                           "rlnAmplitudeContrast": [amplitude_contrast], "rlnSphericalAberration": [cs],
+                           "rlnVoltage": [voltage], "rlnImagePixelSize": [pixel_size],
+                           "rlnImageSize": [int(image_size)], "rlnImageDimensionality": [2]})
+    particles = {"rlnImageName": [f"{i + 1:06d}@{rel}" for i in range(n)],
+                 "rlnAngleRot": angles[:, 0], "rlnAngleTilt": angles[:, 1], "rlnAnglePsi": angles[:, 2],
+                 "rlnOriginXAngst": np.zeros(n), "rlnOriginYAngst": np.zeros(n), "rlnOpticsGroup": np.ones(n, int)}
+    if defocus is not None:
+        particles.update({"rlnDefocusU": np.asarray(defocus, float), "rlnDefocusV": np.asarray(defocus, float),
+                          "rlnDefocusAngle": np.zeros(n)})
+    particles.update(extra or {})
+    with atomic_output(star_path) as tmp:
+        starfile.write({"optics": optics, "particles": pd.DataFrame(particles)}, tmp, overwrite=True)
+    return star_path

@@ -1,0 +1,3 @@
+"""GAN denoising of single-particle cryo-EM images (pix2pix on projections) for emgan."""
+
+__version__ = "0.1.0"

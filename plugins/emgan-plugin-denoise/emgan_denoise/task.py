@@ -1,0 +1,213 @@
+"""``task/denoise``: pix2pix on (noisy particle image, clean projection) pairs.
+
+Data (recipe ``data.train`` / ``data.val``), lists of items:
+
+- ``{structure: PDB/mmCIF, count: N}`` or ``{map: MRC, count: N}``: N projections at uniformly random
+  orientations made by the recipe's ``simulator/projection``. Clean projections are computed once;
+  CTF defocus and noise are drawn afresh for every training sample (and fixed for validation).
+  ``seed`` picks the orientations (default: the item's position, offset per split, so validation
+  orientations differ from training ones).
+- ``{star: particles.star, reference: MAP}``: real particles, each paired with the projection of
+  the reference at its STAR pose (``ctf``: apply the particle's CTF, default true).
+
+Normalisation: each noisy image is z-scored (as RELION normalises particles); its clean target
+goes through the same affine map, divided by ``scale`` so a tanh output has headroom. Inference
+undoes it, so denoised images are in the input's units.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from emgan_core.errors import EmganError
+from emgan_core.io import read_image_stack, read_particle_images, read_particle_star
+from emgan_core.io.particles import ParticleTable, stack_rows
+from emgan_core.tasks.paired import PairedTask
+from emgan_core.volume import ImageStack
+
+from .particles import reference_projections
+from .simulator import ProjectionSimulator
+
+SPLIT_SEED = {"train": 0, "val": 10_000}
+
+
+class ParticlePairs(Dataset):
+    """Normalised (input, target) images (1, n, n).
+
+    ``sources`` are ("simulated", clean (m, n, n)) or ("fixed", noisy (m, n, n), target (m, n, n)).
+    With ``length`` None every image once, in order, noise seeded by the index (validation);
+    otherwise item ``i`` is a random image with fresh CTF and noise from a generator seeded by
+    (seed, i), flipped/rotated if ``augment`` says.
+    """
+
+    def __init__(self, sources, simulator: ProjectionSimulator | None, scale: float, length: int | None = None,
+                 seed: int = 0, augment: dict | None = None):
+        self.sources, self.simulator, self.scale = sources, simulator, float(scale)
+        self.index = [(k, j) for k, src in enumerate(sources) for j in range(len(src[1]))]
+        if not self.index:
+            raise EmganError("no images", "data")
+        self.length, self.seed, self.augment = length, seed, dict(augment or {})
+
+    def __len__(self) -> int:
+        return self.length if self.length is not None else len(self.index)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, int(i)])
+        k, j = self.index[int(rng.integers(len(self.index))) if self.length is not None else i]
+        kind, *arrays = self.sources[k]
+        if kind == "simulated":
+            noisy, target, _ = self.simulator.corrupt(arrays[0][j:j + 1], rng)
+            noisy, target = noisy[0], target[0]
+        else:
+            noisy, target = arrays[0][j], arrays[1][j]
+        x, y = normalise_pair(noisy, target, self.scale)
+        if self.length is not None and self.augment.get("flips"):
+            axes = [a for a in (0, 1) if rng.random() < 0.5]
+            x, y = np.flip(x, axes), np.flip(y, axes)
+        if self.length is not None and self.augment.get("rot90"):
+            turns = int(rng.integers(4))
+            x, y = np.rot90(x, turns), np.rot90(y, turns)
+        return {"input": torch.from_numpy(np.ascontiguousarray(x)[None].astype(np.float32)),
+                "target": torch.from_numpy(np.ascontiguousarray(y)[None].astype(np.float32))}
+
+
+def normalise_pair(noisy: np.ndarray, target: np.ndarray, scale: float):
+    """(z-scored noisy, target through the same map ÷ scale) for (y, x) images."""
+    mu, sd = float(noisy.mean()), float(noisy.std()) or 1.0
+    return (noisy - mu) / sd, (target - mu) / (sd * scale)
+
+
+class DenoiseTask(PairedTask):
+    """Particle denoising with a conditional GAN on 2D images.
+
+    Args:
+        scale: target headroom divisor (targets are in units of scale × the noisy image's std).
+        ctf: default for ``star`` items: pair particles with CTF-modulated projections.
+    """
+
+    def __init__(self, scale: float = 3.0, ctf: bool = True):
+        super().__init__(conditional=True, normalise="none", spatial_dims=2)
+        if not scale > 0:
+            raise ValueError(f"scale must be positive, got {scale}")
+        self.scale, self.ctf = float(scale), bool(ctf)
+
+    # -- data -------------------------------------------------------------------------------------
+
+    def _simulator(self) -> ProjectionSimulator:
+        if not isinstance(self.simulator, ProjectionSimulator):
+            raise EmganError("task/denoise needs 'simulator: {name: projection, ...}' for structure and map "
+                             "items", "simulator")
+        return self.simulator
+
+    @functools.lru_cache(maxsize=32)
+    def _clean(self, path: str, count: int, seed: int):
+        sim = self._simulator()
+        rng = np.random.default_rng([seed, 7])
+        from emgan_core.simulators import random_euler
+
+        angles = random_euler(count, rng)
+        return sim.project(sim.volume_for(sim.read_input(path)), angles)
+
+    def _source(self, item: dict, where: str, default_seed: int):
+        if "star" in item:
+            if "reference" not in item:
+                raise EmganError("a 'star' item needs a 'reference' map", where)
+            table = read_particle_star(item["star"], item.get("pixel_size"))
+            noisy = read_particle_images(table)
+            target = reference_projections(table, item["reference"], noisy.shape[-1],
+                                           ctf=bool(item.get("ctf", self.ctf)))
+            return ("fixed", noisy, target)
+        path = item.get("structure", item.get("map"))
+        if path is None:
+            raise EmganError("each item needs 'structure', 'map' or 'star'", where)
+        count = int(item.get("count", 64))
+        if count < 1:
+            raise EmganError(f"count must be >= 1, got {count}", where)
+        return ("simulated", self._clean(str(path), count, int(item.get("seed", default_seed))))
+
+    def _sources(self, split: str):
+        items = self.data.get(split) or []
+        if not isinstance(items, list):
+            raise EmganError("give a list of items", f"data.{split}")
+        sources = [self._source(item, f"data.{split}.{i}", SPLIT_SEED[split] + i) for i, item in enumerate(items)]
+        sizes = {src[1].shape[-1] for src in sources}
+        if len(sizes) > 1:
+            raise EmganError(f"images of several sizes {sorted(sizes)}: use one box size", f"data.{split}")
+        return sources
+
+    def train_dataset(self, seed: int):
+        sources = self._sources("train")
+        if not sources:
+            raise EmganError("no training items", "data.train")
+        return ParticlePairs(sources, self.simulator, self.scale, length=2**62, seed=seed,
+                             augment=self.train.augment)
+
+    def val_dataset(self, seed: int):
+        sources = self._sources("val")
+        return ParticlePairs(sources, self.simulator, self.scale, seed=seed + 1_000_003) if sources else None
+
+    def validation_losses(self, batch):
+        """Content losses, plus MSE of the input (``val/input_mse``, both in target units after
+        the least-squares scaling of the input onto the target)."""
+        fake = self._generate(batch)
+        terms = {f"val/{getattr(loss, 'name', 'loss')}": loss(fake, batch["target"]) for loss, _ in self.content}
+        terms["val/mse"] = torch.nn.functional.mse_loss(fake, batch["target"])
+        x, t = batch["input"].flatten(1), batch["target"].flatten(1)
+        gain = (x * t).sum(1, keepdim=True) / x.square().sum(1, keepdim=True).clamp_min(1e-12)
+        terms["val/input_mse"] = (gain * x - t).square().mean()
+        return terms
+
+    # -- inference --------------------------------------------------------------------------------
+
+    def inference_spec(self) -> dict:
+        ev = self.eval or {}
+        sim = self.simulator
+        return {"scale": self.scale, "spatial_dims": 2, "batch_size": int(ev.get("batch_size", 16)),
+                "pixel_size": getattr(sim, "pixel_size", None)}
+
+    def load_inference_spec(self, spec: dict) -> None:
+        self.eval = dict(spec)
+        self.scale = float(spec.get("scale", self.scale))
+
+    @torch.no_grad()
+    def denoise(self, images: np.ndarray, batch_size: int | None = None,
+                device: str | torch.device = "cpu") -> np.ndarray:
+        """Denoise (n, y, x) images (sizes divisible by the U-Net's 2^depth); same units out."""
+        device = torch.device(device)
+        generator = self.generator.to(device).eval()
+        batch_size = batch_size or int((self.eval or {}).get("batch_size", 16))
+        out = np.empty_like(images, dtype=np.float32)
+        for s in range(0, len(images), batch_size):
+            chunk = images[s:s + batch_size].astype(np.float64)
+            mu = chunk.mean((1, 2), keepdims=True)
+            sd = chunk.std((1, 2), keepdims=True)
+            sd[sd == 0] = 1.0
+            x = torch.from_numpy(((chunk - mu) / sd)[:, None].astype(np.float32)).to(device)
+            y = generator(x).float().cpu().numpy()[:, 0]
+            out[s:s + batch_size] = y * sd * self.scale + mu
+        return out
+
+    def infer(self, source: Any, batch_size: int | None = None, device: str | torch.device = "cpu",
+              star: ParticleTable | None = None) -> ImageStack:
+        """Denoise an .mrcs stack (``star``: its particle table, for a headerless pixel size) or
+        every particle of a STAR file, in STAR order."""
+        if isinstance(source, ImageStack):
+            stack = source
+        elif str(source).lower().endswith(".star"):
+            table = star if star is not None else read_particle_star(source)
+            stack = ImageStack(read_particle_images(table), float(table.rows["pixel_size"].iloc[0]))
+        else:
+            pixel = None
+            if star is not None:
+                pixel = float(star.rows["pixel_size"][stack_rows(star, source)].iloc[0])
+            stack = read_image_stack(source, pixel)
+        trained = (self.eval or {}).get("pixel_size")
+        if trained and not np.isclose(stack.pixel_size, trained, rtol=0.02):
+            raise EmganError(f"images are {stack.pixel_size:.3f} Å/pixel but the model was trained at "
+                             f"{trained:.3f} Å/pixel; rescale the particles first", str(source))
+        return ImageStack(self.denoise(stack.data, batch_size, device), stack.pixel_size)

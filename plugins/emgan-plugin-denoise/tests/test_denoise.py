@@ -1,0 +1,204 @@
+"""Particle-denoising plugin: simulator, STAR pairing on a hand-made particle set, training, inference
+on .mrcs/STAR with a STAR copy, scores, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import mrcfile
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from emgan_core.io import (read_image_stack, read_map, read_particle_images, read_particle_star,
+                           write_image_stack, write_map, write_particle_star)
+from emgan_core.simulators import apply_ctf, ctf_2d, project_real
+from emgan_core.volume import ImageStack, Volume
+from emgan_denoise.evaluate import compare, fit_to
+from emgan_denoise.particles import reference_projections
+from emgan_denoise.simulator import ProjectionSimulator
+
+TINY = ["task.params.scale=1.0", "train.steps=12", "train.batch_size=4", "train.val_every=12",
+        "train.val_batches=1", "train.log_every=6", "train.checkpoint_every=12",
+        "generator.params.channels=4", "critic.params.channels=4",
+        "simulator.params.image_size=64", "simulator.params.pixel_size=1.5"]
+
+
+def tiny_data(data_dir):
+    return [f"data.train=[{{structure: {data_dir / '1ubq.pdb'}, count: 16}}]",
+            f"data.val=[{{structure: {data_dir / '1orc.pdb'}, count: 4}}]"]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, data_dir):
+    """The Gaussian map of 1ORC in a 64³ box at 1.5 Å (written as MRC) and its array."""
+    sim = ProjectionSimulator(image_size=64, pixel_size=1.5, resolution=3.0)
+    from emgan_core.io import read_structure
+
+    vol = sim.volume_for(read_structure(data_dir / "1orc.pdb"))
+    path = tmp_path_factory.mktemp("ref") / "1orc_ref.mrc"
+    write_map(path, Volume(vol, voxel_size=1.5, origin=(0.0, 0.0, 0.0)))
+    return path, vol
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, data_dir, emgan):
+    run = tmp_path_factory.mktemp("runs") / "tiny"
+    emgan("run", "denoise-quickstart", *TINY, *tiny_data(data_dir), "-o", run, check_rc=0)
+    return run
+
+
+def test_simulator_pairs_and_noise_level(data_dir):
+    sim = ProjectionSimulator(image_size=64, pixel_size=1.5, ctf=True, snr=0.5)
+    pairs = sim.simulate(data_dir / "1orc.pdb", count=40, seed=3)
+    assert pairs.noisy.data.shape == pairs.clean.data.shape == (40, 64, 64)
+    assert pairs.noisy.pixel_size == 1.5 and pairs.angles.shape == (40, 3)
+    assert np.all((pairs.defocus >= 1e4) & (pairs.defocus <= 2.5e4))
+    noise = pairs.noisy.data - pairs.clean.data
+    snr = pairs.clean.data.reshape(40, -1).var(1) / noise.reshape(40, -1).var(1)
+    assert np.median(snr) == pytest.approx(0.5, rel=0.1)
+    again = sim.simulate(data_dir / "1orc.pdb", count=40, seed=3)
+    assert np.array_equal(again.noisy.data, pairs.noisy.data)  # seeded
+    by_sigma = ProjectionSimulator(image_size=64, pixel_size=1.5, sigma=2.0).simulate(data_dir / "1orc.pdb", 8)
+    assert (by_sigma.noisy.data - by_sigma.clean.data).std() == pytest.approx(2.0, rel=0.05)
+
+
+def test_simulator_agrees_with_direct_real_space_sum(data_dir):
+    """Fourier-slice projections vs an independent scipy rotate-and-sum of the same volume."""
+    from emgan_core.io import read_structure
+
+    sim = ProjectionSimulator(image_size=48, pixel_size=1.5, snr=None, sigma=0.0)
+    vol = sim.volume_for(read_structure(data_dir / "1orc.pdb"))
+    angles = np.array([[10.0, 40.0, 70.0], [200.0, 95.0, -30.0], [-60.0, 170.0, 15.0]])
+    got = sim.simulate(read_structure(data_dir / "1orc.pdb"), angles=angles).clean.data
+    n = 48
+    for a, img in zip(angles, got):
+        # rotate the volume with scipy so that projecting along z gives P(x, y) = ∫ V(Aᵀ r) dz
+        from emgan_core.simulators import euler_matrix
+
+        m = euler_matrix(*a)  # rows act on (x, y, z); scipy works on (z, y, x) indices
+        perm = m.T[::-1, ::-1]
+        centre = np.full(3, n // 2)
+        rotated = ndimage.affine_transform(vol, perm, offset=centre - perm @ centre, order=1)
+        direct = rotated.sum(0) * 1.5
+        assert np.corrcoef(direct.ravel(), img.ravel())[0, 1] >= 0.99
+
+
+def make_particle_set(folder, vol, pixel=1.5, n=6, seed=0):
+    """Hand-made particles: real-space projections, scipy sub-pixel shifts by −origin, CTF, STAR 3.1."""
+    rng = np.random.default_rng(seed)
+    angles = rng.uniform([-180, 0, -180], [180, 180, 180], size=(n, 3))
+    origins = rng.uniform(-4.5, 4.5, size=(n, 2))  # Å
+    defocus = rng.uniform(1.2e4, 2.2e4, size=n)
+    images = project_real(vol, angles, pixel)
+    parts = []
+    for img, (ox, oy), d in zip(images, origins, defocus):
+        moved = ndimage.shift(img, (-oy / pixel, -ox / pixel), order=3, mode="constant")
+        parts.append(apply_ctf(moved, ctf_2d(img.shape, pixel, d, voltage=300.0, cs=2.7, amplitude_contrast=0.1)))
+    stack = folder / "hand.mrcs"
+    write_image_stack(stack, ImageStack(np.stack(parts), pixel))
+    with mrcfile.open(stack, "r+") as mrc:  # the common trap: stacks whose header has no pixel size
+        mrc.voxel_size = 0.0
+    star = write_particle_star(folder / "hand.star", stack, angles, pixel, vol.shape[0], defocus,
+                               extra={"rlnOriginXAngst": origins[:, 0], "rlnOriginYAngst": origins[:, 1]})
+    return star, np.stack(parts)
+
+
+def test_star_pairing_on_a_hand_made_particle_set(tmp_path, reference):
+    ref_path, vol = reference
+    star, particles = make_particle_set(tmp_path, vol)
+    table = read_particle_star(star)
+    assert len(table) == 6 and table.rows["pixel_size"].iloc[0] == 1.5
+    assert np.allclose(read_particle_images(table), particles)
+    paired = reference_projections(table, ref_path, 64, ctf=True)
+    for p, q in zip(paired, particles):
+        assert np.corrcoef(p.ravel(), q.ravel())[0, 1] >= 0.99
+    without_ctf = reference_projections(table, ref_path, 64, ctf=False)
+    assert np.corrcoef(without_ctf[0].ravel(), particles[0].ravel())[0, 1] < 0.9
+
+
+def test_real_star_files_parse(shared_dir):
+    """RELION 3.1 (optics block; header says 1 Å, STAR 2.806 Å), 3.0-style (pixel size from
+    magnification) and a headerless stack."""
+    cases = [("particles/relion31/relion31.star", 5, 256, 2.806),
+             ("particles/empiar10076/empiar_10076_7.star", 7, 320, 5.0 * 1e4 / 38168),
+             ("particles/aspire_sample/sample_particles_relion31.star", 17, 200, None)]
+    for rel, n, size, px in cases:
+        table = read_particle_star(shared_dir / rel)
+        images = read_particle_images(table)
+        assert images.shape == (n, size, size) and np.isfinite(images).all()
+        if px is not None:
+            assert table.rows["pixel_size"].iloc[0] == pytest.approx(px, rel=1e-6)
+    t31 = read_particle_star(shared_dir / cases[0][0])
+    assert t31.rows["voltage"].iloc[0] == 300.0 and t31.rows["defocus_u"].iloc[0] == pytest.approx(13108.082418)
+    assert t31.rows["shift_x"].iloc[0] == pytest.approx(0.019324)
+
+
+def test_training_writes_checkpoint_and_validation(trained):
+    metrics = json.loads((trained / "metrics.json").read_text())["validation"]
+    assert metrics[-1]["step"] == 12
+    assert {"val/l1", "val/mse", "val/input_mse"} <= set(metrics[-1])
+    assert all(np.isfinite(v) for v in metrics[-1].values())
+
+
+def test_infer_on_mrcs_writes_stack_and_star_copy(tmp_path, trained, reference, emgan):
+    star, particles = make_particle_set(tmp_path, reference[1])
+    out = tmp_path / "out" / "denoised.mrcs"
+    out.parent.mkdir()
+    emgan("infer", trained, tmp_path / "hand.mrcs", "--star", star, "-o", out, "--device", "cpu", check_rc=0)
+    den = read_image_stack(out)
+    assert den.data.shape == particles.shape and den.pixel_size == pytest.approx(1.5)
+    copy = read_particle_star(out.with_suffix(".star"))
+    assert [p.resolve() for p in copy.rows["stack"].unique()] == [out.resolve()]
+    assert np.array_equal(read_particle_images(copy), den.data)
+    original = read_particle_star(star)
+    assert np.allclose(copy.rows[["rot", "tilt", "psi", "shift_x"]], original.rows[["rot", "tilt", "psi", "shift_x"]])
+    # the STAR file itself as input: same images, same result
+    out2 = tmp_path / "out" / "from_star.mrcs"
+    emgan("infer", trained, star, "-o", out2, "--device", "cpu", check_rc=0)
+    assert np.allclose(read_image_stack(out2).data, den.data, atol=1e-5)
+
+
+def test_bad_inputs_give_one_line_and_no_output(tmp_path, trained, reference, emgan):
+    star, _ = make_particle_set(tmp_path, reference[1])
+    out = tmp_path / "den.mrcs"
+    missing = emgan("infer", trained, tmp_path / "hand.mrcs", "--star", tmp_path / "nope.star", "-o", out)
+    assert missing.returncode != 0 and "STAR file not found" in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1
+    other = tmp_path / "other.mrcs"
+    write_image_stack(other, ImageStack(np.zeros((2, 64, 64), np.float32), 1.5))
+    unrelated = emgan("infer", trained, other, "--star", star, "-o", out)
+    assert unrelated.returncode != 0 and "no particle of the STAR file points into" in unrelated.stderr
+    wrong_px = tmp_path / "px.mrcs"
+    write_image_stack(wrong_px, ImageStack(np.zeros((2, 64, 64), np.float32), 2.0))
+    px = emgan("infer", trained, wrong_px, "-o", out)
+    assert px.returncode != 0 and "trained at 1.500 Å/pixel" in px.stderr
+    assert not out.exists() and not out.with_suffix(".star").exists()
+    broken = tmp_path / "broken.star"
+    broken.write_text("data_\nloop_\n_rlnDefocusU #1\n1.0\n")
+    bad = emgan("infer", trained, broken, "-o", out)
+    assert bad.returncode != 0 and "no table with rlnImageName" in bad.stderr
+
+
+def test_scores_fit_scale_and_reward_a_better_estimate():
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:64, :64]
+    truth = np.stack([np.exp(-((xx - 32 - s) ** 2 + (yy - 30) ** 2) / 60.0) for s in range(-3, 3)])
+    noisy = 5.0 * truth + 2.0 + rng.normal(0, 1.0, truth.shape)
+    better = truth + rng.normal(0, 0.02, truth.shape)
+    assert np.allclose(fit_to(7.0 * truth - 1.0, truth), truth)
+    scores = compare(noisy, better, truth, 1.5)
+    assert scores["denoised"]["psnr_dB"] > scores["noisy"]["psnr_dB"] + 10
+    assert scores["denoised"]["ssim"] > scores["noisy"]["ssim"]
+    assert scores["denoised"]["frc_0.5_A"] < scores["noisy"]["frc_0.5_A"]
+
+
+def test_simulate_command_writes_a_relion_set(tmp_path, data_dir, emgan):
+    out = tmp_path / "sim"
+    emgan("denoise", "simulate", data_dir / "1orc.pdb", "-n", 5, "--snr", 0.2, "--ctf", "-o", out, check_rc=0)
+    table = read_particle_star(out / "particles.star")
+    assert len(table) == 5 and table.rows["defocus_u"].between(1e4, 2.5e4).all()
+    noisy = read_particle_images(table)
+    clean = read_image_stack(out / "clean.mrcs").data
+    assert noisy.shape == clean.shape == (5, 64, 64)
+    assert 0.1 < np.corrcoef(noisy.ravel(), clean.ravel())[0, 1] < 0.6  # SNR 0.2 → r ≈ 0.41
