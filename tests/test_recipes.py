@@ -105,3 +105,12 @@ def test_shipped_recipes_by_name(example_plugin, emgan):
     emgan("validate", "example-toy", check_rc=0)
     proc = emgan("validate", "example-tyo")
     assert proc.returncode == 2 and "did you mean 'example-toy'" in proc.stderr
+
+
+def test_exponent_floats_without_a_dot():
+    """PyYAML reads 5e-4 as a string; recipes and overrides read it as the float it means."""
+    from emgan_core.recipes import apply_overrides, load_yaml
+
+    assert load_yaml("lr: 5e-4\nsteps: 10\nname: a1e3\nb: 1.0e-3") == {"lr": 5e-4, "steps": 10, "name": "a1e3",
+                                                                      "b": 1e-3}
+    assert apply_overrides({"train": {}}, ["train.lr=2E-4"])["train"]["lr"] == 2e-4

@@ -18,11 +18,21 @@ from ..params import check_params
 from ..registry import KINDS, get_registry
 
 
-
 def _parser(sub, name: str, help: str, example: str) -> argparse.ArgumentParser:
+    """A subcommand parser with ``help`` as its description and an example in its epilog."""
     return sub.add_parser(name, help=help, description=help,
                           formatter_class=argparse.RawDescriptionHelpFormatter,
                           epilog=f"example:\n  {example}")
+
+
+def add_actions(parser: argparse.ArgumentParser):
+    """The required ACTION subparsers of a plugin's command (``emgan NAME ACTION …``)."""
+    sub = parser.add_subparsers(dest="action", metavar="ACTION")
+    sub.required = True
+    return sub
+
+
+add_action = _parser  # add_action(sub, name, help, example): one action of a plugin's command
 
 
 def add_core_commands(sub) -> None:

@@ -15,6 +15,13 @@ import numpy as np
 
 from ..errors import EmganError
 
+STRUCTURE_SUFFIXES = (".pdb", ".cif", ".ent", ".mmcif", ".pdb.gz", ".cif.gz")
+
+
+def is_structure_path(path) -> bool:
+    """Whether ``path`` names an atomic model file (by suffix)."""
+    return str(path).lower().endswith(STRUCTURE_SUFFIXES)
+
 
 @dataclass
 class Atoms:

@@ -26,20 +26,16 @@ from ..errors import EmganError
 from ..inferers import PatchInferer
 from ..interfaces import Simulator, Task
 from ..io import read_image_stack, read_map, read_structure
+from ..io.structures import is_structure_path
 from ..training.data import PatchPairs
 from ..transforms import normalise as normalise_array
 from ..transforms import resample_to_grid
 from ..volume import ImageStack, Volume
 
-STRUCTURE_SUFFIXES = (".pdb", ".cif", ".ent", ".mmcif", ".pdb.gz", ".cif.gz")
 
 
 def _name(loss) -> str:
     return getattr(loss, "name", type(loss).__name__)
-
-
-def _is_structure(path) -> bool:
-    return str(path).lower().endswith(STRUCTURE_SUFFIXES)
 
 
 def load_pair(item: dict, normalise: str, spatial_dims: int, simulator: Simulator | None):
@@ -229,7 +225,7 @@ class PairedTask(Task):
     def _read_source(self, source):
         if isinstance(source, (Volume, ImageStack)):
             return source
-        if _is_structure(source):
+        if is_structure_path(source):
             if self.simulator is None:
                 raise EmganError("this model was trained without a simulator: give a map, not a structure",
                                  str(source))

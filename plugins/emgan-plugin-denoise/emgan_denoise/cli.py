@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from emgan_core.cli import add_action, add_actions
 from emgan_core.errors import EmganError
 
 EXAMPLES = {
@@ -16,13 +17,11 @@ EXAMPLES = {
 
 
 def _parser(sub, name: str, help: str) -> argparse.ArgumentParser:
-    return sub.add_parser(name, help=help, formatter_class=argparse.RawDescriptionHelpFormatter,
-                          epilog=f"example:\n  {EXAMPLES[name]}")
+    return add_action(sub, name, help, EXAMPLES[name])
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="action", metavar="ACTION")
-    sub.required = True
+    sub = add_actions(parser)
     p = _parser(sub, "simulate", "write noisy particles, their clean projections and a RELION STAR file")
     p.add_argument("source", help="structure (PDB/mmCIF) or map (MRC)")
     p.add_argument("-o", "--output", required=True, help="folder for noisy.mrcs, clean.mrcs, particles.star")

@@ -20,13 +20,11 @@ import numpy as np
 from emgan_core.errors import EmganError
 from emgan_core.interfaces import Simulator
 from emgan_core.io import read_map, read_structure
-from emgan_core.io.structures import Atoms
+from emgan_core.io.structures import Atoms, is_structure_path
 from emgan_core.simulators import (FourierProjector, GaussianSimulator, apply_ctf, ctf_2d, project_real,
                                    random_euler)
 from emgan_core.transforms import resample_to_voxel_size
 from emgan_core.volume import ImageStack, Volume
-
-STRUCTURE_SUFFIXES = (".pdb", ".cif", ".ent", ".mmcif", ".pdb.gz", ".cif.gz")
 
 
 @dataclass
@@ -97,7 +95,7 @@ class ProjectionSimulator(Simulator):
         self.sigma, self.snr = sigma, snr
 
     def read_input(self, path):
-        return read_structure(path) if str(path).lower().endswith(STRUCTURE_SUFFIXES) else read_map(path)
+        return read_structure(path) if is_structure_path(path) else read_map(path)
 
     def volume_for(self, source: Atoms | Volume) -> np.ndarray:
         """The (n, n, n) volume projected: a structure's Gaussian map or a map in the box."""

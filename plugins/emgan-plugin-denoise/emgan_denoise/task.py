@@ -180,6 +180,10 @@ class DenoiseTask(PairedTask):
         """Denoise (n, y, x) images (sizes divisible by the U-Net's 2^depth); same units out."""
         device = torch.device(device)
         generator = self.generator.to(device).eval()
+        multiple = 2 ** int(getattr(generator, "depth", 0))
+        if any(n % multiple for n in images.shape[1:]):
+            raise EmganError(f"images are {images.shape[2]}×{images.shape[1]} pixels but this U-Net needs "
+                             f"sizes divisible by {multiple}: crop or pad the particles", "images")
         batch_size = batch_size or int((self.eval or {}).get("batch_size", 16))
         out = np.empty_like(images, dtype=np.float32)
         for s in range(0, len(images), batch_size):

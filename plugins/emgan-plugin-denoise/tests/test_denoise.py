@@ -173,6 +173,10 @@ def test_bad_inputs_give_one_line_and_no_output(tmp_path, trained, reference, em
     write_image_stack(wrong_px, ImageStack(np.zeros((2, 64, 64), np.float32), 2.0))
     px = emgan("infer", trained, wrong_px, "-o", out)
     assert px.returncode != 0 and "trained at 1.500 Å/pixel" in px.stderr
+    odd = tmp_path / "odd.mrcs"
+    write_image_stack(odd, ImageStack(np.zeros((2, 48, 48), np.float32), 1.5))
+    size = emgan("infer", trained, odd, "-o", out)
+    assert size.returncode != 0 and "divisible by 64" in size.stderr
     assert not out.exists() and not out.with_suffix(".star").exists()
     broken = tmp_path / "broken.star"
     broken.write_text("data_\nloop_\n_rlnDefocusU #1\n1.0\n")

@@ -6,14 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from emgan_core.cli import add_actions
 from emgan_core.errors import EmganError
 
 PRETRAINED = Path(__file__).parent / "pretrained" / "struc2mapgan.pt"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="action", metavar="ACTION")
-    sub.required = True
+    sub = add_actions(parser)
     p = sub.add_parser("curate", help="curate experimental map + model pairs into training targets",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        epilog="example:\n  emgan struc2mapgan curate examples/data/struc2mapgan_pairs.csv -o out/curated")

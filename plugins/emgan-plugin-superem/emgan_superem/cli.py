@@ -7,6 +7,7 @@ import json
 import sys
 import time
 
+from emgan_core.cli import add_action, add_actions
 from emgan_core.errors import EmganError
 
 EXAMPLES = {
@@ -17,13 +18,11 @@ EXAMPLES = {
 
 
 def _parser(sub, name: str, help: str) -> argparse.ArgumentParser:
-    return sub.add_parser(name, help=help, formatter_class=argparse.RawDescriptionHelpFormatter,
-                          epilog=f"example:\n  {EXAMPLES[name]}")
+    return add_action(sub, name, help, EXAMPLES[name])
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="action", metavar="ACTION")
-    sub.required = True
+    sub = add_actions(parser)
     p = _parser(sub, "import-weights", "convert the published EM-GAN generator (G_model) to an emgan checkpoint")
     p.add_argument("weights", help="published state dict (EM-GAN model/G_model)")
     p.add_argument("-o", "--output", required=True, help="emgan checkpoint to write (atomically)")
