@@ -71,3 +71,46 @@ def test_shape_mismatch_is_a_user_error():
 
     with pytest.raises(EmganError, match="resample"):
         pearson(np.zeros((3, 3, 3)), np.zeros((3, 3, 4)))
+
+
+def _prdc_brute_force(fake, real, k):
+    """Naeem et al.'s definitions, one loop per sample."""
+    def radius(x, i):
+        d = sorted(np.linalg.norm(x - x[i], axis=1))
+        return d[k]  # d[0] is the sample itself
+
+    rr = [radius(real, i) for i in range(len(real))]
+    fr = [radius(fake, j) for j in range(len(fake))]
+    dist = lambda a, b: float(np.linalg.norm(a - b))  # noqa: E731
+    precision = np.mean([any(dist(f, r) <= rr[i] for i, r in enumerate(real)) for f in fake])
+    recall = np.mean([any(dist(r, f) <= fr[j] for j, f in enumerate(fake)) for r in real])
+    density = sum(dist(f, r) <= rr[i] for f in fake for i, r in enumerate(real)) / (k * len(fake))
+    coverage = np.mean([min(dist(r, f) for f in fake) <= rr[i] for i, r in enumerate(real)])
+    return {"precision": precision, "recall": recall, "density": density, "coverage": coverage}
+
+
+@pytest.mark.parametrize("shift,k", [(0.0, 3), (0.7, 5), (3.0, 4)])
+def test_prdc_matches_brute_force(shift, k):
+    from emgan_core.metrics import prdc
+
+    rng = np.random.default_rng(int(shift * 10) + k)
+    real = rng.normal(size=(60, 8))
+    fake = rng.normal(size=(45, 8)) * 0.8 + shift
+    got = prdc(fake, real, k=k).values
+    want = _prdc_brute_force(fake, real, k)
+    for key in want:
+        assert got[key] == pytest.approx(want[key], abs=1e-12), key
+    if shift == 3.0:
+        assert got["coverage"] < 0.2 and got["precision"] < 0.2  # far apart: little overlap
+    if shift == 0.0:
+        assert got["coverage"] > 0.6
+
+
+def test_prdc_rejects_bad_shapes():
+    from emgan_core.errors import EmganError
+    from emgan_core.metrics import prdc
+
+    with pytest.raises(EmganError, match="embeddings"):
+        prdc(np.zeros((5, 3)), np.zeros((5, 4)))
+    with pytest.raises(EmganError, match="k must be"):
+        prdc(np.random.rand(4, 2), np.random.rand(10, 2), k=4)

@@ -1,7 +1,8 @@
 """Metrics: one function per module, each ``fn(output, reference, **params) -> MetricResult``.
 
 ``output`` and ``reference`` share a grid: (z, y, x) volumes, (y, x) images or (n, y, x) stacks,
-given as arrays or as Volume/ImageStack (whose spacing FSC/FRC use for resolutions in Å).
+given as arrays or as Volume/ImageStack (whose spacing FSC/FRC use for resolutions in Å); or, for
+sample-set metrics (``prdc``), (M, D) and (N, D) embeddings of generated and real samples.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from .correlation_about_zero import correlation_about_zero
 from .frc import frc
 from .fsc import fsc
 from .pearson import pearson
+from .prdc import prdc
 from .psnr import psnr
 from .ssim import ssim
 from .thresholded_pcc import thresholded_pcc
@@ -65,5 +67,5 @@ def metric_component(name: str, fn):
 
 __all__ = [
     "FunctionMetric", "metric_component", "MetricResult", "correlation_about_mean", "correlation_about_zero", "frc",
-    "fsc", "metric_factory", "pearson", "psnr", "ssim", "thresholded_pcc",
+    "fsc", "metric_factory", "pearson", "prdc", "psnr", "ssim", "thresholded_pcc",
 ]
