@@ -80,8 +80,8 @@ class ProjectionSimulator(Simulator):
             raise EmganError("pixel_size (Å/pixel) and resolution (Å) must be positive", "pixel_size")
         if method not in ("fourier", "real"):
             raise EmganError(f"method must be 'fourier' or 'real', got {method!r}", "method")
-        if sigma is not None and snr is not None and sigma != 0:
-            snr = None  # an explicit sigma wins over the default snr
+        if sigma is not None:
+            snr = None  # an explicit sigma (0 included: noise-free) wins over the default snr
         if sigma is not None and sigma < 0 or snr is not None and not snr > 0:
             raise EmganError("sigma must be >= 0 and snr > 0", "sigma" if sigma is not None else "snr")
         lo, hi = (float(v) for v in defocus)

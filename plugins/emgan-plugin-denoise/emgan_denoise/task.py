@@ -34,6 +34,7 @@ from .particles import reference_projections
 from .simulator import ProjectionSimulator
 
 SPLIT_SEED = {"train": 0, "val": 10_000}
+ITEM_KEYS = {"structure", "map", "count", "seed", "star", "reference", "ctf", "pixel_size"}
 
 
 class ParticlePairs(Dataset):
@@ -114,6 +115,11 @@ class DenoiseTask(PairedTask):
         return sim.project(sim.volume_for(sim.read_input(path)), angles)
 
     def _source(self, item: dict, where: str, default_seed: int):
+        if not isinstance(item, dict):
+            raise EmganError("each item is a mapping, e.g. {structure: model.pdb, count: 256}", where)
+        unknown = set(item) - ITEM_KEYS
+        if unknown:
+            raise EmganError(f"unknown item key(s) {sorted(unknown)}; known: {sorted(ITEM_KEYS)}", where)
         if "star" in item:
             if "reference" not in item:
                 raise EmganError("a 'star' item needs a 'reference' map", where)

@@ -61,13 +61,15 @@ def test_simulator_pairs_and_noise_level(data_dir):
     assert np.array_equal(again.noisy.data, pairs.noisy.data)  # seeded
     by_sigma = ProjectionSimulator(image_size=64, pixel_size=1.5, sigma=2.0).simulate(data_dir / "1orc.pdb", 8)
     assert (by_sigma.noisy.data - by_sigma.clean.data).std() == pytest.approx(2.0, rel=0.05)
+    silent = ProjectionSimulator(image_size=64, pixel_size=1.5, sigma=0.0).simulate(data_dir / "1orc.pdb", 2)
+    assert np.array_equal(silent.noisy.data, silent.clean.data)
 
 
 def test_simulator_agrees_with_direct_real_space_sum(data_dir):
     """Fourier-slice projections vs an independent scipy rotate-and-sum of the same volume."""
     from emgan_core.io import read_structure
 
-    sim = ProjectionSimulator(image_size=48, pixel_size=1.5, snr=None, sigma=0.0)
+    sim = ProjectionSimulator(image_size=48, pixel_size=1.5, sigma=0.0)
     vol = sim.volume_for(read_structure(data_dir / "1orc.pdb"))
     angles = np.array([[10.0, 40.0, 70.0], [200.0, 95.0, -30.0], [-60.0, 170.0, 15.0]])
     got = sim.simulate(read_structure(data_dir / "1orc.pdb"), angles=angles).clean.data
@@ -182,6 +184,13 @@ def test_bad_inputs_give_one_line_and_no_output(tmp_path, trained, reference, em
     broken.write_text("data_\nloop_\n_rlnDefocusU #1\n1.0\n")
     bad = emgan("infer", trained, broken, "-o", out)
     assert bad.returncode != 0 and "no table with rlnImageName" in bad.stderr
+
+
+def test_item_typo_is_one_line(tmp_path, data_dir, emgan):
+    bad = emgan("run", "denoise-quickstart", *TINY, f"data.train=[{{structure: {data_dir / '1ubq.pdb'}, cout: 16}}]",
+                "-o", tmp_path / "run")
+    assert bad.returncode != 0 and "data.train.0" in bad.stderr and "'cout'" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
 
 
 def test_scores_fit_scale_and_reward_a_better_estimate():
