@@ -42,6 +42,7 @@ def emgan_metrics():
         "psnr": metrics.psnr,
         "fsc": metrics.fsc,
         "frc": metrics.frc,
+        "image-scores": metrics.image_scores,
         "prdc": metrics.prdc,
     }
     return [metrics.metric_component(name, fn) for name, fn in fns.items()]

@@ -37,14 +37,26 @@ def _is_star(path) -> bool:
     return str(path).lower().endswith(".star")
 
 
+def std_path(output):
+    """Where the Monte-Carlo dropout standard deviation of ``output`` goes: ``NAME_std.EXT``."""
+    from pathlib import Path
+
+    output = Path(output)
+    suffix = "".join(output.suffixes)
+    return output.with_name(output.name[: len(output.name) - len(suffix)] + "_std" + suffix)
+
+
 def infer_to_file(checkpoint, source, output, *, ref_map=None, device="auto", batch_size=None,
-                  resolution=None, star=None, check=None):
+                  resolution=None, star=None, check=None, mc_samples=None):
     """Load a checkpoint, run its task's inference on ``source``, optionally resample onto
     ``ref_map``'s grid, write ``output`` atomically. ``check(task, checkpoint_path)`` may refuse the
     model before any work. Returns (result, checkpoint payload, seconds, device).
 
     Particle images: when ``source`` is a STAR file, or an .mrcs stack with its ``star`` file, a
     copy of the STAR file pointing at ``output`` is written next to it (``output`` with .star).
+
+    ``mc_samples`` N: Monte-Carlo dropout; ``output`` is the mean of N stochastic passes and their
+    per-voxel standard deviation goes to :func:`std_path` (same geometry).
     """
     import inspect
     from pathlib import Path
@@ -55,6 +67,8 @@ def infer_to_file(checkpoint, source, output, *, ref_map=None, device="auto", ba
     from .volume import ImageStack, Volume
 
     check_writable(output)
+    if mc_samples is not None:
+        check_writable(std_path(output))
     star = source if star is None and _is_star(source) else star
     table = read_particle_star(star) if star is not None else None
     star_out = Path(output).with_suffix(".star") if table is not None else None
@@ -75,13 +89,24 @@ def infer_to_file(checkpoint, source, output, *, ref_map=None, device="auto", ba
             raise EmganError(f"task/{ckpt['components']['task']['name']} does not take particle STAR files",
                              str(star))
         options["star"] = table
-    out = task.infer(source, batch_size=batch_size, device=device, **options)
+    std = None
+    if mc_samples is not None:
+        from .inferers import mc_dropout
+
+        generators = [net for role, net in task.networks.items() if task.roles.get(role) == "generator"]
+        out, std = mc_dropout(lambda: task.infer(source, batch_size=batch_size, device=device, **options),
+                              generators, int(mc_samples))
+    else:
+        out = task.infer(source, batch_size=batch_size, device=device, **options)
     if ref is not None:
         if not isinstance(out, Volume):
             raise EmganError("--ref-map applies to maps, not image stacks", "--ref-map")
         out = resample_to_grid(out, ref)
+        std = resample_to_grid(std, ref) if std is not None else None
     if star_out is not None and not isinstance(out, ImageStack):
         raise EmganError("a STAR file applies to image stacks only", str(star))
+    if std is not None:
+        write_any(std, std_path(output))
     write_any(out, output)
     if star_out is not None:
         try:

@@ -76,7 +76,7 @@ _PATH_KEYS = ("path", "paths", "file", "files", "dir", "map", "maps", "model", "
               "structure", "structures", "reference", "references", "input", "inputs", "stack", "star",
               "target", "targets")
 _PATH_SUFFIXES = (".mrc", ".map", ".ccp4", ".mrcs", ".pdb", ".cif", ".ent", ".star", ".csv", ".gz",
-                  ".tif", ".tiff", ".h5", ".hdf5", ".yaml", ".yml", ".pt", ".ckpt")
+                  ".tif", ".tiff", ".h5", ".hdf5", ".zarr", ".yaml", ".yml", ".pt", ".ckpt")
 
 
 @dataclass

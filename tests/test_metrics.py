@@ -114,3 +114,14 @@ def test_prdc_rejects_bad_shapes():
         prdc(np.zeros((5, 3)), np.zeros((5, 4)))
     with pytest.raises(EmganError, match="k must be"):
         prdc(np.random.rand(4, 2), np.random.rand(10, 2), k=4)
+
+
+def test_resolution_crossing_skips_the_mean_and_a_low_first_dip():
+    from emgan_core.metrics._common import resolution_at
+
+    freqs = np.arange(6) * 0.1  # 1/Å
+    assert resolution_at(freqs, np.array([1.0, 0.9, 0.7, 0.3, 0.2, 0.1]), 0.5) == pytest.approx(1 / 0.25)
+    # a noisy first ring below the threshold and a negative mean: the crossing is the later descent
+    assert resolution_at(freqs, np.array([-1.0, 0.3, 0.9, 0.7, 0.3, 0.1]), 0.5) == pytest.approx(1 / 0.35)
+    assert resolution_at(freqs, np.array([1.0, 0.3, 0.2, 0.1, 0.0, 0.0]), 0.5) == float("inf")
+    assert resolution_at(freqs, np.array([1.0, 0.9, 0.9, 0.9, 0.9, 0.9]), 0.5) == pytest.approx(2.0)

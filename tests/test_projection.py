@@ -57,6 +57,31 @@ def test_random_orientations_are_uniform():
     assert abs(np.mean(m[:, 2, 2] > 0.5) - 0.25) < 0.01
 
 
+def test_orientation_grid_is_near_uniform_and_exact_in_count():
+    from emgan_core.simulators import grid_euler
+
+    angles = grid_euler(1078)
+    assert angles.shape == (1078, 3) and np.array_equal(angles, grid_euler(1078))
+    m = euler_matrix(*angles.T)
+    assert np.abs(m.mean(0)).max() < 0.005  # E[R] = 0 as for uniform rotations
+    assert abs(np.mean(m[:, 2, 2] > 0.5) - 0.25) < 0.005  # equal-area viewing directions
+    psi = np.sort(angles[:, 2])
+    assert np.diff(psi).max() < 5.0  # in-plane angles fill 0-360°
+
+
+def test_fourier_resize_is_exact_for_band_limited_images():
+    from emgan_core.transforms import fourier_resize
+
+    y, x = np.mgrid[0:48, 0:48] / 48.0
+    image = 2.0 + np.cos(2 * np.pi * 3 * x) + 0.5 * np.sin(2 * np.pi * (2 * x + 5 * y))
+    small = fourier_resize(image, 16)
+    ys, xs = np.mgrid[0:16, 0:16] / 16.0
+    assert np.allclose(small, 2.0 + np.cos(2 * np.pi * 3 * xs) + 0.5 * np.sin(2 * np.pi * (2 * xs + 5 * ys)))
+    assert np.allclose(fourier_resize(small, 48), image)  # and back, by zero padding
+    noise = np.random.default_rng(0).standard_normal((3, 50, 50))
+    assert np.allclose(fourier_resize(noise, 20).mean((1, 2)), noise.mean((1, 2)))
+
+
 @pytest.mark.parametrize("method", ["fourier", "real"])
 def test_projections_match_a_direct_real_space_sum(protein_volume, method):
     ref = direct_projection(protein_volume, ANGLES)

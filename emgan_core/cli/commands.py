@@ -13,7 +13,7 @@ import yaml
 
 from .. import recipes
 from ..errors import EmganError
-from ..inference import infer_to_file, resolve_device
+from ..inference import infer_to_file, resolve_device, std_path
 from ..params import check_params
 from ..registry import KINDS, get_registry
 
@@ -154,7 +154,8 @@ def parse_key_values(items: list[str], where: str) -> dict:
     return out
 
 
-def _build_checked(kind: str, name: str, params: dict, where: str):
+def build_checked(kind: str, name: str, params: dict, where: str):
+    """Build registered component ``kind/name`` after checking ``params`` against its signature."""
     reg = get_registry()
     entry = reg.get(kind, name)
     problems = check_params(entry.component.factory, params, where)
@@ -168,7 +169,7 @@ def cmd_simulate(args) -> int:
     from ..io.atomic import check_writable
 
     params = parse_key_values(args.params, f"simulate {args.name}")
-    sim = _build_checked("simulator", args.name, params, args.name)
+    sim = build_checked("simulator", args.name, params, args.name)
     check_writable(args.output)
     source = sim.read_input(args.input)
     kwargs = {"grid": read_map(args.on_grid)} if args.on_grid else {}
@@ -199,7 +200,7 @@ def cmd_eval(args) -> int:
             raise EmganError(f"'{key}': parameters are given as metric.key=value for one of "
                              f"the metrics named in --metrics ({', '.join(names)})")
         per_metric[metric][param] = value
-    metrics = {n: _build_checked("metric", n, per_metric[n], f"metric {n}") for n in names}
+    metrics = {n: build_checked("metric", n, per_metric[n], f"metric {n}") for n in names}
     output = read_any(args.output, args.pixel_size)
     reference = read_any(args.reference, args.pixel_size)
     if isinstance(output, Volume) and isinstance(reference, Volume) and not output.same_grid(reference):
@@ -247,6 +248,8 @@ def add_training_commands(sub) -> None:
     p.add_argument("--resolution", type=float, help="target resolution in Å (resolution-conditioned models)")
     p.add_argument("--star", metavar="STAR", help="particle STAR file of an input .mrcs stack: a copy pointing "
                    "at the output is written beside it (automatic when the input is a STAR file)")
+    p.add_argument("--mc-samples", type=int, metavar="N", help="Monte-Carlo dropout: write the mean of N "
+                   "stochastic passes, and their per-voxel standard deviation to OUTPUT_std")
     p.set_defaults(func=cmd_infer)
 
 
@@ -279,9 +282,10 @@ def cmd_run(args) -> int:
 def cmd_infer(args) -> int:
     _, ckpt, seconds, device = infer_to_file(
         args.checkpoint, args.input, args.output, ref_map=args.ref_map, device=args.device,
-        batch_size=args.batch_size, resolution=args.resolution, star=args.star)
+        batch_size=args.batch_size, resolution=args.resolution, star=args.star, mc_samples=args.mc_samples)
+    mc = f", mean of {args.mc_samples} dropout samples (std: {std_path(args.output)})" if args.mc_samples else ""
     print(f"{args.output}: {ckpt['components']['task']['name']} inference (step {ckpt['step']}) in "
-          f"{seconds:.2f} s on {device}", file=sys.stderr)
+          f"{seconds:.2f} s on {device}{mc}", file=sys.stderr)
     return 0
 
 

@@ -14,6 +14,7 @@ from ..interfaces import Metric, MetricResult
 from .correlation_about_mean import correlation_about_mean
 from .correlation_about_zero import correlation_about_zero
 from .frc import frc
+from .image_scores import fit_to, image_scores
 from .fsc import fsc
 from .pearson import pearson
 from .prdc import prdc
@@ -67,5 +68,5 @@ def metric_component(name: str, fn):
 
 __all__ = [
     "FunctionMetric", "metric_component", "MetricResult", "correlation_about_mean", "correlation_about_zero", "frc",
-    "fsc", "metric_factory", "pearson", "prdc", "psnr", "ssim", "thresholded_pcc",
+    "fit_to", "fsc", "image_scores", "metric_factory", "pearson", "prdc", "psnr", "ssim", "thresholded_pcc",
 ]

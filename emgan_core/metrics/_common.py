@@ -77,16 +77,22 @@ def shell_correlation(a: np.ndarray, b: np.ndarray, step: np.ndarray):
 
 
 def resolution_at(freqs: np.ndarray, curve: np.ndarray, threshold: float) -> float:
-    """Resolution (Å) where ``curve`` first falls below ``threshold`` (linear interpolation).
+    """Resolution (Å) where ``curve`` first falls below ``threshold`` after having reached it
+    (linear interpolation between shells).
 
-    Returns the Nyquist resolution if it never does, and inf if the first shell is below.
+    Shell 0 (the mean) is left out, and so are the lowest shells while the curve is still below the
+    threshold: with few Fourier components they are noisy, and a dip there does not mean the
+    curve has dropped. Returns the Nyquist resolution if the curve never falls below, and inf if it
+    never reaches the threshold.
     """
-    below = np.nonzero(curve < threshold)[0]
+    reached = np.nonzero(curve[1:] >= threshold)[0]
+    if reached.size == 0:
+        return float("inf")
+    start = int(reached[0]) + 1
+    below = np.nonzero(curve[start:] < threshold)[0]
     if below.size == 0:
         return float(1.0 / freqs[-1])
-    i = int(below[0])
-    if i == 0:
-        return float("inf")
+    i = start + int(below[0])
     c0, c1 = curve[i - 1], curve[i]
     f = freqs[i - 1] + (freqs[i] - freqs[i - 1]) * (c0 - threshold) / (c0 - c1)
     return float(1.0 / f)

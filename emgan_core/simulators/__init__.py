@@ -2,7 +2,7 @@
 
 from .ctf import apply_ctf, ctf_2d, electron_wavelength
 from .gaussian import GaussianSimulator
-from .projection import FourierProjector, euler_matrix, project_real, random_euler, shift_images
+from .projection import FourierProjector, euler_matrix, grid_euler, project_real, random_euler, shift_images
 
 __all__ = ["FourierProjector", "GaussianSimulator", "apply_ctf", "ctf_2d", "electron_wavelength",
-           "euler_matrix", "project_real", "random_euler", "shift_images"]
+           "euler_matrix", "grid_euler", "project_real", "random_euler", "shift_images"]

@@ -54,6 +54,23 @@ def random_euler(n: int, rng: np.random.Generator) -> np.ndarray:
     return matrix_to_euler(m)
 
 
+def grid_euler(n: int) -> np.ndarray:
+    """(n, 3) RELION angles (degrees) of a deterministic, near-uniform Z-Y-Z grid of ``n`` orientations.
+
+    Viewing directions (rot, tilt) lie on a Fibonacci sphere (equal area per point, rot advancing
+    by the golden angle); the in-plane angle psi advances by 360°/ρ (ρ the plastic number), a
+    step incommensurate with the golden one, so psi is uncorrelated with rot and E[R] ≈ 0.
+    """
+    if n < 1:
+        raise ValueError(f"need at least one orientation, got {n}")
+    i = np.arange(n, dtype=np.float64)
+    golden = np.pi * (3.0 - np.sqrt(5.0))  # radians
+    tilt = np.rad2deg(np.arccos(1.0 - 2.0 * (i + 0.5) / n))
+    rot = np.rad2deg(i * golden) % 360.0
+    psi = (i * 360.0 / 1.324717957244746) % 360.0
+    return np.stack([rot, tilt, psi], axis=1)
+
+
 def _check_cube(volume: np.ndarray | torch.Tensor) -> int:
     if volume.ndim != 3 or len(set(volume.shape)) != 1:
         raise EmganError(f"projection needs a cubic (z, y, x) volume, got shape {tuple(volume.shape)}",

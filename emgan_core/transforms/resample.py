@@ -1,4 +1,5 @@
-"""Trilinear resampling of a map onto another axis-aligned grid (ChimeraX ``vol resample onGrid``).
+"""Resampling: a map onto another axis-aligned grid (ChimeraX ``vol resample onGrid``), trilinear;
+periodic images by Fourier cropping/padding.
 
 Both grids are axis-aligned, so trilinear interpolation is separable: the map is interpolated
 along x, then y, then z. Memory stays at a few copies of the larger map; nothing is (n, 3).
@@ -52,3 +53,25 @@ def resample_to_voxel_size(volume: Volume, voxel_size: float) -> Volume:
     shape_xyz = np.floor(extent / voxel_size + 1e-6).astype(int) + 1
     grid = Volume(np.zeros(shape_xyz[::-1], np.float32), voxel_size=voxel_size, origin=volume.origin)
     return resample_to_grid(volume, grid)
+
+
+def fourier_resize(images: np.ndarray, size: int) -> np.ndarray:
+    """Resize periodic (…, n, n) images to (…, size, size) by cropping or zero-padding their centred
+    spectrum: band-limited and exact for periodic content, mean preserved; an even output drops its Nyquist row and column. The field of view is
+    unchanged, so the pixel size becomes n / size times the old one."""
+    images = np.asarray(images, dtype=np.float64)
+    n = images.shape[-1]
+    if images.shape[-2] != n:
+        raise ValueError(f"fourier_resize needs square images, got {images.shape[-2:]}")
+    if size == n:
+        return images.copy()
+    spectrum = np.fft.fftshift(np.fft.fft2(images), axes=(-2, -1))
+    out = np.zeros(images.shape[:-2] + (size, size), dtype=complex)
+    m = min(n, size)
+    src = slice(n // 2 - m // 2, n // 2 - m // 2 + m)
+    dst = slice(size // 2 - m // 2, size // 2 - m // 2 + m)
+    out[..., dst, dst] = spectrum[..., src, src]
+    if size < n and size % 2 == 0:  # the lone Nyquist row/column has no partner: drop it (no checkerboard)
+        out[..., 0, :] = 0.0
+        out[..., :, 0] = 0.0
+    return np.fft.ifft2(np.fft.ifftshift(out, axes=(-2, -1))).real * (size * size) / (n * n)

@@ -14,7 +14,8 @@ from emgan_core.io import (read_image_stack, read_map, read_particle_images, rea
                            write_image_stack, write_map, write_particle_star)
 from emgan_core.simulators import apply_ctf, ctf_2d, project_real
 from emgan_core.volume import ImageStack, Volume
-from emgan_denoise.evaluate import compare, fit_to
+from emgan_core.metrics import fit_to
+from emgan_denoise.evaluate import compare
 from emgan_denoise.particles import reference_projections
 from emgan_denoise.simulator import ProjectionSimulator
 
@@ -159,6 +160,13 @@ def test_infer_on_mrcs_writes_stack_and_star_copy(tmp_path, trained, reference, 
     out2 = tmp_path / "out" / "from_star.mrcs"
     emgan("infer", trained, star, "-o", out2, "--device", "cpu", check_rc=0)
     assert np.allclose(read_image_stack(out2).data, den.data, atol=1e-5)
+    # Monte-Carlo dropout (core facility) through the U-Net's dropout layers: mean + per-pixel std
+    out3 = tmp_path / "out" / "mc.mrcs"
+    emgan("infer", trained, star, "-o", out3, "--mc-samples", "4", "--device", "cpu", check_rc=0)
+    mean, std = read_image_stack(out3), read_image_stack(tmp_path / "out" / "mc_std.mrcs")
+    assert mean.data.shape == std.data.shape == den.data.shape and std.pixel_size == pytest.approx(1.5)
+    assert std.data.min() >= 0 and std.data.mean() > 0 and not np.allclose(mean.data, den.data)
+    assert out3.with_suffix(".star").exists()
 
 
 def test_bad_inputs_give_one_line_and_no_output(tmp_path, trained, reference, emgan):

@@ -1,0 +1,197 @@
+"""``emgan diffragan simulate|build-dataset|generate|evaluate``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from emgan_core.cli import add_action, add_actions, build_checked, parse_key_values
+from emgan_core.errors import EmganError
+
+EXAMPLES = {
+    "simulate": "emgan diffragan simulate examples/data/1aki.pdb --angles 0 45 90 -o out/triplet",
+    "build-dataset": "emgan diffragan build-dataset examples/data/1aki.pdb examples/data/1ubq.pdb "
+                     "--orientations 1078 -o out/triplets --recipe diffragan-quickstart",
+    "generate": "emgan diffragan generate runs/diffragan out/triplets/1orc.zarr -o out/1orc_generated.mrcs",
+    "evaluate": "emgan diffragan evaluate runs/diffragan out/triplets/1orc.zarr --png out/1orc.png",
+}
+
+
+def _parser(sub, name: str, help: str) -> argparse.ArgumentParser:
+    return add_action(sub, name, help, EXAMPLES[name])
+
+
+def _simulator_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--recipe", help="take the simulator settings from this recipe (default: the paper's values)")
+    p.add_argument("params", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="simulator settings, e.g. image_size=64 sampling=0.25 low_snr=1.0")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    sub = add_actions(parser)
+    p = _parser(sub, "simulate", "simulate one triplet; write its three images (.mrcs) and a PNG")
+    p.add_argument("structure", help="PDB or mmCIF file")
+    p.add_argument("-o", "--output", required=True, help="folder for diffraction/low/high .mrcs and triplet.png")
+    p.add_argument("--angles", nargs=3, type=float, default=(0.0, 0.0, 0.0), metavar=("ROT", "TILT", "PSI"),
+                   help="RELION Euler angles, degrees (0 0 0)")
+    p.add_argument("--seed", type=int, default=0, help="Poisson noise seed")
+    _simulator_args(p)
+    p.set_defaults(func=cmd_simulate)
+
+    p = _parser(sub, "build-dataset", "simulate N triplets per structure into DIR/<name>.zarr with Dask; resumes")
+    p.add_argument("structures", nargs="+", help="PDB or mmCIF files")
+    p.add_argument("-n", "--orientations", type=int, required=True, help="triplets per structure")
+    p.add_argument("-o", "--output", required=True, help="dataset folder")
+    p.add_argument("--random", action="store_true", help="uniformly random orientations (default: Z-Y-Z grid)")
+    p.add_argument("--seed", type=int, default=0, help="orientations (with --random) and noise")
+    p.add_argument("--workers", type=int, default=2, help="local Dask worker processes (2)")
+    p.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://host:8786) instead")
+    p.add_argument("--chunk", type=int, default=8, help="triplets per task (8)")
+    p.add_argument("--overwrite", action="store_true", help="start finished or foreign stores again")
+    p.add_argument("--set", dest="params", action="append", default=[], metavar="KEY=VALUE",
+                   help="simulator setting (repeatable), e.g. --set image_size=64")
+    p.add_argument("--recipe", help="take the simulator settings from this recipe")
+    p.set_defaults(func=cmd_build)
+
+    p = _parser(sub, "generate", "generate high-res images of a triplet store: .mrcs + RELION STAR with angles")
+    p.add_argument("checkpoint", help="checkpoint file or run directory")
+    p.add_argument("dataset", help="triplet store (.zarr)")
+    p.add_argument("-o", "--output", required=True, help=".mrcs stack; the STAR file is written beside it")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_generate)
+
+    p = _parser(sub, "evaluate", "score generated and low-res images against the high-res truth (FRC, SSIM)")
+    p.add_argument("checkpoint", help="checkpoint file or run directory")
+    p.add_argument("dataset", help="triplet store (.zarr), e.g. of a held-out protein")
+    p.add_argument("--threshold", type=float, default=0.1, help="difference mask: fraction of the range (0.1)")
+    p.add_argument("--png", help="write a figure of a few triplets with their generated images")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_evaluate)
+
+
+def build_simulator(recipe: str | None, params: list[str], where: str):
+    """``simulator/abtem-triplet`` with the recipe's settings (if any) updated by KEY=VALUE words."""
+    settings = {}
+    if recipe:
+        from emgan_core.recipes import load_recipe
+
+        section = load_recipe(recipe).data.get("simulator") or {}
+        if section.get("name") != "abtem-triplet":
+            raise EmganError("this recipe has no 'simulator: {name: abtem-triplet}' section", recipe)
+        settings = dict(section.get("params") or {})
+    settings.update(parse_key_values(params, where))
+    return build_checked("simulator", "abtem-triplet", settings, where)
+
+
+def cmd_simulate(args) -> int:
+    from emgan_core.io import write_image_stack
+    from emgan_core.io.atomic import check_writable
+    from emgan_core.volume import ImageStack
+
+    from .figures import triplet_figure
+    from .simulator import CHANNELS
+
+    sim = build_simulator(args.recipe, args.params, "diffragan simulate")
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in [f"{c}.mrcs" for c in CHANNELS] + ["triplet.png"]:
+        check_writable(out / name)
+    t0 = time.perf_counter()
+    t = sim.simulate(args.structure, angles=[args.angles], seed=args.seed)
+    elapsed = time.perf_counter() - t0
+    for c in CHANNELS:
+        write_image_stack(out / f"{c}.mrcs", ImageStack(getattr(t, c), t.pixel_size))
+    triplet_figure(t.diffraction[0], t.low[0], t.high[0], t.pixel_size, t.angular_sampling, out / "triplet.png",
+                   f"{Path(args.structure).stem} at ({', '.join(f'{a:g}' for a in args.angles)})°")
+    s = sim.image_size
+    print(f"{out}: diffraction, low, high {s}×{s}; images {t.pixel_size:.4f} Å/pixel over {sim.cell:g} Å; "
+          f"diffraction {t.angular_sampling:.4f} mrad/pixel to ±{sim.max_angle:g} mrad; "
+          f"wave sampling {sim.sampling} Å; low-res dose {t.dose[0]:.1f} e/Å²; {elapsed:.2f} s")
+    return 0
+
+
+def cmd_build(args) -> int:
+    from .dataset import build_dataset
+
+    sim = build_simulator(args.recipe, args.params, "diffragan build-dataset")
+    t0 = time.perf_counter()
+
+    def progress(path, done, total):
+        print(f"{path}: {done}/{total} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
+
+    reports = build_dataset(args.structures, args.output, args.orientations, sim,
+                            mode="random" if args.random else "grid", seed=args.seed, chunk=args.chunk,
+                            workers=args.workers, scheduler=args.scheduler, overwrite=args.overwrite,
+                            on_chunk=progress)
+    elapsed = time.perf_counter() - t0
+    for r in reports:
+        print(f"{r.path}: {r.computed} computed, {r.skipped} already done")
+    computed = sum(r.computed for r in reports)
+    rate = f", {elapsed / computed:.2f} s/triplet" if computed else ""
+    print(f"{len(reports)} store(s) in {elapsed:.1f} s{rate}")
+    return 0
+
+
+def _load(checkpoint, dataset, device):
+    from emgan_core.inference import load_for_inference, resolve_device
+
+    from .dataset import TripletStore
+    from .task import DiffraGANTask
+
+    device = resolve_device(device)
+    task, ckpt = load_for_inference(checkpoint, device)
+    if not isinstance(task, DiffraGANTask):
+        raise EmganError(f"not a DiffraGAN checkpoint (task/{ckpt['components']['task']['name']})",
+                         str(checkpoint))
+    return task, TripletStore(dataset), device
+
+
+def cmd_generate(args) -> int:
+    from emgan_core.io import write_image_stack, write_particle_star
+    from emgan_core.io.atomic import check_writable
+
+    out = Path(args.output)
+    star = out.with_suffix(".star")
+    check_writable(out)
+    check_writable(star)
+    task, store, device = _load(args.checkpoint, args.dataset, args.device)
+    index = np.flatnonzero(store.done())
+    stack = task.infer(store, device=device, indices=index)
+    settings = store.settings
+    write_image_stack(out, stack)
+    write_particle_star(star, out, store.angles()[index], stack.pixel_size, stack.data.shape[-1],
+                        voltage=float(settings["energy"]), cs=0.0, amplitude_contrast=0.0)
+    print(f"{out}: {len(index)} generated images {stack.data.shape[-1]}² at {stack.pixel_size:.4f} Å/pixel; "
+          f"{star} holds their Euler angles")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .evaluate import compare, difference_mask
+    from .figures import comparison_figure
+
+    task, store, device = _load(args.checkpoint, args.dataset, args.device)
+    arrays = store.load()
+    generated = task.generate(arrays["diffraction"], arrays["low"], device=device)
+    scores = compare(arrays["low"], generated, arrays["high"], store.pixel_size, args.threshold)
+    if args.png:
+        comparison_figure(arrays["diffraction"], arrays["low"], generated, arrays["high"],
+                          difference_mask(generated, arrays["high"], args.threshold), store.pixel_size, args.png)
+    scores["settings"] = {"triplets": int(len(generated)), "pixel_size": store.pixel_size,
+                          "threshold": args.threshold}
+    if args.json:
+        print(json.dumps(scores, indent=2))
+        return 0
+    print(f"{args.dataset}: {len(generated)} triplets, {store.pixel_size:.4f} Å/pixel")
+    print(f"{'':10s} {'FRC-0.5 Å':>10s} {'FRC-0.143 Å':>12s} {'SSIM':>6s} {'PSNR dB':>8s} {'masked':>7s}")
+    for name in ("low", "generated"):
+        s = scores[name]
+        print(f"{name:10s} {s['frc_0.5_A']:10.2f} {s['frc_0.143_A']:12.2f} {s['ssim']:6.3f} {s['psnr_dB']:8.2f} "
+              f"{s['masked_fraction']:7.3f}")
+    return 0

@@ -1,0 +1,240 @@
+"""On-disk triplet datasets (one zarr store per structure) and their parallel, resumable builder.
+
+A store ``DIR/<name>.zarr`` holds ``diffraction``, ``low``, ``high`` (n, s, s) float32 in the
+simulator's units, ``angles`` (n, 3) RELION degrees, ``dose`` (n,) e⁻/Å² and ``done`` (n,) flags;
+its attributes hold the structure, the simulator settings, the orientation plan and the geometry
+(``pixel_size`` Å, ``angular_sampling`` mrad). Work is split in chunks of ``chunk`` triplets, each
+stored as its own zarr chunk; a chunk's ``done`` flags are written after its data, so a build
+that is interrupted and run again recomputes only the chunks not flagged.
+
+Parallelism is Dask's: a local cluster of ``workers`` processes (one thread each) by default, or the
+scheduler at ``scheduler`` (``tcp://host:8786``; its workers need emgan-plugin-diffragan installed).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Literal
+
+import numpy as np
+
+from emgan_core.errors import EmganError
+from emgan_core.simulators import grid_euler, random_euler
+
+from .simulator import CHANNELS, TripletSimulator
+
+FORMAT = "emgan-diffragan-triplets/1"
+
+
+def plan_angles(count: int, mode: Literal["grid", "random"] = "grid", seed: int = 0) -> np.ndarray:
+    """(count, 3) RELION angles: the near-uniform Z-Y-Z grid, or uniformly random ones (seeded)."""
+    if count < 1:
+        raise EmganError(f"need at least one orientation, got {count}", "orientations")
+    if mode == "grid":
+        return grid_euler(count)
+    if mode == "random":
+        return random_euler(count, np.random.default_rng([seed, 11]))
+    raise EmganError(f"orientation mode must be 'grid' or 'random', got {mode!r}", "orientations")
+
+
+def store_path(output: str | Path, structure: str | Path) -> Path:
+    """``output/<structure file stem>.zarr``."""
+    return Path(output) / f"{Path(structure).stem}.zarr"
+
+
+class TripletStore:
+    """Read access to one built store."""
+
+    def __init__(self, path: str | Path):
+        import zarr
+
+        self.path = Path(path)
+        if not self.path.is_dir():
+            raise EmganError("no triplet dataset here (build one with `emgan diffragan build-dataset`)",
+                             str(path))
+        try:
+            self.group = zarr.open_group(str(self.path), mode="r")
+            attrs = dict(self.group.attrs)
+        except Exception as exc:  # zarr raises several kinds for a broken store
+            raise EmganError(f"not a readable zarr store ({exc})", str(path)) from None
+        if attrs.get("format") != FORMAT:
+            raise EmganError(f"not an emgan triplet dataset (format {attrs.get('format')!r})", str(path))
+        self.attrs = attrs
+
+    def __len__(self) -> int:
+        return int(self.attrs["count"])
+
+    @property
+    def pixel_size(self) -> float:
+        return float(self.attrs["pixel_size"])
+
+    @property
+    def angular_sampling(self) -> float:
+        return float(self.attrs["angular_sampling"])
+
+    @property
+    def settings(self) -> dict:
+        return dict(self.attrs["settings"])
+
+    def done(self) -> np.ndarray:
+        return np.asarray(self.group["done"][:], bool)
+
+    def angles(self) -> np.ndarray:
+        return np.asarray(self.group["angles"][:], np.float64)
+
+    def load(self, indices=None) -> dict[str, np.ndarray]:
+        """Arrays of the finished triplets among ``indices`` (default all): the three channels
+        (k, s, s), ``angles`` (k, 3) and ``index`` (k,)."""
+        done = self.done()
+        index = np.arange(len(self)) if indices is None else np.asarray(indices, int)
+        if index.size and (index.min() < 0 or index.max() >= len(self)):
+            raise EmganError(f"indices outside 0..{len(self) - 1}", str(self.path))
+        index = index[done[index]]
+        if index.size == 0:
+            raise EmganError("no finished triplets selected (is the build complete?)", str(self.path))
+        out = {k: np.asarray(self.group[k].get_orthogonal_selection((index,)), np.float32) for k in CHANNELS}
+        out["angles"] = self.angles()[index]
+        out["index"] = index
+        return out
+
+
+def simulate_chunk(structure: str, settings: dict, angles: np.ndarray, seed: int, start: int) -> dict:
+    """Triplets ``start…start+len(angles)`` of one structure (runs on a Dask worker)."""
+    sim = TripletSimulator(**settings)
+    atoms = sim.prepare(sim.read_input(structure))
+    parts = [sim.simulate_one(atoms, a, np.random.default_rng([seed, start + i])) for i, a in enumerate(angles)]
+    out = {k: np.stack([p[k] for p in parts]).astype(np.float32) for k in CHANNELS}
+    out["dose"] = np.array([p["dose"] for p in parts])
+    out["angular_sampling"] = parts[0]["angular_sampling"]
+    out["start"] = start
+    return out
+
+
+def _open_store(path: Path, structure: Path, sim: TripletSimulator, angles: np.ndarray, mode: str, seed: int,
+                chunk: int, overwrite: bool):
+    import zarr
+
+    plan = {"format": FORMAT, "structure": str(structure.resolve()), "settings": sim.settings(),
+            "orientations": mode, "count": int(len(angles)), "seed": int(seed), "chunk": int(chunk),
+            "pixel_size": sim.pixel_size}
+    if path.exists() and overwrite:
+        shutil.rmtree(path)
+    if path.exists():
+        try:
+            group = zarr.open_group(str(path), mode="r+")
+            old = {k: group.attrs.get(k) for k in plan}
+        except Exception as exc:
+            raise EmganError(f"cannot resume: not a readable zarr store ({exc}); use --overwrite",
+                             str(path)) from None
+        diff = sorted(k for k in plan if old.get(k) != plan[k])
+        if not diff and not np.allclose(np.asarray(group["angles"][:]), angles):
+            diff = ["orientations (angles)"]
+        if diff:
+            raise EmganError(f"cannot resume: this store was built with other {', '.join(diff)}; use "
+                             "--overwrite or another output folder", str(path))
+        return group
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    if partial.exists():
+        shutil.rmtree(partial)
+    group = zarr.open_group(str(partial), mode="w")
+    s, n = sim.image_size, len(angles)
+    for name in CHANNELS:
+        group.create_array(name, shape=(n, s, s), chunks=(chunk, s, s), dtype="float32", fill_value=0.0)
+    group.create_array("angles", shape=(n, 3), chunks=(n, 3), dtype="float64")[:] = angles
+    group.create_array("dose", shape=(n,), chunks=(chunk,), dtype="float64", fill_value=0.0)
+    group.create_array("done", shape=(n,), chunks=(chunk,), dtype="bool", fill_value=False)
+    group.attrs.update({**plan, "angular_sampling": None})
+    partial.rename(path)  # the empty store appears whole or not at all
+    return zarr.open_group(str(path), mode="r+")
+
+
+@dataclass
+class BuildReport:
+    """Per store: triplets computed now and already present."""
+
+    path: Path
+    computed: int
+    skipped: int
+
+
+def _client(workers: int, scheduler: str | None):
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            return Client(scheduler, timeout="20s"), None
+        except OSError as exc:
+            raise EmganError(f"cannot reach the Dask scheduler ({exc})", scheduler) from None
+    if workers < 1:
+        raise EmganError(f"workers must be >= 1, got {workers}", "workers")
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    return Client(cluster), cluster
+
+
+def build_dataset(structures: list[str | Path], output: str | Path, count: int, simulator: TripletSimulator,
+                  mode: Literal["grid", "random"] = "grid", seed: int = 0, chunk: int = 8, workers: int = 2,
+                  scheduler: str | None = None, overwrite: bool = False,
+                  on_chunk: Callable[[Path, int, int], None] | None = None) -> list[BuildReport]:
+    """Simulate ``count`` triplets per structure into ``output/<stem>.zarr``; resumes unfinished stores.
+
+    ``on_chunk(path, done, total)`` is called after each chunk is stored (progress; raising in it
+    stops the build as an interruption would).
+    """
+    from dask.distributed import as_completed
+
+    if chunk < 1:
+        raise EmganError(f"chunk must be >= 1, got {chunk}", "chunk")
+    paths = [Path(s) for s in structures]
+    stems = [p.stem for p in paths]
+    if len(set(stems)) != len(stems):
+        raise EmganError("two structures share a file name; their stores would collide", "structures")
+    angles = plan_angles(count, mode, seed)
+    for p in paths:  # fail on a bad structure before starting any worker
+        simulator.prepare(simulator.read_input(p))
+    stores = {p: _open_store(store_path(output, p), p, simulator, angles, mode, seed, chunk, overwrite)
+              for p in paths}
+    todo, reports = [], {}
+    for p, group in stores.items():
+        done = np.asarray(group["done"][:], bool)
+        starts = range(0, count, chunk)
+        todo += [(p, s) for s in starts if not done[s:s + chunk].all()]
+        skipped = sum(min(chunk, count - s) for s in starts if done[s:s + chunk].all())
+        reports[p] = BuildReport(store_path(output, p), 0, skipped)
+    if not todo:
+        return list(reports.values())
+    quiet = logging.getLogger("distributed")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # worker start/stop chatter; errors still show
+    try:
+        client, cluster = _client(workers, scheduler)
+    except BaseException:
+        quiet.setLevel(level)
+        raise
+    try:
+        settings = simulator.settings()
+        futures = {client.submit(simulate_chunk, str(p.resolve()), settings, angles[s:s + chunk], seed, s,
+                                 pure=False): p for p, s in todo}
+        for future in as_completed(futures):
+            p = futures[future]
+            result = future.result()
+            group, s = stores[p], int(result["start"])
+            k = len(result["dose"])
+            for name in CHANNELS:
+                group[name][s:s + k] = result[name]
+            group["dose"][s:s + k] = result["dose"]
+            if group.attrs.get("angular_sampling") is None:
+                group.attrs["angular_sampling"] = float(result["angular_sampling"])
+            group["done"][s:s + k] = True
+            reports[p].computed += k
+            if on_chunk is not None:
+                on_chunk(reports[p].path, int(np.asarray(group["done"][:]).sum()), count)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+        quiet.setLevel(level)
+    return list(reports.values())

@@ -1,0 +1,264 @@
+"""``task/diffragan``: pix2pix on (diffraction pattern, low-res image) → high-res image.
+
+Data (recipe ``data.train`` / ``data.val``), lists of items:
+
+- ``{dataset: DIR/name.zarr}``: a built triplet store; ``indices: [start, stop]`` picks a range.
+- ``{structure: PDB/mmCIF, orientations: N}``: built first (or resumed) with the recipe's
+  ``simulator/abtem-triplet`` into ``data.cache`` (default ``out/diffragan-triplets``) by
+  ``data.workers`` Dask processes (2), or the scheduler at ``data.scheduler``; ``mode`` ``grid``
+  (default) or ``random`` with ``seed``.
+
+Normalisation, per triplet: the diffraction pattern becomes log(1 + I / mean I) (``diffraction:
+log``) or stays linear, then each of the three images is mapped to [-1, 1] by its min and max
+(the generator's tanh range). The generated image is in those units; FRC is blind to them and
+SSIM/PSNR are computed after a least-squares fit onto the truth.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from emgan_core.errors import EmganError
+from emgan_core.tasks.paired import PairedTask
+from emgan_core.volume import ImageStack
+
+from .dataset import TripletStore, build_dataset, store_path
+from .simulator import TripletSimulator
+
+ITEM_KEYS = {"dataset", "indices", "structure", "orientations", "mode", "seed"}
+
+
+def to_unit_range(images: np.ndarray) -> np.ndarray:
+    """Per image (n, y, x), min → −1 and max → +1 (a constant image → 0)."""
+    flat = images.reshape(len(images), -1).astype(np.float64)
+    lo, hi = flat.min(1, keepdims=True), flat.max(1, keepdims=True)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    return (2.0 * (flat - lo) / span - 1.0).reshape(images.shape).astype(np.float32)
+
+
+def to_zscore(images: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """Per image (n, y, x), (x − mean) / (std · scale) (a constant image → 0)."""
+    flat = images.reshape(len(images), -1).astype(np.float64)
+    mu, sd = flat.mean(1, keepdims=True), flat.std(1, keepdims=True)
+    return ((flat - mu) / (np.where(sd > 0, sd, 1.0) * scale)).reshape(images.shape).astype(np.float32)
+
+
+def normalise_images(images: np.ndarray, mode: str, scale: float = 1.0) -> np.ndarray:
+    """``minmax`` → [-1, 1] per image, or ``zscore`` divided by ``scale``."""
+    if mode == "minmax":
+        return to_unit_range(images)
+    if mode == "zscore":
+        return to_zscore(images, scale)
+    raise EmganError(f"image normalisation must be 'minmax' or 'zscore', got {mode!r}", "images")
+
+
+def network_inputs(diffraction: np.ndarray, low: np.ndarray, mode: str = "log",
+                   images: str = "minmax") -> np.ndarray:
+    """(n, 2, y, x) generator input from (n, y, x) diffraction patterns and low-res images."""
+    d = np.asarray(diffraction, np.float64)
+    if mode == "log":
+        mean = d.reshape(len(d), -1).mean(1)[:, None, None]
+        d = np.log1p(d / np.where(mean > 0, mean, 1.0))
+    elif mode != "linear":
+        raise EmganError(f"diffraction normalisation must be 'log' or 'linear', got {mode!r}", "diffraction")
+    return np.stack([to_unit_range(d), normalise_images(low, images)], axis=1)
+
+
+class TripletImages(Dataset):
+    """{"input": (2, y, x), "target": (1, y, x)} float32; with ``length`` set, item i is a random
+    triplet rotated by a random multiple of 90° (a change of psi) when ``rot90``."""
+
+    def __init__(self, inputs: np.ndarray, targets: np.ndarray, length: int | None = None, seed: int = 0,
+                 rot90: bool = False):
+        if len(inputs) == 0:
+            raise EmganError("no triplets", "data")
+        self.inputs, self.targets = inputs, targets
+        self.length, self.seed, self.rot90 = length, seed, rot90
+
+    def __len__(self) -> int:
+        return self.length if self.length is not None else len(self.inputs)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        if self.length is None:
+            x, y = self.inputs[i], self.targets[i]
+        else:
+            rng = np.random.default_rng([self.seed, int(i)])
+            j = int(rng.integers(len(self.inputs)))
+            x, y = self.inputs[j], self.targets[j]
+            if self.rot90:
+                turns = int(rng.integers(4))
+                x, y = np.rot90(x, turns, axes=(-2, -1)), np.rot90(y, turns, axes=(-2, -1))
+        return {"input": torch.from_numpy(np.ascontiguousarray(x)),
+                "target": torch.from_numpy(np.ascontiguousarray(y)[None])}
+
+
+class DiffraGANTask(PairedTask):
+    """DiffraGAN: the critic judges (diffraction, low-res, high-res or generated) stacked.
+
+    Args:
+        diffraction: ``log`` (default) or ``linear`` scaling of the pattern before [-1, 1].
+        images: low-res input and high-res target per image to [-1, 1] (``minmax``, default) or
+            z-scored (``zscore``), the target then divided by ``scale`` for the tanh's headroom.
+    """
+
+    def __init__(self, diffraction: Literal["log", "linear"] = "log", images: Literal["minmax", "zscore"] = "minmax",
+                 scale: float = 3.0):
+        super().__init__(conditional=True, normalise="none", spatial_dims=2)
+        if diffraction not in ("log", "linear"):
+            raise ValueError(f"diffraction must be 'log' or 'linear', got {diffraction!r}")
+        if images not in ("minmax", "zscore"):
+            raise ValueError(f"images must be 'minmax' or 'zscore', got {images!r}")
+        if not scale > 0:
+            raise ValueError(f"scale must be positive, got {scale}")
+        self.diffraction, self.images, self.scale = diffraction, images, float(scale)
+
+    # -- data -------------------------------------------------------------------------------------
+
+    def _folder(self, item: dict, where: str) -> Path:
+        """Where a structure item's store is built: ``cache/<mode>-<count>-seed<seed>``."""
+        if not isinstance(self.simulator, TripletSimulator):
+            raise EmganError("structure items need 'simulator: {name: abtem-triplet, ...}'", "simulator")
+        count = int(item.get("orientations", 0))
+        if count < 1:
+            raise EmganError("a structure item needs orientations >= 1", where)
+        cache = Path(self.data.get("cache", "out/diffragan-triplets"))
+        return cache / f"{item.get('mode', 'grid')}-{count}-seed{int(item.get('seed', 0))}"
+
+    def _build(self, items: list[tuple[dict, str]]) -> None:
+        """Build (or resume) the stores of all structure items, one Dask cluster per plan."""
+        plans: dict[Path, list] = {}
+        for item, where in items:
+            if "dataset" not in item:
+                if "structure" not in item:
+                    raise EmganError("each item needs 'dataset' (a built .zarr) or 'structure' + 'orientations'",
+                                     where)
+                plans.setdefault(self._folder(item, where), []).append(item)
+        for folder, group in plans.items():
+            first = group[0]
+            reports = build_dataset(sorted({str(i["structure"]) for i in group}), folder,
+                                    int(first["orientations"]), self.simulator, mode=first.get("mode", "grid"),
+                                    seed=int(first.get("seed", 0)), workers=int(self.data.get("workers", 2)),
+                                    scheduler=self.data.get("scheduler"))
+            for r in reports:
+                if r.computed:
+                    print(f"{r.path}: simulated {r.computed} triplets ({r.skipped} were there)", file=sys.stderr)
+
+    def _store(self, item: dict, where: str) -> TripletStore:
+        if "dataset" in item:
+            return TripletStore(item["dataset"])
+        return TripletStore(store_path(self._folder(item, where), item["structure"]))
+
+    @functools.lru_cache(maxsize=64)
+    def _arrays(self, key: tuple):
+        item, where = dict(key[0]), key[1]
+        store = self._store(item, where)
+        indices = None
+        if "indices" in item:
+            lo, hi = (list(item["indices"]) + [None])[:2]
+            indices = np.arange(len(store))[slice(lo, hi)]
+        arrays = store.load(indices)
+        return (network_inputs(arrays["diffraction"], arrays["low"], self.diffraction, self.images),
+                normalise_images(arrays["high"], self.images, self.scale), store.pixel_size)
+
+    def _split(self, split: str):
+        items = self.data.get(split) or []
+        if not isinstance(items, list):
+            raise EmganError("give a list of items", f"data.{split}")
+        checked = []
+        for i, item in enumerate(items):
+            where = f"data.{split}.{i}"
+            if not isinstance(item, dict):
+                raise EmganError("each item is a mapping, e.g. {dataset: out/triplets/1aki.zarr}", where)
+            unknown = set(item) - ITEM_KEYS
+            if unknown:
+                raise EmganError(f"unknown item key(s) {sorted(unknown)}; known: {sorted(ITEM_KEYS)}", where)
+            checked.append((item, where))
+        self._build(checked)
+        parts = []
+        for item, where in checked:
+            key = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in item.items()))
+            parts.append(self._arrays((key, where)))
+        if not parts:
+            return None
+        sizes = {p[0].shape[-1] for p in parts}
+        if len(sizes) > 1:
+            raise EmganError(f"triplets of several sizes {sorted(sizes)}: use one image_size", f"data.{split}")
+        self.pixel_size = parts[0][2]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+    def train_dataset(self, seed: int):
+        arrays = self._split("train")
+        if arrays is None:
+            raise EmganError("no training items", "data.train")
+        rot90 = bool((self.train.augment or {}).get("rot90", False)) if self.train is not None else False
+        return TripletImages(*arrays, length=2**62, seed=seed, rot90=rot90)
+
+    def val_dataset(self, seed: int):
+        arrays = self._split("val")
+        return TripletImages(*arrays) if arrays is not None else None
+
+    def validation_losses(self, batch):
+        """Content losses and the MSE of the generated image (both in [-1, 1] target units)."""
+        fake = self._generate(batch)
+        terms = {f"val/{getattr(loss, 'name', 'loss')}": loss(fake, batch["target"]) for loss, _ in self.content}
+        terms["val/mse"] = torch.nn.functional.mse_loss(fake, batch["target"])
+        return terms
+
+    def summaries(self, batch):
+        with torch.no_grad():
+            fake = self._generate(batch)
+        return {"diffraction": batch["input"][0, 0].float().cpu().numpy(),
+                "low": batch["input"][0, 1].float().cpu().numpy(),
+                "generated": fake[0, 0].float().cpu().numpy(),
+                "high": batch["target"][0, 0].float().cpu().numpy()}
+
+    # -- inference --------------------------------------------------------------------------------
+
+    def inference_spec(self) -> dict:
+        return {"diffraction": self.diffraction, "images": self.images, "scale": self.scale,
+                "batch_size": int((self.eval or {}).get("batch_size", 16)),
+                "pixel_size": getattr(self, "pixel_size", None)}
+
+    def load_inference_spec(self, spec: dict) -> None:
+        self.eval = dict(spec)
+        self.diffraction = spec.get("diffraction", self.diffraction)
+        self.images, self.scale = spec.get("images", self.images), float(spec.get("scale", self.scale))
+
+    @torch.no_grad()
+    def generate(self, diffraction: np.ndarray, low: np.ndarray, batch_size: int | None = None,
+                 device: str | torch.device = "cpu") -> np.ndarray:
+        """High-res images (n, y, x) in [-1, 1] from (n, y, x) diffraction patterns and low-res images."""
+        device = torch.device(device)
+        generator = self.generator.to(device).eval()
+        if diffraction.shape != low.shape:
+            raise EmganError(f"diffraction {diffraction.shape} and low-res {low.shape} stacks differ", "inputs")
+        multiple = 2 ** int(getattr(generator, "depth", 0))
+        if diffraction.shape[-1] % multiple or diffraction.shape[-2] % multiple:
+            raise EmganError(f"images are {diffraction.shape[-1]} pixels but this U-Net needs sizes divisible "
+                             f"by {multiple}", "inputs")
+        batch_size = batch_size or int((self.eval or {}).get("batch_size", 16))
+        out = np.empty(low.shape, np.float32)
+        for s in range(0, len(low), batch_size):
+            x = torch.from_numpy(network_inputs(diffraction[s:s + batch_size], low[s:s + batch_size],
+                                                self.diffraction, self.images)).to(device)
+            out[s:s + batch_size] = self.generator(x).float().cpu().numpy()[:, 0]
+        return out
+
+    def infer(self, source: Any, batch_size: int | None = None, device: str | torch.device = "cpu",
+              indices=None) -> ImageStack:
+        """Generated high-res images of a triplet store's finished triplets (``indices``: a subset)."""
+        store = source if isinstance(source, TripletStore) else TripletStore(source)
+        trained = (self.eval or {}).get("pixel_size")
+        if trained and not np.isclose(store.pixel_size, trained, rtol=0.02):
+            raise EmganError(f"triplets are {store.pixel_size:.3f} Å/pixel but the model was trained at "
+                             f"{trained:.3f} Å/pixel", str(store.path))
+        arrays = store.load(indices)
+        return ImageStack(self.generate(arrays["diffraction"], arrays["low"], batch_size, device),
+                          store.pixel_size)
