@@ -192,7 +192,16 @@ class TripletSimulator(Simulator):
             dose = self.dose
         else:
             dose = self.low_snr * float(clean.mean()) / max(float(clean.var()) * area, 1e-30)
-        counts = rng.poisson(np.clip(clean, 0, None) * dose * area)
+        # inverse-CDF Poisson draws, one uniform per pixel: a rounding-level change of the clean image
+        # cannot shift the random stream (as rejection sampling would), so noise is reproducible
+        # (normal approximation above 10⁶ counts, where the Poisson inverse CDF loses precision)
+        from scipy.special import ndtri
+        from scipy.stats import poisson
+
+        u = rng.random(clean.shape)
+        lam = np.clip(clean, 0, None) * dose * area
+        big = lam > 1e6
+        counts = np.where(big, lam + np.sqrt(lam) * ndtri(u), poisson.ppf(u, np.where(big, 1.0, lam)))
         return {"diffraction": _resize_pattern(pattern, self.image_size), "high": high,
                 "low": counts / (dose * area), "dose": dose, "angular_sampling": extent / self.image_size}
 
