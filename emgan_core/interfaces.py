@@ -38,8 +38,9 @@ class Simulator(ABC):
 
         return read_structure(path) if self.input_kind == "structure" else read_map(path)
 
-    def write_output(self, result, path: str | Path) -> None:
-        """Write a result atomically: a Volume as MRC map, an ImageStack as .mrcs."""
+    def write_output(self, result, path: str | Path) -> list[Path] | None:
+        """Write a result atomically: a Volume as MRC map, an ImageStack as .mrcs. A simulator with
+        several outputs writes them beside ``path`` and returns their paths."""
         from .io import write_any
 
         write_any(result, path)

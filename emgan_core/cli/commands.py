@@ -176,9 +176,10 @@ def cmd_simulate(args) -> int:
     t0 = time.perf_counter()
     result = sim.simulate(source, **kwargs)
     elapsed = time.perf_counter() - t0
-    sim.write_output(result, args.output)
+    written = sim.write_output(result, args.output)
     shape = getattr(result, "shape", None) or getattr(getattr(result, "data", None), "shape", "")
-    print(f"{args.output}: {args.name} simulation of {args.input}, shape {tuple(shape)}, "
+    where = ", ".join(map(str, written)) if written else args.output
+    print(f"{where}: {args.name} simulation of {args.input}, shape {tuple(shape)}, "
           f"{elapsed:.2f} s", file=sys.stderr)
     return 0
 

@@ -36,7 +36,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     sub = add_actions(parser)
     p = _parser(sub, "simulate", "simulate one triplet; write its three images (.mrcs) and a PNG")
     p.add_argument("structure", help="PDB or mmCIF file")
-    p.add_argument("-o", "--output", required=True, help="folder for diffraction/low/high .mrcs and triplet.png")
+    p.add_argument("-o", "--output", required=True, help="folder for triplet_{diffraction,low,high}.mrcs and triplet.png")
     p.add_argument("--angles", nargs=3, type=float, default=(0.0, 0.0, 0.0), metavar=("ROT", "TILT", "PSI"),
                    help="RELION Euler angles, degrees (0 0 0)")
     p.add_argument("--seed", type=int, default=0, help="Poisson noise seed")
@@ -90,9 +90,7 @@ def build_simulator(recipe: str | None, params: list[str], where: str):
 
 
 def cmd_simulate(args) -> int:
-    from emgan_core.io import write_image_stack
     from emgan_core.io.atomic import check_writable
-    from emgan_core.volume import ImageStack
 
     from .figures import triplet_figure
     from .simulator import CHANNELS
@@ -100,13 +98,12 @@ def cmd_simulate(args) -> int:
     sim = build_simulator(args.recipe, args.params, "diffragan simulate")
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    for name in [f"{c}.mrcs" for c in CHANNELS] + ["triplet.png"]:
+    for name in [f"triplet_{c}.mrcs" for c in CHANNELS] + ["triplet.png"]:
         check_writable(out / name)
     t0 = time.perf_counter()
     t = sim.simulate(args.structure, angles=[args.angles], seed=args.seed)
     elapsed = time.perf_counter() - t0
-    for c in CHANNELS:
-        write_image_stack(out / f"{c}.mrcs", ImageStack(getattr(t, c), t.pixel_size))
+    sim.write_output(t, out / "triplet.mrcs")
     triplet_figure(t.diffraction[0], t.low[0], t.high[0], t.pixel_size, t.angular_sampling, out / "triplet.png",
                    f"{Path(args.structure).stem} at ({', '.join(f'{a:g}' for a in args.angles)})°")
     s = sim.image_size
@@ -165,8 +162,12 @@ def cmd_generate(args) -> int:
     stack = task.infer(store, device=device, indices=index)
     settings = store.settings
     write_image_stack(out, stack)
-    write_particle_star(star, out, store.angles()[index], stack.pixel_size, stack.data.shape[-1],
-                        voltage=float(settings["energy"]), cs=0.0, amplitude_contrast=0.0)
+    try:
+        write_particle_star(star, out, store.angles()[index], stack.pixel_size, stack.data.shape[-1],
+                            voltage=float(settings["energy"]), cs=0.0, amplitude_contrast=0.0)
+    except BaseException:
+        out.unlink(missing_ok=True)  # no stack without its STAR file
+        raise
     print(f"{out}: {len(index)} generated images {stack.data.shape[-1]}² at {stack.pixel_size:.4f} Å/pixel; "
           f"{star} holds their Euler angles")
     return 0

@@ -51,6 +51,11 @@ class Triplets:
     def __len__(self) -> int:
         return len(self.angles)
 
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """(3 channels, n, s, s)."""
+        return (len(CHANNELS),) + self.high.shape
+
 
 def _resize_pattern(pattern: np.ndarray, size: int) -> np.ndarray:
     """(m, m) → (size, size) intensities: area average when shrinking, bilinear when growing."""
@@ -218,6 +223,26 @@ class TripletSimulator(Simulator):
         return Triplets(**stack, angles=angles, dose=np.array([p["dose"] for p in parts]),
                         pixel_size=self.pixel_size, angular_sampling=parts[0]["angular_sampling"],
                         settings=self.settings())
+
+    def write_output(self, result: Triplets, path) -> list:
+        """Write the three channels as .mrcs stacks ``NAME_diffraction.mrcs``, ``NAME_low.mrcs`` and
+        ``NAME_high.mrcs`` beside ``path`` (images at their pixel size; the pattern's header pixel
+        size is its mrad/pixel). Each is written atomically; all are checked writable first."""
+        from pathlib import Path
+
+        from emgan_core.io import write_image_stack
+        from emgan_core.io.atomic import check_writable
+        from emgan_core.volume import ImageStack
+
+        path = Path(path)
+        stem = path.name[: len(path.name) - len("".join(path.suffixes))] if path.suffixes else path.name
+        paths = {c: path.with_name(f"{stem}_{c}.mrcs") for c in CHANNELS}
+        for p in paths.values():
+            check_writable(p)
+        for c, p in paths.items():
+            spacing = result.angular_sampling if c == "diffraction" else result.pixel_size
+            write_image_stack(p, ImageStack(getattr(result, c), spacing))
+        return list(paths.values())
 
     def read_input(self, path):
         from emgan_core.io import read_structure

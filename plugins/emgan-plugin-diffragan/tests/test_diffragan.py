@@ -44,6 +44,19 @@ def test_triplet_geometry_units_and_noise(data_dir):
     assert t.dose[0] == pytest.approx(0.5 * clean.low.mean() / (clean.low.var() * t.pixel_size ** 2), rel=0.01)
 
 
+
+def test_triplet_written_as_three_stacks(tmp_path, data_dir, emgan):
+    emgan("simulate", "abtem-triplet", data_dir / "1orc.pdb", "-o", tmp_path / "t.mrcs",
+          *[f"{k}={v}" for k, v in SMALL.items()], check_rc=0)
+    from emgan_core.io import read_image_stack
+
+    high = read_image_stack(tmp_path / "t_high.mrcs")
+    pattern = read_image_stack(tmp_path / "t_diffraction.mrcs")
+    assert high.data.shape == pattern.data.shape == (1, 32, 32)
+    assert high.pixel_size == pytest.approx(50.0 / 32, rel=1e-4) and 0.9 < pattern.pixel_size < 1.0  # mrad
+    assert (tmp_path / "t_low.mrcs").exists() and not (tmp_path / "t.mrcs").exists()
+
+
 def test_in_plane_angle_rotates_the_image(data_dir):
     """psi = 90° is the psi = 0 image turned by 90° (about the cell centre, one pixel off numpy's)."""
     sim = TripletSimulator(**SMALL, dose=1e12)
