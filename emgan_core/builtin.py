@@ -44,6 +44,8 @@ def emgan_metrics():
         "frc": metrics.frc,
         "image-scores": metrics.image_scores,
         "prdc": metrics.prdc,
+        "fid": metrics.fid,
+        "inception-score": metrics.inception_score,
     }
     return [metrics.metric_component(name, fn) for name, fn in fns.items()]
 

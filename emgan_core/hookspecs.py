@@ -35,6 +35,12 @@ def emgan_critics():
 
 
 @hookspec
+def emgan_classifiers():
+    """Return ``list[Component]`` of :class:`~emgan_core.interfaces.Classifier` factories (class
+    logits and embeddings: FID, Inception Score, PRDC, downstream accuracy)."""
+
+
+@hookspec
 def emgan_losses():
     """Return ``list[Component]`` of :class:`~emgan_core.interfaces.Loss` factories."""
 

@@ -73,6 +73,23 @@ class Critic(nn.Module, ABC):
     def forward(self, x: torch.Tensor) -> torch.Tensor: ...
 
 
+class Classifier(nn.Module, ABC):
+    """A network mapping (B, C, *spatial) to class logits (B, n_classes).
+
+    :meth:`embed` gives the (B, D) features the logits are computed from: the embedding that
+    FID, PRDC and feature-space comparisons use.
+    """
+
+    spatial_dims: int = 3
+    n_classes: int = 2
+
+    @abstractmethod
+    def embed(self, x: torch.Tensor) -> torch.Tensor: ...
+
+    @abstractmethod
+    def forward(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
 class Loss(ABC):
     """A named loss term. Pixel losses compare (output, target) tensors of equal shape.
 
@@ -117,8 +134,8 @@ class Task(ABC):
     (B, C, *spatial) tensors already on the device.
     """
 
-    #: role -> component kind ("generator" or "critic"); generator roles are updated by the
-    #: generator optimiser, critic roles by the critic optimiser.
+    #: role -> component kind ("generator", "critic" or "classifier"); critic roles are updated by
+    #: the critic optimiser, all others by the generator optimiser (``train.optimizer``).
     roles: ClassVar[dict[str, str]] = {"generator": "generator", "critic": "critic"}
     #: roles a recipe may leave out (e.g. a critic, for purely supervised training)
     optional_roles: ClassVar[frozenset[str]] = frozenset({"critic"})

@@ -35,7 +35,8 @@ from .params import InputPath, check_params, check_value
 from .registry import Registry, get_registry
 
 #: Sections holding one component spec, and the component kind each names.
-SINGLE = {"task": "task", "simulator": "simulator", "generator": "generator", "critic": "critic"}
+SINGLE = {"task": "task", "simulator": "simulator", "generator": "generator", "critic": "critic",
+          "classifier": "classifier"}
 #: Sections holding role -> component spec (e.g. the two generators of a cycle).
 MULTI = {"generators": "generator", "critics": "critic", "simulators": "simulator"}
 LISTS = {"losses": "loss", "metrics": "metric"}

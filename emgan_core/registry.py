@@ -19,7 +19,7 @@ from . import hookspecs
 from .errors import RegistryError
 
 ENTRY_POINT_GROUP = "emgan"
-KINDS = ("simulator", "generator", "critic", "loss", "metric", "task")
+KINDS = ("simulator", "generator", "critic", "classifier", "loss", "metric", "task")
 _HOOK_OF_KIND = {kind: f"emgan_{kind}s" if kind != "loss" else "emgan_losses" for kind in KINDS}
 _NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 

@@ -125,3 +125,30 @@ def test_resolution_crossing_skips_the_mean_and_a_low_first_dip():
     assert resolution_at(freqs, np.array([-1.0, 0.3, 0.9, 0.7, 0.3, 0.1]), 0.5) == pytest.approx(1 / 0.35)
     assert resolution_at(freqs, np.array([1.0, 0.3, 0.2, 0.1, 0.0, 0.0]), 0.5) == float("inf")
     assert resolution_at(freqs, np.array([1.0, 0.9, 0.9, 0.9, 0.9, 0.9]), 0.5) == pytest.approx(2.0)
+
+
+def test_fid_matches_the_closed_form_of_two_gaussians():
+    from emgan_core.metrics import fid
+
+    rng = np.random.default_rng(3)
+    cov_r, cov_g = np.diag([1.0, 2.0, 0.5]), np.diag([1.5, 1.0, 0.5])
+    real = rng.multivariate_normal([0, 0, 0], cov_r, 40000)
+    fake = rng.multivariate_normal([1.0, 0, 0], cov_g, 40000)
+    # diagonal covariances: |Δμ|² + Σ (√a − √b)²
+    want = 1.0 + (1 - np.sqrt(1.5)) ** 2 + (np.sqrt(2.0) - 1) ** 2
+    assert fid(fake, real).values["fid"] == pytest.approx(want, abs=0.03)
+    assert fid(real[:500], real[:500]).values["fid"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_inception_score_bounds():
+    from emgan_core.errors import EmganError
+    from emgan_core.metrics import inception_score
+
+    confident = np.eye(4)[np.arange(400) % 4]  # sure and balanced: the maximum, K
+    assert inception_score(confident).values["inception_score"] == pytest.approx(4.0)
+    assert inception_score(np.full((50, 4), 0.25)).values["inception_score"] == pytest.approx(1.0)
+    one_class = np.eye(4)[np.zeros(100, int)]  # collapsed onto one class: 1
+    assert inception_score(one_class).values["inception_score"] == pytest.approx(1.0)
+    assert inception_score(confident, splits=4).values["inception_score_std"] == pytest.approx(0.0)
+    with pytest.raises(EmganError, match="probabilities"):
+        inception_score(np.ones((5, 3)))

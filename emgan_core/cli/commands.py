@@ -164,6 +164,28 @@ def build_checked(kind: str, name: str, params: dict, where: str):
     return entry.component.factory(**params)
 
 
+def add_simulator_args(p: argparse.ArgumentParser, example: str) -> None:
+    """``--recipe NAME`` and repeatable ``--set KEY=VALUE`` (as ``args.sim_params``) for a plugin
+    command that runs its simulator; read them back with :func:`simulator_from`."""
+    p.add_argument("--recipe", help="take the simulator settings from this recipe's simulator section "
+                   "(default: the simulator's own defaults)")
+    p.add_argument("--set", dest="sim_params", action="append", default=[], metavar="KEY=VALUE",
+                   help=f"simulator setting, repeatable, e.g. {example}")
+
+
+def simulator_from(name: str, recipe: str | None, params: list[str], where: str):
+    """``simulator/NAME`` with the settings of ``recipe``'s simulator section (which must name it),
+    updated by ``key=value`` words, checked against its signature."""
+    settings = {}
+    if recipe:
+        section = recipes.load_recipe(recipe).data.get("simulator") or {}
+        if section.get("name") != name:
+            raise EmganError(f"this recipe has no 'simulator: {{name: {name}}}' section", recipe)
+        settings = dict(section.get("params") or {})
+    settings.update(parse_key_values(params, where))
+    return build_checked("simulator", name, settings, where)
+
+
 def cmd_simulate(args) -> int:
     from ..io import read_map
     from ..io.atomic import check_writable

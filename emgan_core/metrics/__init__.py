@@ -2,7 +2,7 @@
 
 ``output`` and ``reference`` share a grid: (z, y, x) volumes, (y, x) images or (n, y, x) stacks,
 given as arrays or as Volume/ImageStack (whose spacing FSC/FRC use for resolutions in Å); or, for
-sample-set metrics (``prdc``), (M, D) and (N, D) embeddings of generated and real samples.
+sample-set metrics (``prdc``, ``fid``), (M, D) and (N, D) embeddings of generated and real samples (``inception-score``: (M, K) class probabilities).
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ import typing
 from ..interfaces import Metric, MetricResult
 from .correlation_about_mean import correlation_about_mean
 from .correlation_about_zero import correlation_about_zero
+from .fid import fid
 from .frc import frc
 from .image_scores import fit_to, image_scores
+from .inception_score import inception_score
 from .fsc import fsc
 from .pearson import pearson
 from .prdc import prdc
@@ -68,5 +70,5 @@ def metric_component(name: str, fn):
 
 __all__ = [
     "FunctionMetric", "metric_component", "MetricResult", "correlation_about_mean", "correlation_about_zero", "frc",
-    "fit_to", "fsc", "image_scores", "metric_factory", "pearson", "prdc", "psnr", "ssim", "thresholded_pcc",
+    "fid", "fit_to", "fsc", "image_scores", "inception_score", "metric_factory", "pearson", "prdc", "psnr", "ssim", "thresholded_pcc",
 ]

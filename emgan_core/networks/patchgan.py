@@ -30,10 +30,12 @@ class PatchGANCritic(Critic):
         layers: number of stride-2 convolutions after the first.
         spatial_dims: 2 for images (y, x), 3 for volumes (z, y, x).
         norm: ``instance``, ``batch`` or ``none``.
+        spectral_norm: spectral normalisation (Miyato et al. 2018) on every convolution.
     """
 
     def __init__(self, in_channels: int = 2, channels: int = 64, layers: int = 1,
-                 spatial_dims: Literal[2, 3] = 2, norm: Literal["instance", "batch", "none"] = "batch"):
+                 spatial_dims: Literal[2, 3] = 2, norm: Literal["instance", "batch", "none"] = "batch",
+                 spectral_norm: bool = False):
         super().__init__()
         if in_channels < 1 or channels < 1 or layers < 0:
             raise ValueError("in_channels and channels must be >= 1, layers >= 0")
@@ -48,6 +50,8 @@ class PatchGANCritic(Critic):
                        nn.LeakyReLU(0.2, True)]
             width = out
         blocks.append(conv(width, 1, 4, 1, 1))
+        if spectral_norm:
+            blocks = [nn.utils.parametrizations.spectral_norm(b) if isinstance(b, conv) else b for b in blocks]
         self.body = nn.Sequential(*blocks)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -158,7 +158,7 @@ class Trainer:
             else:
                 self.notices.append("channels_last helps on CUDA only: ignored on cpu")
         kinds = self.components["networks"]
-        gen_roles = [r for r in self.modules if kinds[r]["kind"] == "generator"]
+        gen_roles = [r for r in self.modules if kinds[r]["kind"] != "critic"]  # generators, classifiers
         critic_roles = [r for r in self.modules if kinds[r]["kind"] == "critic"]
         wrapped = {r: distributed.wrap(m, self.world, self.device) for r, m in self.modules.items()}
         if cfg.compile:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emgan_core.cli import add_action, add_actions, build_checked, parse_key_values
+from emgan_core.cli import add_action, add_actions, add_simulator_args, simulator_from
 from emgan_core.errors import EmganError
 
 EXAMPLES = {
@@ -26,12 +26,6 @@ def _parser(sub, name: str, help: str) -> argparse.ArgumentParser:
     return add_action(sub, name, help, EXAMPLES[name])
 
 
-def _simulator_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--recipe", help="take the simulator settings from this recipe (default: the paper's values)")
-    p.add_argument("params", nargs="*", default=[], metavar="KEY=VALUE",
-                   help="simulator settings, e.g. image_size=64 sampling=0.25 low_snr=1.0")
-
-
 def configure(parser: argparse.ArgumentParser) -> None:
     sub = add_actions(parser)
     p = _parser(sub, "simulate", "simulate one triplet; write its three images (.mrcs) and a PNG")
@@ -40,7 +34,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--angles", nargs=3, type=float, default=(0.0, 0.0, 0.0), metavar=("ROT", "TILT", "PSI"),
                    help="RELION Euler angles, degrees (0 0 0)")
     p.add_argument("--seed", type=int, default=0, help="Poisson noise seed")
-    _simulator_args(p)
+    add_simulator_args(p, "--set image_size=64 --set sampling=0.25")
     p.set_defaults(func=cmd_simulate)
 
     p = _parser(sub, "build-dataset", "simulate N triplets per structure into DIR/<name>.zarr with Dask; resumes")
@@ -53,9 +47,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://host:8786) instead")
     p.add_argument("--chunk", type=int, default=8, help="triplets per task (8)")
     p.add_argument("--overwrite", action="store_true", help="start finished or foreign stores again")
-    p.add_argument("--set", dest="params", action="append", default=[], metavar="KEY=VALUE",
-                   help="simulator setting (repeatable), e.g. --set image_size=64")
-    p.add_argument("--recipe", help="take the simulator settings from this recipe")
+    add_simulator_args(p, "--set image_size=64 --set sampling=0.25")
     p.set_defaults(func=cmd_build)
 
     p = _parser(sub, "generate", "generate high-res images of a triplet store: .mrcs + RELION STAR with angles")
@@ -77,16 +69,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def build_simulator(recipe: str | None, params: list[str], where: str):
     """``simulator/abtem-triplet`` with the recipe's settings (if any) updated by KEY=VALUE words."""
-    settings = {}
-    if recipe:
-        from emgan_core.recipes import load_recipe
-
-        section = load_recipe(recipe).data.get("simulator") or {}
-        if section.get("name") != "abtem-triplet":
-            raise EmganError("this recipe has no 'simulator: {name: abtem-triplet}' section", recipe)
-        settings = dict(section.get("params") or {})
-    settings.update(parse_key_values(params, where))
-    return build_checked("simulator", "abtem-triplet", settings, where)
+    return simulator_from("abtem-triplet", recipe, params, where)
 
 
 def cmd_simulate(args) -> int:
@@ -95,7 +78,7 @@ def cmd_simulate(args) -> int:
     from .figures import triplet_figure
     from .simulator import CHANNELS
 
-    sim = build_simulator(args.recipe, args.params, "diffragan simulate")
+    sim = build_simulator(args.recipe, args.sim_params, "diffragan simulate")
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     for name in [f"triplet_{c}.mrcs" for c in CHANNELS] + ["triplet.png"]:
@@ -116,7 +99,7 @@ def cmd_simulate(args) -> int:
 def cmd_build(args) -> int:
     from .dataset import build_dataset
 
-    sim = build_simulator(args.recipe, args.params, "diffragan build-dataset")
+    sim = build_simulator(args.recipe, args.sim_params, "diffragan build-dataset")
     t0 = time.perf_counter()
 
     def progress(path, done, total):

@@ -6,25 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from emgan_core.io.atomic import atomic_output
-
-
-def _save(fig, path) -> Path:
-    import matplotlib.pyplot as plt
-
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return Path(path)
-
-
-def _figure(rows: int, cols: int):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt.subplots(rows, cols, figsize=(3.2 * cols, 3.2 * rows), squeeze=False)
+from emgan_core.io.figures import new_figure as _figure
+from emgan_core.io.figures import save_figure as _save
 
 
 def triplet_figure(diffraction: np.ndarray, low: np.ndarray, high: np.ndarray, pixel_size: float,
