@@ -28,6 +28,8 @@ def emgan_losses():
         Component("l1", losses.L1Loss, "mean absolute error"),
         Component("smooth-l1", losses.SmoothL1Loss, "smooth L1 (Huber) with threshold beta"),
         Component("mse", losses.MSELoss, "mean squared error"),
+        Component("shell-correlation", losses.ShellCorrelationLoss,
+                  "1 - mean Fourier ring (2D) or shell (3D) correlation, every ring weighted the same"),
     ]
 
 

@@ -62,6 +62,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("dataset", help="triplet store (.zarr), e.g. of a held-out protein")
     p.add_argument("--threshold", type=float, default=0.1, help="difference mask: fraction of the range (0.1)")
     p.add_argument("--png", help="write a figure of a few triplets with their generated images")
+    p.add_argument("--control", action="store_true",
+                   help="also score images generated with each triplet's diffraction pattern swapped for "
+                        "another triplet's: what the pattern contributes")
     p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_evaluate)
@@ -163,7 +166,13 @@ def cmd_evaluate(args) -> int:
     task, store, device = _load(args.checkpoint, args.dataset, args.device)
     arrays = store.load()
     generated = task.generate(arrays["diffraction"], arrays["low"], device=device)
-    scores = compare(arrays["low"], generated, arrays["high"], store.pixel_size, args.threshold)
+    images = {"low": arrays["low"], "generated": generated}
+    if args.control:
+        if len(generated) < 2:
+            raise EmganError("--control needs at least 2 triplets", args.dataset)
+        swapped = np.roll(arrays["diffraction"], 1, axis=0)  # triplet i gets triplet i-1's pattern
+        images["control"] = task.generate(swapped, arrays["low"], device=device)
+    scores = compare(images, arrays["high"], store.pixel_size, args.threshold)
     if args.png:
         comparison_figure(arrays["diffraction"], arrays["low"], generated, arrays["high"],
                           difference_mask(generated, arrays["high"], args.threshold), store.pixel_size, args.png)
@@ -174,7 +183,7 @@ def cmd_evaluate(args) -> int:
         return 0
     print(f"{args.dataset}: {len(generated)} triplets, {store.pixel_size:.4f} Å/pixel")
     print(f"{'':10s} {'FRC-0.5 Å':>10s} {'FRC-0.143 Å':>12s} {'SSIM':>6s} {'PSNR dB':>8s} {'masked':>7s}")
-    for name in ("low", "generated"):
+    for name in images:
         s = scores[name]
         print(f"{name:10s} {s['frc_0.5_A']:10.2f} {s['frc_0.143_A']:12.2f} {s['ssim']:6.3f} {s['psnr_dB']:8.2f} "
               f"{s['masked_fraction']:7.3f}")

@@ -2,7 +2,8 @@
 
 Scores are the core ``image_scores`` (mean FRC curve, its 0.5 and 0.143 resolutions in Å, SSIM and
 PSNR after a per-image least-squares fit onto the truth); the FRC of the noisy low-res input is the
-baseline whose gap to the generated image is the information the diffraction pattern added. The
+baseline; generating with each triplet's pattern swapped for another triplet's (the control) shows
+how much of the gain the diffraction pattern carries rather than the low-res image alone. The
 difference mask is the paper's Figure 4: pixels where the fitted image and the truth differ by more
 than ``threshold`` × the truth's range.
 """
@@ -23,14 +24,15 @@ def difference_mask(images: np.ndarray, truth: np.ndarray, threshold: float = 0.
     return np.abs(fitted - truth) > threshold * span
 
 
-def compare(low: np.ndarray, generated: np.ndarray, high: np.ndarray, pixel_size: float,
+def compare(images: dict[str, np.ndarray], high: np.ndarray, pixel_size: float,
             threshold: float = 0.1) -> dict[str, dict]:
-    """{"low": scores, "generated": scores} against ``high`` (n, y, x), plus each one's fraction of
-    pixels in the difference mask (``masked_fraction``) and the mean FRC curves."""
+    """Scores of each named (n, y, x) image set (``low``, ``generated``…) against ``high``: the core
+    image scores, the fraction of pixels in the difference mask (``masked_fraction``) and the mean
+    FRC curve (``frc_curve``)."""
     out = {}
-    for name, images in (("low", low), ("generated", generated)):
-        result = image_scores(images, high, pixel_size)
+    for name, stack in images.items():
+        result = image_scores(stack, high, pixel_size)
         out[name] = dict(result.values)
-        out[name]["masked_fraction"] = float(difference_mask(images, high, threshold).mean())
+        out[name]["masked_fraction"] = float(difference_mask(stack, high, threshold).mean())
         out[name]["frc_curve"] = result.curves.get("frc", {})
     return out

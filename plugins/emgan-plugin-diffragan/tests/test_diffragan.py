@@ -133,7 +133,7 @@ def test_scores_and_difference_mask():
     truth = rng.standard_normal((3, 32, 32))
     assert not difference_mask(7.0 * truth - 1.0, truth).any()  # scale and offset are fitted away
     noisy = truth + 0.5 * rng.standard_normal(truth.shape)
-    scores = compare(noisy, truth * 2.0, truth, pixel_size=1.0)
+    scores = compare({"low": noisy, "generated": truth * 2.0}, truth, pixel_size=1.0)
     assert scores["generated"]["masked_fraction"] == 0.0 and scores["low"]["masked_fraction"] > 0.05
     assert scores["generated"]["ssim"] > 0.99 > scores["low"]["ssim"]
     assert scores["generated"]["frc_0.5_A"] == pytest.approx(2.0)  # Nyquist at 1 Å/pixel
@@ -156,12 +156,13 @@ def test_train_generate_and_evaluate(tmp_path, store, emgan):
     angles = table.rows[["rot", "tilt", "psi"]].to_numpy()
     assert np.allclose(angles, TripletStore(store).angles(), atol=1e-4)
     png = tmp_path / "eval.png"
-    proc = emgan("diffragan", "evaluate", run, store, "--json", "--png", png, check_rc=0)
+    proc = emgan("diffragan", "evaluate", run, store, "--json", "--control", "--png", png, check_rc=0)
     import json
 
     scores = json.loads(proc.stdout)
     assert scores["settings"]["triplets"] == 6 and png.stat().st_size > 10_000
-    for name in ("low", "generated"):
+    assert scores["control"]["frc_curve"]["y"] != scores["generated"]["frc_curve"]["y"]  # other patterns in
+    for name in ("low", "generated", "control"):
         assert 0 < scores[name]["frc_0.5_A"] and -1 <= scores[name]["ssim"] <= 1
     bad = emgan("diffragan", "evaluate", run, tmp_path / "missing.zarr")
     assert bad.returncode == 2 and "no triplet dataset" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
