@@ -56,7 +56,7 @@ def test_shell_correlation_loss_matches_a_ring_by_ring_computation(shape, max_sh
     g = torch.Generator().manual_seed(0)
     a = torch.randn(shape, generator=g)
     b = a + 0.8 * torch.randn(shape, generator=g)
-    loss = ShellCorrelationLoss(spatial_dims=len(shape) - 2, max_shell=max_shell)
+    loss = ShellCorrelationLoss(max_shell=max_shell)  # 2D or 3D from the tensors
     assert loss(a, b).item() == pytest.approx(_brute_force_shell_loss(a.numpy(), b.numpy(), max_shell), abs=1e-5)
     assert 0.1 < loss(a, b).item() < 1.0
 
@@ -73,3 +73,5 @@ def test_shell_correlation_loss_is_blind_to_scale_and_offset_and_sees_sign():
         ShellCorrelationLoss(spatial_dims=1)
     with pytest.raises(ValueError, match="max_shell"):
         ShellCorrelationLoss(max_shell=0)
+    with pytest.raises(ValueError, match="tensors of one shape"):
+        ShellCorrelationLoss(spatial_dims=2)(torch.zeros(1, 1, 4, 4, 4), torch.zeros(1, 1, 4, 4, 4))

@@ -29,25 +29,27 @@ class ShellCorrelationLoss(Loss):
     high-frequency rings are not drowned by the strong low ones as in a pixel loss.
 
     Args:
-        spatial_dims: 2 (FRC) or 3 (FSC).
+        spatial_dims: 2 (FRC) or 3 (FSC); by default taken from the tensors (their axes after
+            batch and channels).
         max_shell: the fraction of Nyquist up to which rings count, in (0, 1].
     """
 
-    def __init__(self, spatial_dims: int = 2, max_shell: float = 1.0, eps: float = 1e-8):
-        if spatial_dims not in (2, 3):
+    def __init__(self, spatial_dims: int | None = None, max_shell: float = 1.0, eps: float = 1e-8):
+        if spatial_dims not in (None, 2, 3):
             raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims}")
         if not 0 < max_shell <= 1:
             raise ValueError(f"max_shell must be in (0, 1], got {max_shell}")
-        self.spatial_dims, self.max_shell, self.eps = int(spatial_dims), float(max_shell), float(eps)
+        self.spatial_dims, self.max_shell, self.eps = spatial_dims, float(max_shell), float(eps)
 
     def __call__(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        dims = tuple(range(-self.spatial_dims, 0))
-        if output.shape != target.shape or output.ndim != self.spatial_dims + 2:
-            raise ValueError(f"shell correlation needs two (batch, channels, {self.spatial_dims} spatial axes) "
+        n = self.spatial_dims or output.ndim - 2
+        if output.shape != target.shape or output.ndim != n + 2 or n not in (2, 3):
+            raise ValueError(f"shell correlation needs two (batch, channels, y, x) or (batch, channels, z, y, x) "
                              f"tensors of one shape, got {tuple(output.shape)} and {tuple(target.shape)}")
-        f = torch.fft.fftn(output.float(), dim=dims).flatten(-self.spatial_dims)
-        g = torch.fft.fftn(target.float(), dim=dims).flatten(-self.spatial_dims)
-        index, nyquist = _shell_index(tuple(output.shape[-self.spatial_dims:]), str(output.device))
+        dims = tuple(range(-n, 0))
+        f = torch.fft.fftn(output.float(), dim=dims).flatten(-n)
+        g = torch.fft.fftn(target.float(), dim=dims).flatten(-n)
+        index, nyquist = _shell_index(tuple(output.shape[-n:]), str(output.device))
         shells = max(1, int(round(self.max_shell * nyquist)))
         keep = (index >= 1) & (index <= shells)
         index, f, g = index[keep] - 1, f[..., keep], g[..., keep]
