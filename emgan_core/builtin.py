@@ -37,10 +37,12 @@ def emgan_losses():
 def emgan_metrics():
     fns = {
         "ssim": metrics.ssim,
-        "correlation": metrics.correlation_about_zero,
-        "correlation-about-mean": metrics.correlation_about_mean,
+        "chimerax-correlation": metrics.chimerax_correlation,
+        "box-correlation": metrics.box_correlation,
+        "box-correlation-about-mean": metrics.box_correlation_about_mean,
         "pearson": metrics.pearson,
-        "pcc": metrics.thresholded_pcc,
+        "thresholded-pcc": metrics.thresholded_pcc,
+        "thresholded-ssim": metrics.thresholded_ssim,
         "psnr": metrics.psnr,
         "fsc": metrics.fsc,
         "frc": metrics.frc,

@@ -118,7 +118,12 @@ class MetricResult:
 
 class Metric(ABC):
     """Compares an output with a reference of the same grid: (z, y, x) volumes, (y, x) images or
-    (n, y, x) stacks, as arrays or as :class:`Volume`/:class:`ImageStack` (which carry spacing)."""
+    (n, y, x) stacks, as arrays or as :class:`Volume`/:class:`ImageStack` (which carry spacing).
+
+    A metric that places two maps in world coordinates itself sets ``shared_grid = False`` and is
+    given the output on its own grid."""
+
+    shared_grid: bool = True
 
     @abstractmethod
     def __call__(self, output, reference) -> MetricResult: ...

@@ -27,11 +27,11 @@ def test_simulate_then_eval(emgan, data_dir, tmp_path):
     with mrcfile.open(s2) as mrc:
         assert mrcfile.validate(str(s2), print_file=open("/dev/null", "w"))
         assert mrc.voxel_size.x == pytest.approx(1.0)
-    proc = emgan("eval", s4, s2, "--metrics", "ssim,correlation,pearson,pcc,fsc", "--json", check_rc=0)
+    proc = emgan("eval", s4, s2, "--metrics", "ssim,box-correlation,pearson,thresholded-pcc,fsc", "--json", check_rc=0)
     out = json.loads(proc.stdout)
     m = out["metrics"]
     assert 0.5 < m["pearson"] < 0.99 and 0.5 < m["ssim"] < 1.0
-    assert m["correlation"] >= m["pearson"]  # about zero >= about mean for positive maps
+    assert m["box_cc"] >= m["pearson"]  # about zero >= about mean for positive maps
     assert len(out["curves"]["fsc"]["x"]) == len(out["curves"]["fsc"]["y"]) > 10
 
 
@@ -39,9 +39,9 @@ def test_eval_resamples_onto_the_reference(emgan, data_dir, tmp_path):
     ref = data_dir / "emd2566_3J6B_chain9.mrc"
     sim = tmp_path / "sim.mrc"
     emgan("simulate", "gaussian", data_dir / "3J6B_chain9.pdb", "-o", sim, "resolution=4.0", check_rc=0)
-    proc = emgan("eval", sim, ref, "--metrics", "correlation-about-mean", "--json", check_rc=0)
+    proc = emgan("eval", sim, ref, "--metrics", "box-correlation-about-mean", "--json", check_rc=0)
     assert "resampled onto the grid" in proc.stderr
-    assert json.loads(proc.stdout)["metrics"]["correlation_about_mean"] > 0.5
+    assert json.loads(proc.stdout)["metrics"]["box_cam"] > 0.5
 
 
 def test_eval_metric_parameters(emgan, data_dir):

@@ -28,7 +28,7 @@ def test_core_components_come_through_the_hooks():
     reg = get_registry(refresh=True)
     assert reg.get("simulator", "gaussian").plugin == "core"
     assert reg.get("simulator", "gaussian").distribution == "emgan-core"
-    for key in ["loss/bce", "loss/wasserstein", "loss/smooth-l1", "metric/fsc", "metric/ssim", "metric/pcc"]:
+    for key in ["loss/bce", "loss/wasserstein", "loss/smooth-l1", "metric/fsc", "metric/ssim", "metric/thresholded-pcc", "metric/chimerax-correlation"]:
         kind, name = key.split("/")
         assert reg.get(kind, name).key == key
 

@@ -6,16 +6,20 @@ A benchmark is YAML::
     inputs:            # an input (structure or map) and its reference map; extra keys are free
       - {label: emd2566, input: examples/data/3J6B_chain9.pdb,
          reference: examples/data/emd2566_3J6B_chain9.mrc, resolution: 3.2}
-    methods:           # a simulator alone (a baseline) or a trained checkpoint
+    methods:           # a simulator alone (a baseline), a trained checkpoint, or a control
       - {label: gaussian-2A, simulator: {name: gaussian, params: {resolution: 2.0}}}
       - {label: gaussian-own, simulator: {name: gaussian, params: {resolution: ${resolution}}}}
       - {label: gan, checkpoint: runs/demo}
-    metrics: [ssim, correlation, correlation-about-mean, pearson, pcc, fsc]
+      - {label: control-noise, control: noise}   # noise | constant | input: must score low
+    metrics: [chimerax-correlation, thresholded-pcc, thresholded-ssim, pearson, fsc]
+    note: one line printed at the top of the report
 
-Outputs and references are normalised (``normalise: minmax`` by default, as the papers compare
-maps; ``zscore`` or ``none``) after the output is resampled onto the reference grid.
+Outputs and references are normalised (``normalise: minmax`` by default; ``zscore`` or ``none``,
+which metrics with their own normalisation, as the papers' are, want) after the output is resampled
+onto the reference grid; metrics with ``shared_grid = False`` get the output on its own grid.
 ``${key}`` in a simulator parameter takes the value of ``key`` from the input entry (e.g. the map's
-own resolution).
+own resolution). Controls: ``noise`` is uniform noise on the reference grid, ``constant`` a map of
+ones, ``input`` the input map itself (for map-to-map methods); each must lose to a real method.
 """
 
 from __future__ import annotations
@@ -38,6 +42,9 @@ from ..transforms.intensity import NORMALISATIONS
 from ..volume import Volume
 
 _VAR = re.compile(r"^\$\{(\w+)\}$")
+SECTIONS = {"name", "inputs", "methods", "metrics", "normalise", "note"}
+CONTROLS = ("noise", "constant", "input")
+METHOD_KINDS = ("simulator", "checkpoint", "control")
 
 
 @dataclass
@@ -48,6 +55,7 @@ class Benchmark:
     metrics: list
     path: Path | None = None
     normalise: str = "minmax"
+    note: str = ""
 
 
 @dataclass
@@ -61,6 +69,7 @@ class Result:
     output: Volume | None = None
     reference: Volume | None = None
     resolution: float | None = None  # the input entry's resolution (Å), when it gives one
+    metric_of: dict[str, str] = field(default_factory=dict)  # value name -> metric that gave it
 
 
 def load_benchmark(path: str | os.PathLike, registry: Registry | None = None) -> Benchmark:
@@ -74,8 +83,8 @@ def load_benchmark(path: str | os.PathLike, registry: Registry | None = None) ->
     problems: list[tuple[str, str]] = []
     if not isinstance(data, dict):
         raise EmganError("a benchmark must be a YAML mapping", str(path))
-    for key in set(data) - {"name", "inputs", "methods", "metrics", "normalise"}:
-        problems.append((key, "unknown section (name, inputs, methods, metrics, normalise)"))
+    for key in set(data) - SECTIONS:
+        problems.append((key, f"unknown section ({', '.join(sorted(SECTIONS))})"))
     if data.get("normalise", "minmax") not in NORMALISATIONS:
         problems.append(("normalise", f"expected one of {', '.join(NORMALISATIONS)}"))
     inputs, methods, metrics = data.get("inputs") or [], data.get("methods") or [], data.get("metrics") or []
@@ -91,8 +100,14 @@ def load_benchmark(path: str | os.PathLike, registry: Registry | None = None) ->
     if not methods:
         problems.append(("methods", "no methods"))
     for i, m in enumerate(methods):
-        if not isinstance(m, dict) or len({"simulator", "checkpoint"} & set(m)) != 1:
-            problems.append((f"methods.{i}", "each method needs exactly one of 'simulator' or 'checkpoint'"))
+        if not isinstance(m, dict) or len(set(METHOD_KINDS) & set(m)) != 1:
+            problems.append((f"methods.{i}", "each method needs exactly one of 'simulator', 'checkpoint' "
+                                             "or 'control'"))
+            continue
+        if "control" in m:
+            if m["control"] not in CONTROLS:
+                problems.append((f"methods.{i}.control", f"unknown control '{m['control']}' "
+                                                         f"(one of {', '.join(CONTROLS)})"))
             continue
         if "simulator" in m:
             spec = m["simulator"]
@@ -107,11 +122,12 @@ def load_benchmark(path: str | os.PathLike, registry: Registry | None = None) ->
     if problems:
         raise RecipeError([f"{recipe.where(k)}: {k}: {msg}" for k, msg in problems])
     for i, m in enumerate(methods):
-        m.setdefault("label", m["simulator"]["name"] if "simulator" in m else Path(m["checkpoint"]).stem)
+        m.setdefault("label", m["simulator"]["name"] if "simulator" in m
+                     else f"control-{m['control']}" if "control" in m else Path(m["checkpoint"]).stem)
     for i, item in enumerate(inputs):
         item.setdefault("label", Path(item["input"]).stem)
     return Benchmark(str(data.get("name") or path.stem), inputs, methods, metrics, path,
-                     data.get("normalise", "minmax"))
+                     data.get("normalise", "minmax"), str(data.get("note") or ""))
 
 
 def _substitute(params: dict, item: dict, where: str) -> dict:
@@ -126,7 +142,19 @@ def _substitute(params: dict, item: dict, where: str) -> dict:
     return out
 
 
+def _control(kind: str, item: dict, reference: Volume) -> Volume:
+    """A map that must score low: noise or a constant on the reference grid, or the input map."""
+    if kind == "input":
+        return read_map(item["input"])
+    if kind == "constant":
+        return reference.with_data(np.ones(reference.shape, np.float32))
+    seed = sum(map(ord, item["label"]))  # the same noise for an input on every run
+    return reference.with_data(np.random.default_rng(seed).random(reference.shape, dtype=np.float32))
+
+
 def _run_method(method: dict, item: dict, reference: Volume, registry: Registry, device: str):
+    if "control" in method:
+        return _control(method["control"], item, reference)
     if "simulator" in method:
         spec = method["simulator"]
         spec = {"name": spec, "params": {}} if isinstance(spec, str) else spec
@@ -163,20 +191,23 @@ def run_benchmark(bench: Benchmark, device: str = "cpu", registry: Registry | No
             if not isinstance(out, Volume):
                 raise EmganError("the benchmark scores maps; this method returned "
                                  f"{type(out).__name__}", method["label"])
+            own_grid = out.with_data(normalise(out.data, bench.normalise))
             if not out.same_grid(reference):
                 out = resample_to_grid(out, reference)
             out = out.with_data(normalise(out.data, bench.normalise))
             seconds = time.perf_counter() - t0
             peak = torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else None
-            values, curves = {}, {}
+            values, curves, metric_of = {}, {}, {}
             for name, metric in metrics:
-                r = metric(out, reference)
+                r = metric(out if getattr(metric, "shared_grid", True) else own_grid, reference)
                 for k, v in r.values.items():
-                    values[f"{name}.{k}" if k in values else k] = float(v)
+                    key = f"{name}.{k}" if k in values else k
+                    values[key] = float(v)
+                    metric_of[key] = name
                 curves.update(r.curves)
             res = item.get("resolution")
             results.append(Result(method["label"], item["label"], values, curves, seconds, peak,
-                                  out, reference, float(res) if res is not None else None))
+                                  out, reference, float(res) if res is not None else None, metric_of))
             if progress:
                 progress(f"{method['label']} on {item['label']}: "
                          + " ".join(f"{k}={v:.3f}" for k, v in values.items()) + f" ({seconds:.2f} s)")

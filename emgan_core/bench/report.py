@@ -105,13 +105,45 @@ def _figures(results: list[Result]) -> dict[str, list[tuple[str, str]]]:
     return figs
 
 
-def _table_rows(summary, names) -> tuple[list[str], list[list[str]]]:
-    header = ["method"] + [f"{n} (mean / median)" for n in names + ["seconds"]]
+def _section(title: str, body: str, why_empty: str) -> str:
+    """An HTML section; without content, one line saying why (or nothing when ``why_empty`` is empty)."""
+    if body:
+        return f"<h2>{title}</h2>{body}"
+    return f"<p><em>{title}: {why_empty}.</em></p>" if why_empty else ""
+
+
+def _column(name: str, metric_of: dict[str, str]) -> str:
+    """A column header naming the value and the metric that gave it: ``cc [chimerax-correlation]``."""
+    metric = metric_of.get(name)
+    return f"{name} [{metric}]" if metric and metric.replace("-", "_") != name else name
+
+
+def _table_rows(summary, names, metric_of) -> tuple[list[str], list[list[str]]]:
+    header = ["method"] + [f"{_column(n, metric_of)} (mean / median)" for n in names + ["seconds"]]
     rows = []
     for method, stats in summary.items():
         rows.append([method] + [f"{_fmt(stats[n]['mean'])} / {_fmt(stats[n]['median'])}" if n in stats else "–"
                                 for n in names + ["seconds"]])
     return header, rows
+
+
+def _legend(bench: Benchmark, results: list[Result], names: list[str]) -> list[tuple[str, str, str]]:
+    """(metric, its value columns, what it measures) for every metric of the benchmark."""
+    from ..registry import get_registry
+
+    reg = get_registry()
+    metric_of: dict[str, str] = {}
+    for r in results:
+        metric_of.update(r.metric_of)
+    rows = []
+    for spec in bench.metrics:
+        name = spec if isinstance(spec, str) else spec["name"]
+        params = {} if isinstance(spec, str) else (spec.get("params") or {})
+        summary = reg.get("metric", name).component.summary
+        if params:
+            summary += " (" + ", ".join(f"{k}={v}" for k, v in params.items()) + ")"
+        rows.append((name, ", ".join(n for n in names if metric_of.get(n) == name), summary))
+    return rows
 
 
 def write_report(bench: Benchmark, results: list[Result], out_dir: str | Path) -> dict[str, Path]:
@@ -136,12 +168,19 @@ def write_report(bench: Benchmark, results: list[Result], out_dir: str | Path) -
                            for r in results]}
     with atomic_output(paths["json"]) as tmp:
         tmp.write_text(json.dumps(payload, indent=1))
-    header, rows = _table_rows(summary, names)
-    md = [f"# Benchmark: {bench.name}", "", f"{len(set(r.input for r in results))} inputs, "
-          f"{len(summary)} methods. Mean / median over inputs.", "",
+    metric_of = {k: v for r in results for k, v in r.metric_of.items()}
+    header, rows = _table_rows(summary, names, metric_of)
+    legend = _legend(bench, results, names)
+    n_inputs = len(set(r.input for r in results))
+    intro = (f"n = {n_inputs} input{'s' if n_inputs != 1 else ''} × {len(summary)} methods; "
+             f"mean / median over the n inputs. Maps normalised: {bench.normalise}.")
+    md = [f"# Benchmark: {bench.name}", ""] + ([bench.note, ""] if bench.note else []) + [intro, "",
           "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     md += ["| " + " | ".join(row) + " |" for row in rows]
-    md += ["", "## Per input", "", "| method | input | " + " | ".join(names) + " | seconds |",
+    md += ["", "## Metrics", "", "| metric | columns | definition |", "|---|---|---|"]
+    md += [f"| {m} | {cols} | {summary_} |" for m, cols, summary_ in legend]
+    md += ["", "## Per input", "", "| method | input | " + " | ".join(_column(n, metric_of) for n in names)
+           + " | seconds |",
            "|" + "---|" * (len(names) + 3)]
     md += [f"| {r.method} | {r.input} | " + " | ".join(_fmt(r.values.get(n)) for n in names)
            + f" | {r.seconds:.2f} |" for r in results]
@@ -167,13 +206,16 @@ th,td{{border:1px solid #bbb;padding:4px 8px;font-size:13px;text-align:right}} t
 td:first-child,td:nth-child(2){{text-align:left}} figure{{display:inline-block;margin:6px}}
 figcaption{{font-size:12px;text-align:center}}</style></head><body>
 <h1>Benchmark: {esc(bench.name)}</h1>
-<p>{len(set(r.input for r in results))} inputs × {len(summary)} methods. Outputs resampled onto each
-reference grid before scoring. Mean / median over inputs.</p>
+{f"<p><strong>{esc(bench.note)}</strong></p>" if bench.note else ""}
+<p>{esc(intro)} Outputs resampled onto each reference grid before scoring (except metrics that
+place both maps in world coordinates themselves).</p>
 <h2>Summary</h2>{table(header, rows, "summary")}
-<h2>Per input</h2>{table(["method", "input"] + names + ["seconds"], per_input, "per-input")}
-<h2>Distributions</h2>{imgs(figs["box"])}
-<h2>Score against resolution</h2>{imgs(figs["resolution"]) or "<p>(inputs give one resolution or none)</p>"}
-<h2>FSC against the reference</h2>{imgs(figs["fsc"])}
+<h2>Metrics</h2>{table(["metric", "columns", "definition"], legend, "legend")}
+<h2>Per input</h2>{table(["method", "input"] + [_column(n, metric_of) for n in names] + ["seconds"],
+                          per_input, "per-input")}
+{_section("Distributions", imgs(figs["box"]) if n_inputs > 1 else "", "one input, so no distribution to show")}
+{_section("Score against resolution", imgs(figs["resolution"]), "the inputs give fewer than two resolutions")}
+{_section("FSC against the reference", imgs(figs["fsc"]), "no FSC metric in this benchmark")}
 <h2>Central slices</h2>{imgs(figs["slices"])}
 </body></html>"""
     with atomic_output(paths["html"]) as tmp:

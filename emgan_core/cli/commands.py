@@ -72,8 +72,9 @@ def _add_inspection_commands(sub) -> None:
                 "emgan eval generated.mrc experimental.mrc --metrics ssim,pearson,fsc --json")
     p.add_argument("output", help="map (.mrc/.map/.ccp4) or image stack (.mrcs)")
     p.add_argument("reference", help="reference of the same kind")
-    p.add_argument("--metrics", default="ssim,correlation,correlation-about-mean,pearson",
-                   help="comma-separated metric names (default: %(default)s)")
+    p.add_argument("--metrics", default=None,
+                   help="comma-separated metric names (default: maps " + MAP_METRICS
+                        + "; image stacks " + STACK_METRICS + ")")
     p.add_argument("params", nargs="*", help="metric parameters metric.key=value, e.g. fsc.thresholds=[0.5]")
     p.add_argument("--pixel-size", type=float, help="Å/pixel for stacks whose header has none")
     p.add_argument("--json", action="store_true", help="machine-readable output (with curves)")
@@ -208,12 +209,19 @@ def cmd_simulate(args) -> int:
 
 # -- eval ------------------------------------------------------------------------------------
 
+MAP_METRICS = "chimerax-correlation,thresholded-pcc,thresholded-ssim,pearson"
+STACK_METRICS = "ssim,pearson"
+
+
 def cmd_eval(args) -> int:
     from ..io import read_any
     from ..transforms import resample_to_grid
     from ..volume import Volume
 
-    names = [n.strip() for n in args.metrics.split(",") if n.strip()]
+    output = read_any(args.output, args.pixel_size)
+    reference = read_any(args.reference, args.pixel_size)
+    default = MAP_METRICS if isinstance(reference, Volume) else STACK_METRICS
+    names = [n.strip() for n in (args.metrics or default).split(",") if n.strip()]
     if not names:
         raise EmganError("no metric named", "--metrics")
     per_metric: dict[str, dict] = {n: {} for n in names}
@@ -224,15 +232,15 @@ def cmd_eval(args) -> int:
                              f"the metrics named in --metrics ({', '.join(names)})")
         per_metric[metric][param] = value
     metrics = {n: build_checked("metric", n, per_metric[n], f"metric {n}") for n in names}
-    output = read_any(args.output, args.pixel_size)
-    reference = read_any(args.reference, args.pixel_size)
+    on_grid = output
     if isinstance(output, Volume) and isinstance(reference, Volume) and not output.same_grid(reference):
         print(f"note: {args.output} resampled onto the grid of {args.reference} "
-              f"(shape {reference.shape}, voxel {reference.voxel_size[0]:.4g} Å)", file=sys.stderr)
-        output = resample_to_grid(output, reference)
+              f"(shape {reference.shape}, voxel {reference.voxel_size[0]:.4g} Å) for metrics on one grid",
+              file=sys.stderr)
+        on_grid = resample_to_grid(output, reference)
     values, curves = {}, {}
     for name, metric in metrics.items():
-        result = metric(output, reference)
+        result = metric(on_grid if getattr(metric, "shared_grid", True) else output, reference)
         for k, v in result.values.items():
             values[f"{name}.{k}" if k in values else k] = v  # two metrics with one value name
         curves.update(result.curves)
@@ -243,7 +251,7 @@ def cmd_eval(args) -> int:
         print()
     else:
         for k, v in values.items():
-            print(f"{k:<28} {v:.4f}")
+            print(f"{k:<28} {v}" if isinstance(v, int) else f"{k:<28} {v:.4f}")
     return 0
 
 

@@ -11,8 +11,9 @@ import inspect
 import typing
 
 from ..interfaces import Metric, MetricResult
-from .correlation_about_mean import correlation_about_mean
-from .correlation_about_zero import correlation_about_zero
+from .box_correlation import box_correlation
+from .box_correlation_about_mean import box_correlation_about_mean
+from .chimerax_correlation import chimerax_contour_level, chimerax_correlation
 from .fid import fid
 from .frc import frc
 from .image_scores import fit_to, image_scores
@@ -23,14 +24,21 @@ from .prdc import prdc
 from .psnr import psnr
 from .ssim import ssim
 from .thresholded_pcc import thresholded_pcc
+from .thresholded_ssim import thresholded_ssim
 
 
 class FunctionMetric(Metric):
-    """A metric function with its parameters bound."""
+    """A metric function with its parameters bound.
+
+    ``shared_grid`` is False for metrics that place both maps in world coordinates themselves
+    (``fn.shared_grid = False``); callers then pass the output on its own grid instead of resampled
+    onto the reference's.
+    """
 
     def __init__(self, fn, params: dict):
         self.fn = fn
         self.params = dict(params)
+        self.shared_grid = getattr(fn, "shared_grid", True)
 
     def __call__(self, output, reference) -> MetricResult:
         return self.fn(output, reference, **self.params)
@@ -69,6 +77,7 @@ def metric_component(name: str, fn):
 
 
 __all__ = [
-    "FunctionMetric", "metric_component", "MetricResult", "correlation_about_mean", "correlation_about_zero", "frc",
-    "fid", "fit_to", "fsc", "image_scores", "inception_score", "metric_factory", "pearson", "prdc", "psnr", "ssim", "thresholded_pcc",
+    "FunctionMetric", "metric_component", "MetricResult", "box_correlation", "box_correlation_about_mean",
+    "chimerax_contour_level", "chimerax_correlation", "frc", "fid", "fit_to", "fsc", "image_scores",
+    "inception_score", "metric_factory", "pearson", "prdc", "psnr", "ssim", "thresholded_pcc", "thresholded_ssim",
 ]
