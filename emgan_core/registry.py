@@ -72,6 +72,8 @@ class Registry:
     recipe_dirs: list[tuple[Path, str]] = field(default_factory=list)
     commands: dict[str, tuple[Command, str]] = field(default_factory=dict)
     plugins: dict[str, tuple[str, str]] = field(default_factory=dict)  # plugin -> (dist, version)
+    #: plugins that failed to load: plugin -> (dist, version, one-line reason); the others still work
+    broken: dict[str, tuple[str, str, str]] = field(default_factory=dict)
 
     def get(self, kind: str, name: str) -> Entry:
         """The entry for ``kind/name``; an unknown name lists close matches and where names come from."""
@@ -92,7 +94,8 @@ class Registry:
         close = difflib.get_close_matches(name, self.names(kind), n=3, cutoff=0.6)
         hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
         known = ", ".join(self.names(kind)) or "none"
-        return (f"unknown {kind} '{name}'{hint}; installed {kind}s: {known}. "
+        broken = (f"; plugins that failed to load: {', '.join(sorted(self.broken))}" if self.broken else "")
+        return (f"unknown {kind} '{name}'{hint}; installed {kind}s: {known}{broken}. "
                 "Names come from installed plugins: see `emgan plugins`")
 
     def add(self, kind: str, component: Component, plugin: str, dist: str, version: str) -> None:
@@ -117,15 +120,47 @@ def _dist_of(entry_point) -> tuple[str, str]:
     return (dist.name, dist.version) if dist is not None else ("unknown", "")
 
 
-def plugin_manager(extra_plugins: list[tuple[str, Any, str, str]] = ()) -> tuple[pluggy.PluginManager, dict]:
+HOOK_NAMES = tuple(sorted(n for n in dir(hookspecs) if n.startswith("emgan_")))
+
+
+def _check_hook_names(module: Any, name: str, dist: str) -> None:
+    """Every ``emgan_*`` hook implementation of a plugin must name a hook; a typo is an error with a
+    close match (pluggy would otherwise keep it unverified and never call it)."""
+    for attr in dir(module):
+        if not attr.startswith("emgan_") or attr in HOOK_NAMES:
+            continue
+        if not callable(getattr(module, attr)):
+            continue
+        close = difflib.get_close_matches(attr, HOOK_NAMES, n=1, cutoff=0.6)
+        hint = f"; did you mean '{close[0]}'?" if close else f" (hooks: {', '.join(HOOK_NAMES)})"
+        raise RegistryError(f"plugin '{name}' from distribution {dist} implements unknown hook '{attr}'{hint}")
+
+
+def _register(pm: pluggy.PluginManager, module: Any, name: str, dist: str) -> None:
+    _check_hook_names(module, name, dist)
+    pm.register(module, name=name)
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as err:
+        pm.unregister(name=name)
+        raise RegistryError(f"plugin '{name}' from distribution {dist}: {err}") from err
+
+
+def plugin_manager(extra_plugins: list[tuple[str, Any, str, str]] = (),
+                   broken: dict | None = None) -> tuple[pluggy.PluginManager, dict]:
     """A PluginManager holding emgan's built-in plugin, every ``emgan`` entry point, and ``extra_plugins``
-    given as (name, module, distribution, version). Returns it with plugin -> (dist, version)."""
+    given as (name, module, distribution, version). Returns it with plugin -> (dist, version).
+
+    An entry point that fails to import is left out and recorded in ``broken`` (plugin -> (dist,
+    version, reason)) so that one broken plugin does not disable the others; a plugin whose hooks are
+    wrong (an unknown hook name) is an error, since it imported but would silently do nothing.
+    """
     from . import __version__, builtin
 
     pm = pluggy.PluginManager("emgan")
     pm.add_hookspecs(hookspecs)
     origin = {}
-    pm.register(builtin, name="core")
+    _register(pm, builtin, "core", "emgan-core")
     origin["core"] = ("emgan-core", __version__)
     for ep in md.entry_points(group=ENTRY_POINT_GROUP):
         dist, version = _dist_of(ep)
@@ -136,38 +171,44 @@ def plugin_manager(extra_plugins: list[tuple[str, Any, str, str]] = ()) -> tuple
                                 f"{dist}; uninstall one of them")
         try:
             module = ep.load()
-        except Exception as err:  # noqa: BLE001 - a broken plugin must name itself
-            raise RegistryError(f"plugin '{ep.name}' from distribution {dist} {version} failed to "
-                                f"load ({type(err).__name__}: {err})") from err
-        pm.register(module, name=ep.name)
+        except Exception as err:  # noqa: BLE001 - a broken plugin must name itself, not stop emgan
+            reason = f"{type(err).__name__}: {err}".splitlines()[0]
+            if broken is not None:
+                broken[ep.name] = (dist, version, reason)
+            continue
+        _register(pm, module, ep.name, dist)
         origin[ep.name] = (dist, version)
     for name, module, dist, version in extra_plugins:
-        pm.register(module, name=name)
+        _register(pm, module, name, dist)
         origin[name] = (dist, version)
     return pm, origin
 
 
-def collect(pm: pluggy.PluginManager, origin: dict) -> Registry:
+def _hook_results(pm: pluggy.PluginManager, hook: str):
+    """(plugin name, records) for every implementation of ``hook`` registered with pluggy (validated
+    against its hookspec), in registration order, so that each record keeps its provenance."""
+    for impl in getattr(pm.hook, hook).get_hookimpls():
+        yield impl.plugin_name, impl.function() or []
+
+
+def collect(pm: pluggy.PluginManager, origin: dict, broken: dict | None = None) -> Registry:
     """Call every hook of every plugin and fill a Registry, checking for conflicts."""
-    reg = Registry(plugins=dict(origin))
-    for plugin_name, plugin in pm.list_name_plugin():
-        dist, version = origin.get(plugin_name, ("unknown", ""))
-        for kind, hook in _HOOK_OF_KIND.items():
-            impl = getattr(plugin, hook, None)
-            if impl is None:
-                continue
-            for comp in impl() or []:
+    reg = Registry(plugins=dict(origin), broken=dict(broken or {}))
+    for kind, hook in _HOOK_OF_KIND.items():
+        for plugin_name, records in _hook_results(pm, hook):
+            dist, version = origin.get(plugin_name, ("unknown", ""))
+            for comp in records:
                 reg.add(kind, comp, plugin_name, dist, version)
-        if getattr(plugin, "emgan_recipes", None):
-            for rd in plugin.emgan_recipes() or []:
-                reg.recipe_dirs.append((Path(rd.path), plugin_name))
-        if getattr(plugin, "emgan_commands", None):
-            for cmd in plugin.emgan_commands() or []:
-                if cmd.name in reg.commands:
-                    other = reg.commands[cmd.name][1]
-                    raise RegistryError(f"command '{cmd.name}' is registered twice: by plugin "
-                                        f"'{other}' ({origin[other][0]}) and by '{plugin_name}' ({dist})")
-                reg.commands[cmd.name] = (cmd, plugin_name)
+    for plugin_name, records in _hook_results(pm, "emgan_recipes"):
+        reg.recipe_dirs += [(Path(rd.path), plugin_name) for rd in records]
+    for plugin_name, records in _hook_results(pm, "emgan_commands"):
+        for cmd in records:
+            if cmd.name in reg.commands:
+                other = reg.commands[cmd.name][1]
+                raise RegistryError(f"command '{cmd.name}' is registered twice: by plugin "
+                                    f"'{other}' ({origin[other][0]}) and by '{plugin_name}' "
+                                    f"({origin[plugin_name][0]})")
+            reg.commands[cmd.name] = (cmd, plugin_name)
     return reg
 
 
@@ -178,6 +219,7 @@ def get_registry(refresh: bool = False) -> Registry:
     """The process-wide registry, built on first use."""
     global _REGISTRY
     if _REGISTRY is None or refresh:
-        pm, origin = plugin_manager()
-        _REGISTRY = collect(pm, origin)
+        broken: dict = {}
+        pm, origin = plugin_manager(broken=broken)
+        _REGISTRY = collect(pm, origin, broken)
     return _REGISTRY

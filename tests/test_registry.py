@@ -66,3 +66,73 @@ def test_bad_names_and_records_are_refused():
     pm, origin = plugin_manager([("eps", _plugin("eps", [("toy", Net)]), "emgan-plugin-eps", "0.1")])
     with pytest.raises(RegistryError, match="Component records"):
         collect(pm, origin)
+
+
+def test_a_misspelt_hook_is_an_error_with_a_close_match():
+    mod = types.ModuleType("typo")
+    mod.emgan_generator = hookimpl(lambda: [Component("toy", Net, "x")])
+    with pytest.raises(RegistryError) as err:
+        plugin_manager([("typo", mod, "emgan-plugin-typo", "0.1")])
+    assert "plugin 'typo' from distribution emgan-plugin-typo implements unknown hook 'emgan_generator'" in str(err.value)
+    assert "did you mean 'emgan_generators'" in str(err.value)
+
+
+def test_command_and_recipe_name_conflicts_name_both_plugins(tmp_path):
+    from emgan_core import EmganError
+    from emgan_core.recipes import shipped_recipes
+    from emgan_core.registry import Command, RecipeDir
+
+    def with_command(name):
+        mod = types.ModuleType(name)
+        mod.emgan_commands = hookimpl(lambda: [Command("twin", lambda p: None, "x")])
+        return mod
+
+    pm, origin = plugin_manager([("one", with_command("one"), "emgan-plugin-one", "1"),
+                                 ("two", with_command("two"), "emgan-plugin-two", "1")])
+    with pytest.raises(RegistryError, match="command 'twin' is registered twice: by plugin 'one' "
+                                            r"\(emgan-plugin-one\) and by 'two' \(emgan-plugin-two\)"):
+        collect(pm, origin)
+
+    def with_recipes(name):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "same.yaml").write_text("description: x\n")
+        mod = types.ModuleType(name)
+        mod.emgan_recipes = hookimpl(lambda: [RecipeDir(folder)])
+        return mod
+
+    pm, origin = plugin_manager([("three", with_recipes("three"), "emgan-plugin-three", "1"),
+                                 ("four", with_recipes("four"), "emgan-plugin-four", "1")])
+    with pytest.raises(EmganError, match="recipe 'same' is shipped twice: by plugin 'three' and by 'four'"):
+        shipped_recipes(collect(pm, origin))
+
+
+def test_a_plugin_that_fails_to_import_is_reported_and_the_others_work(tmp_path, monkeypatch):
+    """A distribution whose entry point cannot be imported: one warning line naming it, the other
+    plugins keep working, and `emgan plugins` lists it as broken."""
+    import os
+    import subprocess
+    import sys
+
+    info = tmp_path / "emgan_plugin_broken-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: emgan-plugin-broken\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[emgan]\nbroken = emgan_broken_missing.plugin\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        reg = get_registry(refresh=True)
+        dist, version, reason = reg.broken["broken"]
+        assert (dist, version) == ("emgan-plugin-broken", "0.1") and reason.startswith("ModuleNotFoundError")
+        assert reg.get("simulator", "gaussian").plugin == "core"
+        assert "plugins that failed to load: broken" in reg.unknown_message("simulator", "nope")
+    finally:
+        monkeypatch.undo()
+        get_registry(refresh=True)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-m", "emgan_core.cli.main", "plugins"], env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    warnings = [ln for ln in proc.stderr.splitlines() if ln.startswith("emgan: warning")]
+    assert len(warnings) == 1 and "plugin 'broken' from emgan-plugin-broken 0.1 failed to load" in warnings[0]
+    assert "broken  (emgan-plugin-broken 0.1)  BROKEN: ModuleNotFoundError" in proc.stdout
+    assert "simulator/gaussian" in proc.stdout

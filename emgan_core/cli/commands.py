@@ -92,12 +92,14 @@ def cmd_plugins(args) -> int:
         plugins.append({"name": plugin, "distribution": dist, "version": version,
                         "components": {k: v for k, v in comps.items() if v},
                         "commands": sorted(n for n, (_, p) in reg.commands.items() if p == plugin)})
+    broken = [{"name": name, "distribution": dist, "version": version, "error": reason}
+              for name, (dist, version, reason) in sorted(reg.broken.items())]
     if args.json:
         components = [{"kind": e.kind, "name": e.component.name, "key": e.key,
                        "summary": e.component.summary, "plugin": e.plugin,
                        "distribution": e.distribution}
                       for e in sorted(reg.entries.values(), key=lambda e: e.key)]
-        json.dump({"plugins": plugins, "components": components}, sys.stdout, indent=2)
+        json.dump({"plugins": plugins, "broken": broken, "components": components}, sys.stdout, indent=2)
         print()
         return 0
     for p in plugins:
@@ -108,6 +110,8 @@ def cmd_plugins(args) -> int:
                 print(f"  {kind + '/' + n:<34} {summary}")
         for c in p["commands"]:
             print(f"  {'command/' + c:<34} emgan {c} --help")
+    for b in broken:
+        print(f"{b['name']}  ({b['distribution']} {b['version']})  BROKEN: {b['error']}")
     return 0
 
 
@@ -281,6 +285,8 @@ def add_training_commands(sub) -> None:
                    "at the output is written beside it (automatic when the input is a STAR file)")
     p.add_argument("--mc-samples", type=int, metavar="N", help="Monte-Carlo dropout: write the mean of N "
                    "stochastic passes, and their per-voxel standard deviation to OUTPUT_std")
+    p.add_argument("--eval-mode", action="store_true", help="pix2pix-family models: dropout off and running "
+                   "batch-norm statistics, instead of pix2pix's test-time dropout and batch statistics")
     p.set_defaults(func=cmd_infer)
 
 
@@ -313,7 +319,8 @@ def cmd_run(args) -> int:
 def cmd_infer(args) -> int:
     _, ckpt, seconds, device = infer_to_file(
         args.checkpoint, args.input, args.output, ref_map=args.ref_map, device=args.device,
-        batch_size=args.batch_size, resolution=args.resolution, star=args.star, mc_samples=args.mc_samples)
+        batch_size=args.batch_size, resolution=args.resolution, star=args.star, mc_samples=args.mc_samples,
+        test_mode="eval" if args.eval_mode else None)
     mc = f", mean of {args.mc_samples} dropout samples (std: {std_path(args.output)})" if args.mc_samples else ""
     print(f"{args.output}: {ckpt['components']['task']['name']} inference (step {ckpt['step']}) in "
           f"{seconds:.2f} s on {device}{mc}", file=sys.stderr)

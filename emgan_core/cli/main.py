@@ -40,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         from ..registry import get_registry
 
         registry = get_registry()
+        for plugin, (dist, version, reason) in sorted(registry.broken.items()):
+            print(f"emgan: warning: plugin '{plugin}' from {dist} {version} failed to load ({reason}); "
+                  "its components and commands are unavailable", file=sys.stderr)
         parser = build_parser(registry)
         args, extra = parser.parse_known_args(argv)
         stray = [a for a in extra if a.startswith("-") or "=" not in a or not hasattr(args, "params")]
