@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from . import losses, metrics
 from .hookspecs import hookimpl
-from .registry import Component
+from .records import Component
 from .networks import PatchGANCritic, UNetGenerator
 from .simulators import GaussianSimulator
 from .tasks import PairedTask

@@ -8,7 +8,6 @@ from __future__ import annotations
 import difflib
 import importlib.metadata as md
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,36 +16,12 @@ import pluggy
 
 from . import hookspecs
 from .errors import RegistryError
+from .records import Command, Component, RecipeDir  # noqa: F401 - re-exported
 
 ENTRY_POINT_GROUP = "emgan"
 KINDS = ("simulator", "generator", "critic", "classifier", "loss", "metric", "task")
 _HOOK_OF_KIND = {kind: f"emgan_{kind}s" if kind != "loss" else "emgan_losses" for kind in KINDS}
 _NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
-
-
-@dataclass(frozen=True)
-class Component:
-    """A registered part: ``factory(**params)`` builds it; ``summary`` is one line for listings."""
-
-    name: str
-    factory: Callable[..., Any]
-    summary: str
-
-
-@dataclass(frozen=True)
-class RecipeDir:
-    """A folder of recipe YAML files shipped by a plugin."""
-
-    path: Path
-
-
-@dataclass(frozen=True)
-class Command:
-    """A plugin subcommand: ``configure(parser)`` adds arguments and sets ``func`` (args -> int)."""
-
-    name: str
-    configure: Callable[[Any], None]
-    summary: str
 
 
 @dataclass(frozen=True)
@@ -155,7 +130,8 @@ def plugin_manager(extra_plugins: list[tuple[str, Any, str, str]] = (),
     version, reason)) so that one broken plugin does not disable the others; a plugin whose hooks are
     wrong (an unknown hook name) is an error, since it imported but would silently do nothing.
     """
-    from . import __version__, builtin
+    from . import builtin
+    from .version import __version__
 
     pm = pluggy.PluginManager("emgan")
     pm.add_hookspecs(hookspecs)

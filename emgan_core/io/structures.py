@@ -23,6 +23,47 @@ def is_structure_path(path) -> bool:
     return str(path).lower().endswith(STRUCTURE_SUFFIXES)
 
 
+def _open_structure(path: Path, model: int) -> gemmi.Structure:
+    """The gemmi structure of ``path``; a missing or unparsable file or a bad model index is one line."""
+    where = str(path)
+    if not path.exists():
+        raise EmganError("file not found", where)
+    try:
+        st = gemmi.read_structure(str(path))
+    except (RuntimeError, ValueError, OSError) as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise EmganError(f"not a readable PDB/mmCIF file ({first})", where) from None
+    if len(st) == 0:
+        raise EmganError("no models (no ATOM/HETATM records)", where)
+    if not 0 <= model < len(st):
+        raise EmganError(f"model index {model} out of range: file has {len(st)} model(s)", where)
+    return st
+
+
+def _kept_atoms(model, chains: set | None, hydrogens: bool, waters: bool, hetero: bool):
+    """(x, y, z, Z, mass, B, occupancy, element, chain) of each kept atom, the number of residues with
+    a kept atom, and the number of atoms read."""
+    kept, residues, n_read = [], 0, 0
+    for ch in model:
+        if chains is not None and ch.name not in chains:
+            continue
+        for res in ch:
+            is_water = res.is_water()
+            before = len(kept)
+            for atom in res:
+                n_read += 1
+                if (is_water and not waters) or (not is_water and res.het_flag == "H" and not hetero):
+                    continue
+                el = atom.element
+                if (atom.is_hydrogen() and not hydrogens) or el.atomic_number == 0:
+                    continue
+                p = atom.pos
+                kept.append(((p.x, p.y, p.z), el.atomic_number, el.weight, atom.b_iso, atom.occ,
+                             el.name, ch.name))
+            residues += len(kept) > before
+    return kept, residues, n_read
+
+
 @dataclass
 class Atoms:
     """Atom arrays of one model. ``xyz`` (n, 3) float64 Å in (x, y, z) order."""
@@ -74,63 +115,22 @@ def read_structure(
 
     Raises :class:`EmganError` when the file is missing or unreadable, or when no atom is left.
     """
-    path = Path(path)
     where = str(path)
-    if not path.exists():
-        raise EmganError("file not found", where)
-    try:
-        st = gemmi.read_structure(str(path))
-    except (RuntimeError, ValueError, OSError) as err:
-        raise EmganError(f"not a readable PDB/mmCIF file ({err})", where) from None
-    if len(st) == 0:
-        raise EmganError("no models (no ATOM/HETATM records)", where)
-    if not 0 <= model < len(st):
-        raise EmganError(f"model index {model} out of range: file has {len(st)} model(s)", where)
+    st = _open_structure(Path(path), model)
     if first_altloc_only:
         st.remove_alternative_conformations()
-    wanted_chains = set(chains) if chains else None
-    xyz, z, mass, b, occ, elem, chain_ids = [], [], [], [], [], [], []
-    n_read = 0
-    residues = 0
-    seen_chains = set()
-    for ch in st[model]:
-        seen_chains.add(ch.name)
-        if wanted_chains is not None and ch.name not in wanted_chains:
-            continue
-        for res in ch:
-            is_water = res.is_water()
-            kept_any = False
-            for atom in res:
-                n_read += 1
-                if is_water and not waters:
-                    continue
-                if not is_water and res.het_flag == "H" and not hetero:
-                    continue
-                if atom.is_hydrogen() and not hydrogens:
-                    continue
-                el = atom.element
-                if el.atomic_number == 0:
-                    continue
-                p = atom.pos
-                xyz.append((p.x, p.y, p.z))
-                z.append(el.atomic_number)
-                mass.append(el.weight)
-                b.append(atom.b_iso)
-                occ.append(atom.occ)
-                elem.append(el.name)
-                chain_ids.append(ch.name)
-                kept_any = True
-            residues += kept_any
-    if wanted_chains is not None and not wanted_chains & seen_chains:
-        raise EmganError(
-            f"no chain named {sorted(wanted_chains)}; chains in the file: {sorted(seen_chains)}", where
-        )
-    if not xyz:
+    wanted = set(chains) if chains else None
+    seen = {ch.name for ch in st[model]}
+    if wanted is not None and not wanted & seen:
+        raise EmganError(f"no chain named {sorted(wanted)}; chains in the file: {sorted(seen)}", where)
+    atoms, residues, n_read = _kept_atoms(st[model], wanted, hydrogens, waters, hetero)
+    if not atoms:
         reason = "the file has no atoms" if n_read == 0 else (
             f"no atoms left after selection ({n_read} read; hydrogens={hydrogens}, "
             f"waters={waters}, hetero={hetero})"
         )
         raise EmganError(reason, where)
+    xyz, z, mass, b, occ, elem, chain_ids = zip(*atoms)
     return Atoms(
         xyz=np.asarray(xyz, dtype=np.float64),
         atomic_number=np.asarray(z, dtype=np.int64),

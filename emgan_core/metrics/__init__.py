@@ -70,7 +70,7 @@ def metric_component(name: str, fn):
     the module holding ``fn`` (one function per module)."""
     import sys
 
-    from ..registry import Component
+    from ..records import Component
 
     doc = sys.modules[fn.__module__].__doc__ or fn.__doc__ or ""
     return Component(name, metric_factory(fn), doc.strip().splitlines()[0].rstrip("."))

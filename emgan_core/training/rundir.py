@@ -58,7 +58,7 @@ class RunDir:
     def write_environment(self, seed: int, device: str, plugins: dict) -> None:
         import torch
 
-        from .. import __version__
+        from ..version import __version__
 
         self.write_json("environment.json", {
             "emgan_version": __version__,

@@ -303,26 +303,92 @@ class Trainer:
                 writer.add_image(f"slices/{name}", norm[None], self.step)
         return values
 
-    def fit(self) -> dict:
-        """Train to ``train.steps``; returns the final validation values."""
-        self.setup()
-        cfg = self.cfg
+    def _open_run(self):
+        """Create (or reopen) the run directory on the main rank; returns (log, TensorBoard writer,
+        progress bar or None)."""
         main = self.world.is_main
         if main:
             self.run.create()
             if not self.resume:
                 self.run.write_recipe(self.recipe.data)
-            self.run.write_environment(cfg.seed, str(self.device), self.registry.plugins)
+            self.run.write_environment(self.cfg.seed, str(self.device), self.registry.plugins)
             self.run.truncate_scalars(self.step)
         interactive = main and sys.stderr.isatty()
         log = self.run.logger(main, console=not interactive)
         for n in self.notices:
             log.info(f"notice: {n}")
-        writer = None
+        writer = bar = None
         if main:
             from torch.utils.tensorboard import SummaryWriter
 
             writer = SummaryWriter(str(self.run.path / "events"), purge_step=self.step if self.resume else None)
+        if interactive:
+            from tqdm import tqdm
+
+            bar = tqdm(total=self.cfg.steps, initial=self.step, unit="step", dynamic_ncols=True)
+        return log, writer, bar
+
+    def _train_step(self, group: list[dict], running: dict[str, torch.Tensor]) -> None:
+        """Critic updates on every batch of ``group`` (when there is a critic), then one generator
+        update on the last batch; loss terms are added to ``running``."""
+        cfg = self.cfg
+        self.task.generator_batch = group[-1]
+        if self.opt_c:
+            for batch in group:
+                with self.autocast():
+                    terms = self.task.critic_losses(batch)
+                self._update(sum(terms.values()), self.opt_c, self.critic_roles)
+                if cfg.weight_clip:
+                    for r in self.critic_roles:
+                        clip_weights(self.modules[r], cfg.weight_clip)
+                for k, v in terms.items():
+                    running[k] = running.get(k, 0) + v.detach()
+        with self.autocast():
+            gterms = self.task.generator_losses(group[-1])
+        self._update(sum(gterms.values()), self.opt_g, self.gen_roles)
+        for r, e in self.ema.items():
+            e.update(self.modules[r])
+        for s in self.sched:
+            s.step()
+        for k, v in gterms.items():
+            running[k] = running.get(k, 0) + v.detach()
+
+    def _log_losses(self, running, count, seconds, log, writer, bar) -> None:
+        """Mean loss terms since the last log line: checked finite, written to scalars/TensorBoard."""
+        values = {k: float(v) / count for k, v in running.items()}
+        if not all(math.isfinite(v) for v in values.values()):
+            raise EmganError(f"loss became non-finite at step {self.step}: {values}; lower the "
+                             "learning rate or enable grad_clip", "train")
+        values["lr/generator"] = self.opt_g.param_groups[0]["lr"]
+        if self.opt_c:
+            values["lr/critic"] = self.opt_c.param_groups[0]["lr"]
+        if not self.world.is_main:
+            return
+        rate = count / max(seconds, 1e-9)
+        eta = (self.cfg.steps - self.step) / rate
+        self.run.append_scalars({"step": self.step, **values})
+        for k, v in values.items():
+            writer.add_scalar(k, v, self.step)
+        text = " ".join(f"{k}={v:.4g}" for k, v in values.items() if not k.startswith("lr/"))
+        if bar is not None:
+            bar.set_postfix_str(text)
+        log.info(f"step {self.step}/{self.cfg.steps} {text} ({rate:.2f} steps/s, ETA {eta:.0f} s)",
+                 extra={"step_line": True})
+
+    def _record_validation(self, val_loader, writer, metrics: dict, log) -> dict | None:
+        values = self.validate(val_loader, writer)
+        if values is not None:
+            metrics["validation"].append({"step": self.step, **values})
+            self.run.write_json("metrics.json", metrics)
+            log.info(f"validation at step {self.step}: " + " ".join(f"{k}={v:.4g}" for k, v in values.items()))
+        return values
+
+    def fit(self) -> dict:
+        """Train to ``train.steps``; returns the final validation values."""
+        self.setup()
+        cfg = self.cfg
+        main = self.world.is_main
+        log, writer, bar = self._open_run()
         per_step = cfg.batches_per_step if self.opt_c else 1
         sampler = StepBatchSampler(cfg.batch_size, self.step * per_step, self.world.rank, self.world.size)
         batches = iter(self._loader(self.task.train_dataset(cfg.seed), sampler))
@@ -335,81 +401,27 @@ class Trainer:
         log.info(f"{'resuming at step ' + str(self.step) if self.resume else 'training'} for "
                  f"{cfg.steps} steps on {self.device} ({self.precision}, world size {self.world.size}); "
                  + ", ".join(f"{r}: {n:,} parameters" for r, n in n_params.items()))
-        bar = None
-        if interactive:
-            from tqdm import tqdm
-
-            bar = tqdm(total=cfg.steps, initial=self.step, unit="step", dynamic_ncols=True)
-        running: dict[str, torch.Tensor] = {}
-        count = 0
-        t_log = time.perf_counter()
-        last_val = None
         for m in self.modules.values():
             m.train()
         if main and self.step == 0 and val_loader is not None:  # the untrained baseline
-            base = self.validate(val_loader, writer)
-            metrics["validation"] = [{"step": 0, **base}]
-            self.run.write_json("metrics.json", metrics)
-            log.info("validation at step 0: " + " ".join(f"{k}={v:.4g}" for k, v in base.items()))
+            metrics["validation"] = []
+            self._record_validation(val_loader, writer, metrics, log)
+        running: dict[str, torch.Tensor] = {}
+        count, t_log, last_val = 0, time.perf_counter(), None
         self.step_seconds: list[float] = []  # wall time of each step (benchmarks read it)
         while self.step < cfg.steps:
             t_step = time.perf_counter()
-            group = [self._to_device(next(batches)) for _ in range(per_step)]
-            self.task.generator_batch = group[-1]
-            if self.opt_c:
-                for batch in group:
-                    with self.autocast():
-                        terms = self.task.critic_losses(batch)
-                    loss_c = sum(terms.values())
-                    self._update(loss_c, self.opt_c, self.critic_roles)
-                    if cfg.weight_clip:
-                        for r in self.critic_roles:
-                            clip_weights(self.modules[r], cfg.weight_clip)
-                    for k, v in terms.items():
-                        running[k] = running.get(k, 0) + v.detach()
-            with self.autocast():
-                gterms = self.task.generator_losses(group[-1])
-            loss_g = sum(gterms.values())
-            self._update(loss_g, self.opt_g, self.gen_roles)
-            for r, e in self.ema.items():
-                e.update(self.modules[r])
-            for s in self.sched:
-                s.step()
-            for k, v in gterms.items():
-                running[k] = running.get(k, 0) + v.detach()
+            self._train_step([self._to_device(next(batches)) for _ in range(per_step)], running)
             count += 1
             self.step += 1
             self.step_seconds.append(time.perf_counter() - t_step)
             if bar is not None:
                 bar.update(1)
             if self.step % cfg.log_every == 0 or self.step == cfg.steps:
-                values = {k: float(v) / count for k, v in running.items()}
-                if not all(math.isfinite(v) for v in values.values()):
-                    raise EmganError(f"loss became non-finite at step {self.step}: {values}; lower the "
-                                     "learning rate or enable grad_clip", "train")
-                values["lr/generator"] = self.opt_g.param_groups[0]["lr"]
-                if self.opt_c:
-                    values["lr/critic"] = self.opt_c.param_groups[0]["lr"]
-                if main:
-                    now = time.perf_counter()
-                    rate = count / max(now - t_log, 1e-9)
-                    eta = (cfg.steps - self.step) / rate
-                    self.run.append_scalars({"step": self.step, **values})
-                    for k, v in values.items():
-                        writer.add_scalar(k, v, self.step)
-                    text = " ".join(f"{k}={v:.4g}" for k, v in values.items() if not k.startswith("lr/"))
-                    if bar is not None:
-                        bar.set_postfix_str(text)
-                    log.info(f"step {self.step}/{cfg.steps} {text} ({rate:.2f} steps/s, ETA {eta:.0f} s)",
-                             extra={"step_line": True})
+                self._log_losses(running, count, time.perf_counter() - t_log, log, writer, bar)
                 running, count, t_log = {}, 0, time.perf_counter()
             if main and (self.step % cfg.val_every == 0 or self.step == cfg.steps):
-                last_val = self.validate(val_loader, writer)
-                if last_val is not None:
-                    metrics["validation"].append({"step": self.step, **last_val})
-                    self.run.write_json("metrics.json", metrics)
-                    log.info(f"validation at step {self.step}: "
-                             + " ".join(f"{k}={v:.4g}" for k, v in last_val.items()))
+                last_val = self._record_validation(val_loader, writer, metrics, log)
             if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
                 self.save()
         if bar is not None:
