@@ -1,69 +1,84 @@
-"""emgan's own shared components, registered through the same hooks as any plugin."""
+"""emgan's own shared components, registered through the same hooks as any plugin.
+
+Factories are named by import path, so listing components imports neither torch nor scipy.
+"""
 
 from __future__ import annotations
 
-from . import losses, metrics
+import ast
+from pathlib import Path
+
 from .hookspecs import hookimpl
 from .records import Component
-from .networks import PatchGANCritic, UNetGenerator
-from .simulators import GaussianSimulator
-from .tasks import PairedTask
+
+_METRICS = Path(__file__).parent / "metrics"
 
 
 @hookimpl
 def emgan_simulators():
-    return [Component("gaussian", GaussianSimulator,
+    return [Component("gaussian", "emgan_core.simulators:GaussianSimulator",
                       "Gaussian density map of an atomic model (molmap or TEMPy convention)")]
 
 
 @hookimpl
 def emgan_losses():
+    loss = "emgan_core.losses:"
     return [
-        Component("bce", losses.BCELoss, "adversarial binary cross-entropy on logits (GAN, pix2pix)"),
-        Component("least-squares", losses.LeastSquaresLoss, "adversarial least squares (LSGAN)"),
-        Component("wasserstein", losses.WassersteinLoss, "Wasserstein critic/generator loss (WGAN)"),
-        Component("hinge", losses.HingeLoss, "adversarial hinge loss"),
-        Component("probability", losses.ProbabilityLoss,
+        Component("bce", loss + "BCELoss", "adversarial binary cross-entropy on logits (GAN, pix2pix)"),
+        Component("least-squares", loss + "LeastSquaresLoss", "adversarial least squares (LSGAN)"),
+        Component("wasserstein", loss + "WassersteinLoss", "Wasserstein critic/generator loss (WGAN)"),
+        Component("hinge", loss + "HingeLoss", "adversarial hinge loss"),
+        Component("probability", loss + "ProbabilityLoss",
                   "adversarial loss linear in the critic's sigmoid probability (SRGAN, SuperEM)"),
-        Component("l1", losses.L1Loss, "mean absolute error"),
-        Component("smooth-l1", losses.SmoothL1Loss, "smooth L1 (Huber) with threshold beta"),
-        Component("mse", losses.MSELoss, "mean squared error"),
-        Component("shell-correlation", losses.ShellCorrelationLoss,
+        Component("l1", loss + "L1Loss", "mean absolute error"),
+        Component("smooth-l1", loss + "SmoothL1Loss", "smooth L1 (Huber) with threshold beta"),
+        Component("mse", loss + "MSELoss", "mean squared error"),
+        Component("shell-correlation", loss + "ShellCorrelationLoss",
                   "1 - mean Fourier ring (2D) or shell (3D) correlation, every ring weighted the same"),
     ]
 
 
+def _metric(name: str, module: str, function: str | None = None) -> Component:
+    """A metric function of ``emgan_core/metrics/<module>.py``; its summary is the first line of that
+    module's docstring (read from the file, without importing it)."""
+    doc = ast.get_docstring(ast.parse((_METRICS / f"{module}.py").read_text())) or name
+    return Component(name, f"emgan_core.metrics.{module}:{function or module}",
+                     doc.strip().splitlines()[0].rstrip("."), wrap="emgan_core.metrics:metric_factory")
+
+
 @hookimpl
 def emgan_metrics():
-    fns = {
-        "ssim": metrics.ssim,
-        "chimerax-correlation": metrics.chimerax_correlation,
-        "box-correlation": metrics.box_correlation,
-        "box-correlation-about-mean": metrics.box_correlation_about_mean,
-        "pearson": metrics.pearson,
-        "thresholded-pcc": metrics.thresholded_pcc,
-        "thresholded-ssim": metrics.thresholded_ssim,
-        "psnr": metrics.psnr,
-        "fsc": metrics.fsc,
-        "frc": metrics.frc,
-        "image-scores": metrics.image_scores,
-        "prdc": metrics.prdc,
-        "fid": metrics.fid,
-        "inception-score": metrics.inception_score,
-    }
-    return [metrics.metric_component(name, fn) for name, fn in fns.items()]
+    return [
+        _metric("ssim", "ssim"),
+        _metric("chimerax-correlation", "chimerax_correlation"),
+        _metric("box-correlation", "box_correlation"),
+        _metric("box-correlation-about-mean", "box_correlation_about_mean"),
+        _metric("pearson", "pearson"),
+        _metric("thresholded-pcc", "thresholded_pcc"),
+        _metric("thresholded-ssim", "thresholded_ssim"),
+        _metric("psnr", "psnr"),
+        _metric("fsc", "fsc"),
+        _metric("frc", "frc"),
+        _metric("image-scores", "image_scores"),
+        _metric("prdc", "prdc"),
+        _metric("fid", "fid"),
+        _metric("inception-score", "inception_score"),
+    ]
 
 
 @hookimpl
 def emgan_tasks():
-    return [Component("paired", PairedTask, "conditional GAN on aligned (input, target) pairs (pix2pix-style)")]
+    return [Component("paired", "emgan_core.tasks:PairedTask",
+                      "conditional GAN on aligned (input, target) pairs (pix2pix-style)")]
 
 
 @hookimpl
 def emgan_generators():
-    return [Component("unet", UNetGenerator, "pix2pix U-Net, 2D or 3D: skips between encoder i and decoder n-i, tanh")]
+    return [Component("unet", "emgan_core.networks:UNetGenerator",
+                      "pix2pix U-Net, 2D or 3D: skips between encoder i and decoder n-i, tanh")]
 
 
 @hookimpl
 def emgan_critics():
-    return [Component("patchgan", PatchGANCritic, "PatchGAN critic, 2D or 3D (pix2pix); logits per patch")]
+    return [Component("patchgan", "emgan_core.networks:PatchGANCritic",
+                      "PatchGAN critic, 2D or 3D (pix2pix); logits per patch")]

@@ -1,20 +1,66 @@
-"""The records plugins return from their hooks (no imports, so any module may use them)."""
+"""The records plugins return from their hooks (no heavy imports, so any module may use them).
+
+A component's factory may be given as ``"package.module:attribute"``: it is imported on first use,
+so that listing plugins, recipes and commands does not import torch.
+"""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 
+def _import(path: str) -> Any:
+    module, _, attribute = path.partition(":")
+    obj = importlib.import_module(module)
+    for part in attribute.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+@lru_cache(maxsize=None)
+def _resolve(target: Any, wrap: Any) -> Any:
+    obj = _import(target) if isinstance(target, str) else target
+    if isinstance(wrap, str):
+        wrap = _import(wrap)
+    return wrap(obj) if wrap is not None else obj
+
+
 @dataclass(frozen=True)
 class Component:
-    """A registered part: ``factory(**params)`` builds it; ``summary`` is one line for listings."""
+    """A registered part: ``factory(**params)`` builds it; ``summary`` is one line for listings.
+
+    ``target`` is the factory itself or its import path ``"package.module:attribute"`` (imported
+    when the component is first used); ``wrap``, if given (a callable or an import path), turns the
+    imported object into the factory (e.g. a metric function into a metric factory).
+    """
 
     name: str
-    factory: Callable[..., Any]
+    target: Callable[..., Any] | str
     summary: str
+    wrap: Callable[[Any], Callable[..., Any]] | str | None = None
+
+    @property
+    def factory(self) -> Callable[..., Any]:
+        if not isinstance(self.target, str) and self.wrap is None:
+            return self.target
+        try:
+            return _resolve(self.target, self.wrap)
+        except (ImportError, AttributeError) as err:
+            from .errors import RegistryError
+
+            raise RegistryError(f"component '{self.name}' cannot be loaded from {self.target!r} "
+                                f"({type(err).__name__}: {err})") from err
+
+    def __post_init__(self):
+        for path in (self.target, self.wrap):
+            if isinstance(path, str) and ":" not in path:
+                raise ValueError(f"component '{self.name}': an import path looks like "
+                                 f"'package.module:attribute', got {path!r}")
 
 
 @dataclass(frozen=True)
@@ -26,8 +72,24 @@ class RecipeDir:
 
 @dataclass(frozen=True)
 class Command:
-    """A plugin subcommand: ``configure(parser)`` adds arguments and sets ``func`` (args -> int)."""
+    """A plugin subcommand: ``configure(parser)`` adds arguments and sets ``func`` (args -> int).
+
+    ``configure`` may be an import path ``"package.module:function"``: it is imported only when the
+    command is run (or its ``--help`` asked for), so ``emgan --help`` stays fast.
+    """
 
     name: str
-    configure: Callable[[Any], None]
+    configure: Callable[[Any], None] | str
     summary: str
+
+    def configurator(self) -> Callable[[Any], None]:
+        """The ``configure`` function, imported if given by path."""
+        if not isinstance(self.configure, str):
+            return self.configure
+        try:
+            return _resolve(self.configure, None)
+        except (ImportError, AttributeError) as err:
+            from .errors import RegistryError
+
+            raise RegistryError(f"command '{self.name}' cannot be loaded from {self.configure!r} "
+                                f"({type(err).__name__}: {err})") from err

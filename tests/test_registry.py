@@ -136,3 +136,29 @@ def test_a_plugin_that_fails_to_import_is_reported_and_the_others_work(tmp_path,
     assert len(warnings) == 1 and "plugin 'broken' from emgan-plugin-broken 0.1 failed to load" in warnings[0]
     assert "broken  (emgan-plugin-broken 0.1)  BROKEN: ModuleNotFoundError" in proc.stdout
     assert "simulator/gaussian" in proc.stdout
+
+
+def test_components_named_by_import_path_load_on_first_use():
+    lazy = Component("toy", "emgan_core.networks:UNetGenerator", "x")
+    from emgan_core.networks import UNetGenerator
+
+    assert lazy.factory is UNetGenerator
+    broken = Component("gone", "emgan_core.networks:NoSuchNet", "x")
+    with pytest.raises(RegistryError, match="component 'gone' cannot be loaded from 'emgan_core.networks:NoSuchNet'"):
+        broken.factory
+    with pytest.raises(ValueError, match="package.module:attribute"):
+        Component("bad", "emgan_core.networks.UNetGenerator", "x")
+
+
+def test_listing_plugins_and_commands_imports_no_torch():
+    """`emgan --help`, `emgan plugins` and `emgan recipes` import no plugin code, torch or scipy."""
+    import subprocess
+    import sys
+
+    for args in (["--help"], ["plugins"], ["recipes"]):
+        proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "emgan_core.cli.main", *args],
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr[-500:]
+        imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if "|" in line}
+        assert not {m for m in imported if m.split(".")[0] in {"torch", "scipy", "skimage", "torchio"}}, args
+        assert "emgan_core.builtin" in imported and not any(m.endswith(".networks") for m in imported)

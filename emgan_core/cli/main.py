@@ -13,7 +13,9 @@ from ..errors import EmganError
 from . import commands
 
 
-def build_parser(registry=None) -> argparse.ArgumentParser:
+def build_parser(registry=None, command: str | None = None) -> argparse.ArgumentParser:
+    """The full parser; a plugin command's own arguments are added only for ``command`` (the one
+    being run), so that listing commands imports no plugin code."""
     parser = argparse.ArgumentParser(
         prog="emgan",
         description="GAN methods of cryo-EM: simulate, train, infer, evaluate.",
@@ -26,9 +28,10 @@ def build_parser(registry=None) -> argparse.ArgumentParser:
     commands.add_core_commands(sub)
     if registry is not None:
         for name, (cmd, plugin) in sorted(registry.commands.items()):
-            p = sub.add_parser(name, help=f"{cmd.summary} [{plugin}]",
+            p = sub.add_parser(name, help=f"{cmd.summary} [{plugin}]", description=cmd.summary,
                                formatter_class=argparse.RawDescriptionHelpFormatter)
-            cmd.configure(p)
+            if name == command:
+                cmd.configurator()(p)
     return parser
 
 
@@ -43,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         for plugin, (dist, version, reason) in sorted(registry.broken.items()):
             print(f"emgan: warning: plugin '{plugin}' from {dist} {version} failed to load ({reason}); "
                   "its components and commands are unavailable", file=sys.stderr)
-        parser = build_parser(registry)
+        command = next((a for a in argv if not a.startswith("-")), None)
+        parser = build_parser(registry, command)
         args, extra = parser.parse_known_args(argv)
         stray = [a for a in extra if a.startswith("-") or "=" not in a or not hasattr(args, "params")]
         if stray:

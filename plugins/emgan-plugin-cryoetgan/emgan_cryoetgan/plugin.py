@@ -1,42 +1,43 @@
-"""Hook implementations only: what the CryoETGAN plugin adds to emgan."""
+"""Hook implementations only: what the CryoETGAN plugin adds to emgan.
+
+Factories are named by import path, so that listing plugins does not import torch.
+"""
 
 from pathlib import Path
 
 from emgan_core import Command, Component, RecipeDir, hookimpl
 
-from . import cli
-from .classify import ClassifyTask
-from .cycle import CycleTask
-from .networks import CycleCritic, CycleGenerator, SubtomogramClassifier
-from .simulator import SubtomogramSimulator
-
 
 @hookimpl
 def emgan_simulators():
-    return [Component("subtomogram", SubtomogramSimulator,
+    return [Component("subtomogram", "emgan_cryoetgan.simulator:SubtomogramSimulator",
                       "subtomogram of a structure: tilt series ±60° with CTF and noise, WBP (or wedge mask)")]
 
 
 @hookimpl
 def emgan_generators():
-    return [Component("cycle3d", CycleGenerator,
+    return [Component("cycle3d", "emgan_cryoetgan.networks:CycleGenerator",
                       "CycleGAN ResNet generator (c7s1-32 … u32, c7s1-1) with a noise channel, 3D or 2D")]
 
 
 @hookimpl
 def emgan_critics():
-    return [Component("cycle3d", CycleCritic, "C64-C128-C256 PatchGAN with spectral norm, 3D or 2D (CryoETGAN)")]
+    return [Component("cycle3d", "emgan_cryoetgan.networks:CycleCritic",
+                      "C64-C128-C256 PatchGAN with spectral norm, 3D or 2D (CryoETGAN)")]
 
 
 @hookimpl
 def emgan_classifiers():
-    return [Component("cnn3d", SubtomogramClassifier, "small CNN classifier with embeddings (FID, IS, PRDC), 3D or 2D")]
+    return [Component("cnn3d", "emgan_cryoetgan.networks:SubtomogramClassifier",
+                      "small CNN classifier with embeddings (FID, IS, PRDC), 3D or 2D")]
 
 
 @hookimpl
 def emgan_tasks():
-    return [Component("cycle", CycleTask, "unpaired cycle-consistent GAN between two domains (CycleGAN, CryoETGAN)"),
-            Component("classify", ClassifyTask, "supervised classification of labelled subtomograms or images")]
+    return [Component("cycle", "emgan_cryoetgan.cycle:CycleTask",
+                      "unpaired cycle-consistent GAN between two domains (CycleGAN, CryoETGAN)"),
+            Component("classify", "emgan_cryoetgan.classify:ClassifyTask",
+                      "supervised classification of labelled subtomograms or images")]
 
 
 @hookimpl
@@ -46,5 +47,5 @@ def emgan_recipes():
 
 @hookimpl
 def emgan_commands():
-    return [Command("cryoetgan", cli.configure,
+    return [Command("cryoetgan", "emgan_cryoetgan.cli:configure",
                     "CryoETGAN: simulate subtomograms and sets, generate, classify, evaluate, downstream test")]

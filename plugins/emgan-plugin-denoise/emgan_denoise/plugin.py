@@ -1,23 +1,23 @@
-"""Hook implementations only: what the particle-denoising plugin adds to emgan."""
+"""Hook implementations only: what the particle-denoising plugin adds to emgan.
+
+Factories are named by import path, so that listing plugins does not import torch.
+"""
 
 from pathlib import Path
 
 from emgan_core import Command, Component, RecipeDir, hookimpl
 
-from . import cli
-from .simulator import ProjectionSimulator
-from .task import DenoiseTask
-
 
 @hookimpl
 def emgan_simulators():
-    return [Component("projection", ProjectionSimulator,
+    return [Component("projection", "emgan_denoise.simulator:ProjectionSimulator",
                       "noisy and clean projections of a map or a model (Fourier slice or real space, CTF, noise)")]
 
 
 @hookimpl
 def emgan_tasks():
-    return [Component("denoise", DenoiseTask, "pix2pix denoising of particle images (noisy → clean projection)")]
+    return [Component("denoise", "emgan_denoise.task:DenoiseTask",
+                      "pix2pix denoising of particle images (noisy → clean projection)")]
 
 
 @hookimpl
@@ -27,4 +27,5 @@ def emgan_recipes():
 
 @hookimpl
 def emgan_commands():
-    return [Command("denoise", cli.configure, "particle denoising: simulate pairs, denoise stacks, evaluate")]
+    return [Command("denoise", "emgan_denoise.cli:configure",
+                    "particle denoising: simulate pairs, denoise stacks, evaluate")]

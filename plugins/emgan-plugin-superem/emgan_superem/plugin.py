@@ -1,34 +1,37 @@
-"""Hook implementations only: what the SuperEM plugin adds to emgan."""
+"""Hook implementations only: what the SuperEM plugin adds to emgan.
+
+Factories are named by import path, so that listing plugins does not import torch.
+"""
 
 from pathlib import Path
 
 from emgan_core import Command, Component, RecipeDir, hookimpl
-from emgan_core.metrics import metric_component
 
-from . import cli
-from .metrics import cube_correlation
-from .networks import SRResNet3D, SuperEMCritic
-from .task import SuperEMTask
+CUBE_CC_SUMMARY = "per-cube correlation of 25 Å cubes with the reference map (SuperEM Figure 2a)"
 
 
 @hookimpl
 def emgan_generators():
-    return [Component("srresnet3d", SRResNet3D, "3D SRResNet, dilated residual blocks (SuperEM / EM-GAN)")]
+    return [Component("srresnet3d", "emgan_superem.networks:SRResNet3D",
+                      "3D SRResNet, dilated residual blocks (SuperEM / EM-GAN)")]
 
 
 @hookimpl
 def emgan_critics():
-    return [Component("superem", SuperEMCritic, "10 3D convolutions, group norm, PReLU, dropout (SuperEM)")]
+    return [Component("superem", "emgan_superem.networks:SuperEMCritic",
+                      "10 3D convolutions, group norm, PReLU, dropout (SuperEM)")]
 
 
 @hookimpl
 def emgan_tasks():
-    return [Component("superem", SuperEMTask, "map → model-map super-resolution on 25 Å cubes (SuperEM)")]
+    return [Component("superem", "emgan_superem.task:SuperEMTask",
+                      "map → model-map super-resolution on 25 Å cubes (SuperEM)")]
 
 
 @hookimpl
 def emgan_metrics():
-    return [metric_component("cube-cc", cube_correlation)]
+    return [Component("cube-cc", "emgan_superem.metrics.cube_correlation:cube_correlation",
+                      CUBE_CC_SUMMARY, wrap="emgan_core.metrics:metric_factory")]
 
 
 @hookimpl
@@ -38,4 +41,5 @@ def emgan_recipes():
 
 @hookimpl
 def emgan_commands():
-    return [Command("superem", cli.configure, "SuperEM: import published weights, enhance and evaluate maps")]
+    return [Command("superem", "emgan_superem.cli:configure",
+                    "SuperEM: import published weights, enhance and evaluate maps")]

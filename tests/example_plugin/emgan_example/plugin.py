@@ -1,22 +1,24 @@
-"""Hook implementations only: what this plugin adds to emgan."""
+"""Hook implementations only: what this plugin adds to emgan.
+
+Factories are named by import path ("package.module:attribute"): emgan imports them when a recipe
+or command uses them, so listing plugins stays fast. A class or function object works too.
+"""
 
 from pathlib import Path
 
 from emgan_core import Component, RecipeDir, hookimpl
-from emgan_core.metrics import metric_factory
-
-from .metrics import mean_abs_diff
-from .networks import ToyConvGenerator
 
 
 @hookimpl
 def emgan_generators():
-    return [Component("toy-conv", ToyConvGenerator, "toy residual convolution stack (example plugin)")]
+    return [Component("toy-conv", "emgan_example.networks:ToyConvGenerator",
+                      "toy residual convolution stack (example plugin)")]
 
 
 @hookimpl
 def emgan_metrics():
-    return [Component("mean-abs-diff", metric_factory(mean_abs_diff), "mean absolute difference")]
+    return [Component("mean-abs-diff", "emgan_example.metrics:mean_abs_diff", "mean absolute difference",
+                      wrap="emgan_core.metrics:metric_factory")]
 
 
 @hookimpl
