@@ -6,7 +6,9 @@ Fixtures:
   named by ``EMGAN_EXAMPLE_DATA``); tests using it skip when neither exists.
 * ``shared_dir``: larger optional data (``../shared/data`` beside the checkout, or
   ``EMGAN_SHARED_DATA``); tests using it skip when absent.
-* ``emgan``: runs the CLI in a subprocess, ``emgan(*args, cwd=None, check_rc=None)``.
+* ``emgan``: runs the CLI, ``emgan(*args, cwd=None, check_rc=None, subprocess=False)``: in this
+  process (fast: no interpreter or torch start-up) unless ``subprocess=True`` or ``cwd`` is given;
+  either way it returns a ``CompletedProcess`` with the exit status and the text printed.
 
 :func:`check_network_contract` checks what the trainer and inferers rely on from a registered
 generator or critic.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import subprocess as _subprocess
 import sys
 from pathlib import Path
 
@@ -45,10 +48,32 @@ def shared_dir() -> Path:
     return path
 
 
-def run_emgan(*args, cwd=None, check_rc=None) -> subprocess.CompletedProcess:
-    """Run the CLI in a subprocess; returns the CompletedProcess with text output."""
-    proc = subprocess.run([sys.executable, "-m", "emgan_core.cli.main", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd)
+def _run_in_process(argv: list[str]) -> subprocess.CompletedProcess:
+    """``emgan ARGV`` through :func:`emgan_core.cli.main.main` with stdout and stderr captured."""
+    import contextlib
+    import io
+
+    from emgan_core.cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(argv)
+        except SystemExit as exit_:  # argparse: --help (0) and usage errors (2)
+            code = exit_.code if isinstance(exit_.code, int) else 1
+    return subprocess.CompletedProcess(["emgan", *argv], code, out.getvalue(), err.getvalue())
+
+
+def run_emgan(*args, cwd=None, check_rc=None, subprocess: bool = False) -> "subprocess.CompletedProcess":
+    """Run the CLI and return a CompletedProcess with its exit status and text output: in this
+    process by default, in a fresh interpreter with ``subprocess=True`` or a ``cwd`` (tests of
+    signals, start-up, environment or import behaviour need that)."""
+    argv = [str(a) for a in args]
+    if subprocess or cwd is not None or not os.environ.get("EMGAN_TEST_INPROCESS"):
+        proc = _subprocess.run([sys.executable, "-m", "emgan_core.cli.main", *argv],
+                               capture_output=True, text=True, cwd=cwd)
+    else:
+        proc = _run_in_process(argv)
     if check_rc is not None:
         assert proc.returncode == check_rc, proc.stdout + proc.stderr
     return proc
