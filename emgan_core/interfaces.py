@@ -146,6 +146,10 @@ class Task(ABC):
     optional_roles: ClassVar[frozenset[str]] = frozenset({"critic"})
     #: ``eval`` settings this task reads beyond the common ones, name -> type (checked in recipes)
     eval_keys: ClassVar[dict[str, Any]] = {}
+    #: the ``data`` section's schema, key -> type: typed records (dataclasses) for its items, e.g.
+    #: ``{"train": list[MapPair], "val": list[MapPair] | None}``; every key of every item is checked
+    #: (unknown keys with a close match, files that must exist) before any work. Empty: only paths.
+    data_keys: ClassVar[dict[str, Any]] = {}
 
     networks: dict[str, nn.Module]
 

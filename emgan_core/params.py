@@ -2,11 +2,13 @@
 
 Supported hints: ``int``, ``float`` (ints accepted), ``bool``, ``str``, :class:`InputPath` (a
 file or folder that must exist), ``Path``, ``list[T]``, ``tuple[T, ...]``, ``dict``,
-``Literal[...]``, unions / ``None``, ``Any``.
+``Literal[...]``, unions / ``None``, ``Any``, and typed records: a dataclass given as a YAML
+mapping, whose keys must be its fields (:func:`check_record` reports each problem at its key path).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import inspect
 import os
@@ -107,9 +109,63 @@ def check_value(value, hint, base_dir: Path | None = None) -> str | None:
         return None
     if origin is dict or hint is dict:
         return None if isinstance(value, dict) else f"expected a mapping, got {value!r}"
+    if dataclasses.is_dataclass(hint):
+        problems = check_record(value, hint, "", base_dir)
+        return None if not problems else (f"{problems[0][0].lstrip('.')}: " if problems[0][0] else "") + problems[0][1]
     if inspect.isclass(hint):
         return None if isinstance(value, hint) else f"expected {_describe(hint)}, got {value!r}"
     return None
+
+
+def record_fields(record) -> dict[str, tuple[Any, bool]]:
+    """Field -> (type hint, required) of a dataclass record."""
+    hints = typing.get_type_hints(record)
+    return {f.name: (hints.get(f.name, Any), f.default is dataclasses.MISSING
+                     and f.default_factory is dataclasses.MISSING)
+            for f in dataclasses.fields(record)}
+
+
+def _records_in(hint) -> list:
+    """The dataclass records a hint holds directly or as list items (``R``, ``list[R]``, ``R | None``)."""
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return [hint]
+    if origin in (Union, types.UnionType, list, tuple):
+        return [r for a in typing.get_args(hint) for r in _records_in(a)]
+    return []
+
+
+def check_record(value, hint, key: str, base_dir: Path | None = None) -> list[tuple[str, str]]:
+    """Problems as (key path, message) for ``value`` against ``hint``, descending into lists and
+    dataclass records so that each problem names its place (``data.train.0.zone``): an unknown key
+    (with a close match), a missing required field, a value of the wrong type."""
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            return [(key, f"expected a mapping with {', '.join(record_fields(hint))}, got {value!r}")]
+        fields_ = record_fields(hint)
+        problems = []
+        for k, v in value.items():
+            if k not in fields_:
+                close = difflib.get_close_matches(str(k), list(fields_), n=1, cutoff=0.6)
+                hint_ = f" (did you mean '{close[0]}'?)" if close else ""
+                problems.append((f"{key}.{k}", f"unknown key{hint_}; keys: {', '.join(fields_)}"))
+            else:
+                problems += check_record(v, fields_[k][0], f"{key}.{k}", base_dir)
+        problems += [(key, f"missing required key '{k}'") for k, (_, required) in fields_.items()
+                     if required and k not in value]
+        return problems
+    if origin in (list, tuple) and isinstance(value, (list, tuple)) and _records_in(hint):
+        args = [a for a in typing.get_args(hint) if a is not Ellipsis]
+        return [p for i, v in enumerate(value) for p in check_record(v, args[0], f"{key}.{i}", base_dir)]
+    if origin in (Union, types.UnionType) and _records_in(hint):
+        if check_value(value, hint, base_dir) is None:
+            return []
+        for a in typing.get_args(hint):  # report against the record the value was meant for
+            if _records_in(a) and isinstance(value, dict if dataclasses.is_dataclass(a) else (list, tuple)):
+                return check_record(value, a, key, base_dir)
+    problem = check_value(value, hint, base_dir)
+    return [(key, problem)] if problem else []
 
 
 def check_params(factory, params: dict, where: str, base_dir: Path | None = None) -> list[tuple[str, str]]:

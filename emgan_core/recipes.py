@@ -31,7 +31,7 @@ import re
 import yaml
 
 from .errors import EmganError, RecipeError
-from .params import InputPath, check_params, check_value
+from .params import InputPath, check_params, check_record, check_value
 from .registry import Registry, get_registry
 
 #: Sections holding one component spec, and the component kind each names.
@@ -63,9 +63,9 @@ def _train_keys() -> dict[str, Any]:
     """The ``train`` schema is TrainConfig's typed fields."""
     import typing
 
-    from .training.config import TrainConfig
+    from .training.config import Augment, TrainConfig
 
-    return typing.get_type_hints(TrainConfig)
+    return {**typing.get_type_hints(TrainConfig), "augment": Augment | None}
 
 
 EVAL_KEYS: dict[str, Any] = {
@@ -261,9 +261,7 @@ def _check_keys(section: dict, schema: dict, key: str, problems: list) -> None:
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             problems.append((f"{key}.{k}", f"unknown setting{hint}"))
             continue
-        problem = check_value(v, schema[k])
-        if problem:
-            problems.append((f"{key}.{k}", problem))
+        problems.extend(check_record(v, schema[k], f"{key}.{k}"))
 
 
 def _looks_like_path(key: str, value: str) -> bool:
@@ -283,15 +281,16 @@ def _check_paths(value, key: str, problems: list, parent_key: str = "") -> None:
         problems.append((key, f"file not found: {value}"))
 
 
-def _task_eval_keys(recipe: Recipe, registry: Registry) -> dict[str, Any]:
-    """The ``eval`` settings the recipe's task adds to the common ones (``Task.eval_keys``)."""
+def _task_keys(recipe: Recipe, registry: Registry, attribute: str) -> dict[str, Any]:
+    """A schema the recipe's task declares: ``eval_keys`` (added to the common ``eval`` settings) or
+    ``data_keys`` (the whole ``data`` section, typed records for its items)."""
     task = recipe.data.get("task") or "paired"
     name = task.get("name") if isinstance(task, dict) else task
     try:
         factory = registry.get("task", str(name)).component.factory
     except Exception:  # noqa: BLE001 - an unknown task is reported by its own section
         return {}
-    return dict(getattr(factory, "eval_keys", {}) or {})
+    return dict(getattr(factory, attribute, {}) or {})
 
 
 def validate(recipe: Recipe, registry: Registry | None = None) -> Recipe:
@@ -327,7 +326,10 @@ def validate(recipe: Recipe, registry: Registry | None = None) -> Recipe:
             if section == "train":
                 _check_keys(value, _train_keys(), section, problems)
             elif section == "eval":
-                _check_keys(value, {**EVAL_KEYS, **_task_eval_keys(recipe, registry)}, section, problems)
+                _check_keys(value, {**EVAL_KEYS, **_task_keys(recipe, registry, "eval_keys")}, section, problems)
+            elif data_keys := _task_keys(recipe, registry, "data_keys"):
+                _check_keys(value, data_keys, section, problems)
+                problems.extend((section, f"missing '{k}'") for k in ("train",) if k in data_keys and k not in value)
             else:
                 _check_paths(value, section, problems)
         elif section == "description" and not isinstance(value, str):

@@ -114,3 +114,38 @@ def test_exponent_floats_without_a_dot():
     assert load_yaml("lr: 5e-4\nsteps: 10\nname: a1e3\nb: 1.0e-3") == {"lr": 5e-4, "steps": 10, "name": "a1e3",
                                                                       "b": 1e-3}
     assert apply_overrides({"train": {}}, ["train.lr=2E-4"])["train"]["lr"] == 2e-4
+
+
+def test_typed_records_report_each_problem_at_its_key(tmp_path):
+    """Data items and train.augment are typed records: a typo, a missing key and a wrong type each
+    give their own key path."""
+    from dataclasses import dataclass
+
+    from emgan_core.params import InputPath, check_record
+
+    @dataclass
+    class Pair:
+        map: InputPath
+        resolution: float
+        zone: float | None = None
+
+    (tmp_path / "m.mrc").write_text("x")
+    items = [{"map": str(tmp_path / "m.mrc"), "resolution": 3.2, "zoen": 6.0},
+             {"map": str(tmp_path / "gone.mrc"), "resolution": "high"},
+             {"resolution": 3.0}]
+    problems = check_record(items, list[Pair], "data.train")
+    assert problems == [
+        ("data.train.0.zoen", "unknown key (did you mean 'zone'?); keys: map, resolution, zone"),
+        ("data.train.1.map", f"file not found: {tmp_path / 'gone.mrc'}"),
+        ("data.train.1.resolution", "expected a number, got 'high'"),
+        ("data.train.2", "missing required key 'map'"),
+    ]
+    assert check_record(items[:1] and [{"map": str(tmp_path / "m.mrc"), "resolution": 3}], list[Pair], "d") == []
+
+
+def test_augment_typo_is_refused_with_its_line(example_plugin, emgan):
+    proc = emgan("validate", "example-toy", "train.augment.flip=true")
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    assert "train.augment.flip: unknown key (did you mean 'flips'?)" in proc.stderr
+    proc = emgan("validate", "example-toy", "train.patches_per_volume=8")
+    assert proc.returncode == 2 and "train.patches_per_volume: unknown setting" in proc.stderr

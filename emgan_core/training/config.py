@@ -7,6 +7,23 @@ from typing import Literal
 
 
 @dataclass
+class Augment:
+    """The ``train.augment`` settings (a recipe gives them as a mapping; each defaults to off).
+
+    ``flips``: random flips along each axis; ``rot90``: random quarter turns (cubic patches only);
+    ``noise``: Gaussian noise of standard deviation up to this, in units of the normalised input;
+    ``blur``: Gaussian blur of σ up to this, in voxels; ``anisotropy``: downsampling along one axis
+    by a factor up to this (3D). Which of them a task applies is stated by the task.
+    """
+
+    flips: bool = False
+    rot90: bool = False
+    noise: float = 0.0
+    blur: float = 0.0
+    anisotropy: float = 0.0
+
+
+@dataclass
 class TrainConfig:
     """Settings the trainer owns. Units: steps are generator updates; lr in 1/step."""
 
@@ -31,8 +48,7 @@ class TrainConfig:
     channels_last: bool = False
     num_workers: int = 0
     patch_size: int | list[int] = 32
-    patches_per_volume: int = 64
-    augment: dict | None = None
+    augment: dict | None = None  # validated as an Augment record (see recipes.validate)
     deterministic: bool = False
 
     @classmethod

@@ -388,11 +388,12 @@ class Trainer:
         self.setup()
         cfg = self.cfg
         main = self.world.is_main
+        train_ds = self.task.train_dataset(cfg.seed)  # data problems stop the run before its folder exists
+        val_ds = self.task.val_dataset(cfg.seed) if main else None
         log, writer, bar = self._open_run()
         per_step = cfg.batches_per_step if self.opt_c else 1
         sampler = StepBatchSampler(cfg.batch_size, self.step * per_step, self.world.rank, self.world.size)
-        batches = iter(self._loader(self.task.train_dataset(cfg.seed), sampler))
-        val_ds = self.task.val_dataset(cfg.seed) if main else None
+        batches = iter(self._loader(train_ds, sampler))
         val_loader = self._loader(val_ds, batch_size=cfg.batch_size) if val_ds is not None else None
         metrics = self.run.read_json("metrics.json", {"validation": []}) if main else {}
         if main and self.resume:
