@@ -7,7 +7,8 @@ Fixtures:
 * ``shared_dir``: larger optional data (``../shared/data`` beside the checkout, or
   ``EMGAN_SHARED_DATA``); tests using it skip when absent.
 * ``emgan``: runs the CLI, ``emgan(*args, cwd=None, check_rc=None, subprocess=False)``: in this
-  process (fast: no interpreter or torch start-up) unless ``subprocess=True`` or ``cwd`` is given;
+  process (fast: no interpreter or torch start-up) unless ``subprocess=True`` or ``cwd`` is given
+  (or ``EMGAN_TEST_SUBPROCESS`` is set, to run a whole suite the slow way);
   either way it returns a ``CompletedProcess`` with the exit status and the text printed.
 
 :func:`check_network_contract` checks what the trainer and inferers rely on from a registered
@@ -69,7 +70,7 @@ def run_emgan(*args, cwd=None, check_rc=None, subprocess: bool = False) -> "subp
     process by default, in a fresh interpreter with ``subprocess=True`` or a ``cwd`` (tests of
     signals, start-up, environment or import behaviour need that)."""
     argv = [str(a) for a in args]
-    if subprocess or cwd is not None or not os.environ.get("EMGAN_TEST_INPROCESS"):
+    if subprocess or cwd is not None or os.environ.get("EMGAN_TEST_SUBPROCESS"):
         proc = _subprocess.run([sys.executable, "-m", "emgan_core.cli.main", *argv],
                                capture_output=True, text=True, cwd=cwd)
     else:

@@ -103,7 +103,7 @@ def test_tiny_task_learns_and_run_dir_is_complete(example_plugin, pair, tmp_path
 def test_sigkill_and_resume_reproduce_the_uninterrupted_run(example_plugin, pair, tmp_path, emgan):
     recipe = write_recipe(tmp_path / "r.yaml", pair, steps=150, val_every=50, ckpt=25)
     ref = tmp_path / "uninterrupted"
-    emgan("run", recipe, "-o", ref, check_rc=0)
+    emgan("run", recipe, "-o", ref, check_rc=0, subprocess=True)  # fresh processes, as the killed run
     run = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, "-m", "emgan_core.cli.main", "run", str(recipe), "-o", str(run)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -116,7 +116,7 @@ def test_sigkill_and_resume_reproduce_the_uninterrupted_run(example_plugin, pair
 
     killed_at = torch.load(find_checkpoint(run), weights_only=True)["step"]
     assert killed_at < 150, "the run finished before it could be killed"
-    emgan("run", "--resume", run, check_rc=0)
+    emgan("run", "--resume", run, check_rc=0, subprocess=True)
     a = [json.loads(x) for x in (ref / "scalars.jsonl").read_text().splitlines()]
     b = [json.loads(x) for x in (run / "scalars.jsonl").read_text().splitlines()]
     assert [r["step"] for r in a] == [r["step"] for r in b]
