@@ -1,15 +1,71 @@
-"""Inference from a checkpoint: device choice, loading a trained task, running it to a file."""
+"""Inference from a checkpoint: device choice, loading a trained task, running it to a file, and
+the networks' test-time mode (:func:`test_time`).
+
+pix2pix (Isola et al. 2017, §3.3 and §4) runs its generator at test time exactly as in training:
+dropout stays on (the GAN's only noise source) and batch normalisation uses the statistics of the
+test batch, not the running averages (with batch size 1 this is instance normalisation). Tasks of
+the pix2pix family use :func:`test_time` with ``mode="pix2pix"`` by default and ``"eval"`` (dropout
+off, running statistics) on request.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 from .errors import EmganError
 from .registry import get_registry
 
 
-def load_for_inference(checkpoint, device: str = "cpu"):
-    """(task ready for infer, checkpoint payload) from a checkpoint file or run directory."""
+TEST_MODES = ("pix2pix", "eval")
+
+
+def check_test_mode(mode: str) -> str:
+    if mode not in TEST_MODES:
+        raise EmganError(f"test-time mode must be one of {', '.join(TEST_MODES)}, got {mode!r}", "test_mode")
+    return mode
+
+
+@contextlib.contextmanager
+def test_time(*modules, mode: str = "pix2pix"):
+    """Run ``modules`` (torch networks) in a test-time mode inside the block; restore every
+    submodule's ``training`` flag and norm settings after it.
+
+    ``"eval"``: ``module.eval()``: dropout off, normalisation layers use their running statistics.
+    ``"pix2pix"``: as pix2pix at test time: dropout layers sample (training mode) and every
+    normalisation layer with running statistics (batch norm; instance norm with
+    ``track_running_stats``) normalises with the statistics of the batch it is given, without
+    updating its running buffers (``track_running_stats`` is off inside the block, so neither the
+    running mean/variance nor ``num_batches_tracked`` change: the saved model is untouched). The
+    output of one image then depends on the batch it is in, as in pix2pix; it is stochastic (seed
+    torch for a reproducible draw).
+    """
+    from torch import nn
+
+    check_test_mode(mode)
+    saved = [(m, m.training, getattr(m, "track_running_stats", None)) for module in modules for m in module.modules()]
+    try:
+        for module in modules:
+            module.eval()
+        if mode == "pix2pix":
+            for module in modules:
+                for m in module.modules():
+                    if isinstance(m, nn.modules.dropout._DropoutNd):
+                        m.training = True
+                    elif isinstance(m, nn.modules.batchnorm._NormBase) and m.track_running_stats:
+                        m.training, m.track_running_stats = True, False
+        yield modules
+    finally:
+        for m, training, track in saved:
+            m.training = training
+            if track is not None:
+                m.track_running_stats = track
+
+
+def load_for_inference(checkpoint, device: str = "cpu", test_mode: str | None = None):
+    """(task ready for infer, checkpoint payload) from a checkpoint file or run directory.
+    ``test_mode`` (``pix2pix`` or ``eval``) overrides the task's test-time mode, for tasks that
+    have one (a ``test_mode`` attribute)."""
     from .training.checkpoint import load_checkpoint
     from .training.trainer import build_task
 
@@ -20,6 +76,12 @@ def load_for_inference(checkpoint, device: str = "cpu"):
         module.load_state_dict(weights.get(role, ckpt["state"]["networks"][role]))
         module.eval()
     task.load_inference_spec(ckpt["inference"])
+    if test_mode is not None:
+        check_test_mode(test_mode)
+        if not hasattr(task, "test_mode"):
+            raise EmganError(f"task/{ckpt['components']['task']['name']} has no test-time mode to choose",
+                             "--eval-mode")
+        task.test_mode = test_mode
     return task, ckpt
 
 
@@ -47,7 +109,7 @@ def std_path(output):
 
 
 def infer_to_file(checkpoint, source, output, *, ref_map=None, device="auto", batch_size=None,
-                  resolution=None, star=None, check=None, mc_samples=None):
+                  resolution=None, star=None, check=None, mc_samples=None, test_mode=None, seed=0):
     """Load a checkpoint, run its task's inference on ``source``, optionally resample onto
     ``ref_map``'s grid, write ``output`` atomically. ``check(task, checkpoint_path)`` may refuse the
     model before any work. Returns (result, checkpoint payload, seconds, device).
@@ -57,6 +119,10 @@ def infer_to_file(checkpoint, source, output, *, ref_map=None, device="auto", ba
 
     ``mc_samples`` N: Monte-Carlo dropout; ``output`` is the mean of N stochastic passes and their
     per-voxel standard deviation goes to :func:`std_path` (same geometry).
+
+    ``test_mode``: ``pix2pix`` / ``eval`` for tasks with a test-time mode (:func:`test_time`;
+    default: the task's own). torch is seeded with ``seed`` first, so a stochastic (pix2pix-mode)
+    inference is reproducible.
     """
     import inspect
     from pathlib import Path
@@ -79,7 +145,7 @@ def infer_to_file(checkpoint, source, output, *, ref_map=None, device="auto", ba
             stack_rows(table, source)
     ref = read_map(ref_map) if ref_map else None
     device = resolve_device(device)
-    task, ckpt = load_for_inference(checkpoint, device)
+    task, ckpt = load_for_inference(checkpoint, device, test_mode=test_mode)
     if check is not None:
         check(task, checkpoint)
     t0 = time.perf_counter()
@@ -90,6 +156,9 @@ def infer_to_file(checkpoint, source, output, *, ref_map=None, device="auto", ba
                              str(star))
         options["star"] = table
     std = None
+    import torch
+
+    torch.manual_seed(int(seed))
     if mc_samples is not None:
         from .inferers import mc_dropout
 

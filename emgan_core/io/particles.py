@@ -5,11 +5,18 @@ blocks (pixel size from rlnDetectorPixelSize × 10⁴ / rlnMagnification, origin
 paths ``k@stack.mrcs`` are found relative to the STAR file's folder, then the working folder.
 Origins are kept in Å (``shift_x``, ``shift_y``): relion_project shifts a projection by −origin to
 match its particle.
+
+Nothing is guessed silently: a file without a pixel size is refused when read, one without
+``rlnDefocusU`` is refused by :meth:`ParticleTable.require_ctf` (what every CTF operation calls),
+and RELION's defaults for missing ``rlnVoltage`` / ``rlnSphericalAberration`` /
+``rlnAmplitudeContrast`` (300 kV, 2.7 mm, 0.1) are announced on stderr, once per file, when a CTF
+uses them.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,17 +34,41 @@ class ParticleTable:
     """One row per particle with resolved columns, and the STAR blocks it came from.
 
     ``rows`` columns: stack (Path), index (0-based), pixel_size (Å/pixel), rot, tilt, psi (degrees),
-    shift_x, shift_y (Å), defocus_u, defocus_v (Å), defocus_angle (degrees), voltage (kV),
-    cs (mm), amplitude_contrast, phase_shift (degrees), b_factor (Å²).
+    shift_x, shift_y (Å), defocus_u, defocus_v (Å; NaN without rlnDefocusU), defocus_angle
+    (degrees), voltage (kV), cs (mm), amplitude_contrast, phase_shift (degrees), b_factor (Å²).
     """
 
     path: Path
     blocks: dict[str, pd.DataFrame]
     particle_block: str
     rows: pd.DataFrame
+    missing: frozenset = frozenset()  # STAR columns with a default (CTF_DEFAULTS, rlnDefocusU) that were absent
 
     def __len__(self) -> int:
         return len(self.rows)
+
+    def require_ctf(self) -> "ParticleTable":
+        """Check that the file holds what a CTF needs; call before any CTF operation.
+
+        No ``rlnDefocusU``: an error naming the file and the column. Missing voltage, Cs or
+        amplitude contrast: RELION's defaults are used and said on stderr once per file."""
+        if "rlnDefocusU" in self.missing:
+            raise EmganError("no rlnDefocusU column: the CTF needs each particle's defocus (turn the CTF off "
+                             "or add the column)", str(self.path))
+        defaults = [f"{column} = {value:g}{unit}" for column, (_, value, unit) in CTF_DEFAULTS.items()
+                    if column in self.missing]
+        key = (str(Path(self.path).resolve()), tuple(defaults))
+        if defaults and key not in _ANNOUNCED:
+            _ANNOUNCED.add(key)
+            print(f"{self.path}: not in the STAR file, using RELION's defaults: {', '.join(defaults)}",
+                  file=sys.stderr)
+        return self
+
+
+#: STAR column → (row name, RELION's default, unit) for the optics a CTF needs besides the defocus
+CTF_DEFAULTS = {"rlnVoltage": ("voltage", 300.0, " kV"), "rlnSphericalAberration": ("cs", 2.7, " mm"),
+                "rlnAmplitudeContrast": ("amplitude_contrast", 0.1, "")}
+_ANNOUNCED: set = set()
 
 
 def _read_blocks(path: Path) -> dict[str, pd.DataFrame]:
@@ -84,7 +115,7 @@ def read_particle_star(path: str | os.PathLike, pixel_size: float | None = None)
     elif {"rlnDetectorPixelSize", "rlnMagnification"} <= set(parts.columns):
         px = col("rlnDetectorPixelSize", 0.0) * 1e4 / col("rlnMagnification", 1.0)
     else:
-        raise EmganError("no pixel size in the STAR file (rlnImagePixelSize, or rlnDetectorPixelSize and "
+        raise EmganError("no pixel size: no rlnImagePixelSize column (nor rlnDetectorPixelSize with "
                          "rlnMagnification); pass it explicitly", str(path))
     if not np.all(px > 0):
         raise EmganError("pixel size must be positive for every particle", str(path))
@@ -102,18 +133,19 @@ def read_particle_star(path: str | os.PathLike, pixel_size: float | None = None)
             cache[stack] = _find_stack(stack, path)
         stacks.append(cache[stack])
         index.append(int(k) - 1)
-    du = col("rlnDefocusU", 0.0)
+    du = col("rlnDefocusU", np.nan)
+    missing = frozenset(c for c in ("rlnDefocusU", *CTF_DEFAULTS) if c not in parts)
     rows = pd.DataFrame({
         "stack": stacks, "index": index, "pixel_size": px,
         "rot": col("rlnAngleRot", 0.0), "tilt": col("rlnAngleTilt", 0.0), "psi": col("rlnAnglePsi", 0.0),
         "shift_x": sx, "shift_y": sy,
         "defocus_u": du, "defocus_v": col("rlnDefocusV", np.nan), "defocus_angle": col("rlnDefocusAngle", 0.0),
-        "voltage": col("rlnVoltage", 300.0), "cs": col("rlnSphericalAberration", 2.7),
-        "amplitude_contrast": col("rlnAmplitudeContrast", 0.1), "phase_shift": col("rlnPhaseShift", 0.0),
+        **{name: col(column, value) for column, (name, value, _) in CTF_DEFAULTS.items()},
+        "phase_shift": col("rlnPhaseShift", 0.0),
         "b_factor": col("rlnCtfBfactor", 0.0),
     })
     rows["defocus_v"] = rows["defocus_v"].fillna(rows["defocus_u"])
-    return ParticleTable(path, blocks, name, rows)
+    return ParticleTable(path, blocks, name, rows, missing)
 
 
 def read_particle_images(table: ParticleTable) -> np.ndarray:

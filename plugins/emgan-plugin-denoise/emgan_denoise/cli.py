@@ -44,6 +44,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=12345, help="orientations and noise")
     p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--eval-mode", action="store_true", help="generator in eval mode (dropout off, running "
+                   "batch-norm statistics) instead of pix2pix's test-time dropout and batch statistics")
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -70,14 +72,18 @@ def cmd_simulate(args) -> int:
 
 
 def denoise_simulated(checkpoint, source, count: int = 64, snr: float | None = None, seed: int = 12345,
-                      device: str = "cpu"):
+                      device: str = "cpu", test_mode: str | None = None):
     """(pairs, denoised (n, y, x), simulator): ``count`` particles of ``source`` simulated with the
-    model's own simulator (optionally at another ``snr``), then denoised."""
+    model's own simulator (optionally at another ``snr``), then denoised (``test_mode``: the
+    model's own, pix2pix by default, or ``eval``; torch seeded with ``seed``)."""
+    import torch
+
     from emgan_core.inference import load_for_inference
 
     from .simulator import ProjectionSimulator
 
-    task, _ = load_for_inference(checkpoint, device)
+    task, _ = load_for_inference(checkpoint, device, test_mode=test_mode)
+    torch.manual_seed(seed)
     sim = task.simulator
     if not isinstance(sim, ProjectionSimulator):
         raise EmganError("the checkpoint was not trained with simulator/projection", str(checkpoint))
@@ -88,11 +94,11 @@ def denoise_simulated(checkpoint, source, count: int = 64, snr: float | None = N
 
 
 def evaluate_checkpoint(checkpoint, source, count: int = 64, snr: float | None = None, seed: int = 12345,
-                        device: str = "cpu") -> dict:
+                        device: str = "cpu", test_mode: str | None = None) -> dict:
     """Scores (FRC, PSNR, SSIM) of noisy and denoised simulated particles against the clean ones."""
     from .evaluate import compare
 
-    pairs, denoised, sim = denoise_simulated(checkpoint, source, count, snr, seed, device)
+    pairs, denoised, sim = denoise_simulated(checkpoint, source, count, snr, seed, device, test_mode)
     scores = compare(pairs.noisy.data, denoised, pairs.clean.data, sim.pixel_size)
     scores["settings"] = {"count": count, "snr": sim.snr, "sigma": sim.sigma, "pixel_size": sim.pixel_size,
                           "image_size": sim.image_size, "ctf": sim.ctf}
@@ -103,7 +109,7 @@ def cmd_evaluate(args) -> int:
     from emgan_core.inference import resolve_device
 
     scores = evaluate_checkpoint(args.checkpoint, args.source, args.count, args.snr, args.seed,
-                                 resolve_device(args.device))
+                                 resolve_device(args.device), "eval" if args.eval_mode else None)
     if args.json:
         print(json.dumps(scores, indent=2))
         return 0

@@ -25,7 +25,10 @@ def particle_ctf(row, size: int) -> np.ndarray:
 
 def reference_projections(table: ParticleTable, reference, size: int, ctf: bool = True,
                           phase_flip: bool = False) -> np.ndarray:
-    """(n, size, size) projections of ``reference`` (map path or Volume) at each particle's pose."""
+    """(n, size, size) projections of ``reference`` (map path or Volume) at each particle's pose;
+    with ``ctf`` the STAR file must hold the defocus (:meth:`ParticleTable.require_ctf`)."""
+    if ctf:
+        table.require_ctf()
     px = float(table.rows["pixel_size"].iloc[0])
     if not np.allclose(table.rows["pixel_size"], px, rtol=1e-3):
         raise EmganError("particles have several pixel sizes; split the STAR file by optics group", str(table.path))

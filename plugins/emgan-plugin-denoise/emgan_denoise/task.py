@@ -18,13 +18,14 @@ undoes it, so denoised images are in the input's units.
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from emgan_core.errors import EmganError
+from emgan_core.inference import check_test_mode, test_time
 from emgan_core.io import read_image_stack, read_particle_images, read_particle_star
 from emgan_core.io.particles import ParticleTable, stack_rows
 from emgan_core.tasks.paired import PairedTask
@@ -89,13 +90,16 @@ class DenoiseTask(PairedTask):
     Args:
         scale: target headroom divisor (targets are in units of scale × the noisy image's std).
         ctf: default for ``star`` items: pair particles with CTF-modulated projections.
+        test_mode: ``pix2pix`` (default: dropout on and batch statistics at test time) or ``eval``
+            (:func:`emgan_core.inference.test_time`).
     """
 
-    def __init__(self, scale: float = 3.0, ctf: bool = True):
+    def __init__(self, scale: float = 3.0, ctf: bool = True, test_mode: Literal["pix2pix", "eval"] = "pix2pix"):
         super().__init__(conditional=True, normalise="none", spatial_dims=2)
         if not scale > 0:
             raise ValueError(f"scale must be positive, got {scale}")
         self.scale, self.ctf = float(scale), bool(ctf)
+        self.test_mode = check_test_mode(test_mode)
 
     # -- data -------------------------------------------------------------------------------------
 
@@ -174,24 +178,32 @@ class DenoiseTask(PairedTask):
         ev = self.eval or {}
         sim = self.simulator
         return {"scale": self.scale, "spatial_dims": 2, "batch_size": int(ev.get("batch_size", 16)),
+                "test_mode": self.test_mode,
                 "pixel_size": getattr(sim, "pixel_size", None)}
 
     def load_inference_spec(self, spec: dict) -> None:
         self.eval = dict(spec)
         self.scale = float(spec.get("scale", self.scale))
+        self.test_mode = check_test_mode(spec.get("test_mode", self.test_mode))
 
     @torch.no_grad()
     def denoise(self, images: np.ndarray, batch_size: int | None = None,
                 device: str | torch.device = "cpu") -> np.ndarray:
-        """Denoise (n, y, x) images (sizes divisible by the U-Net's 2^depth); same units out."""
+        """Denoise (n, y, x) images (sizes divisible by the U-Net's 2^depth); same units out. The
+        generator runs in ``self.test_mode`` (pix2pix: stochastic, batch statistics of each batch)."""
         device = torch.device(device)
-        generator = self.generator.to(device).eval()
+        generator = self.generator.to(device)
         multiple = 2 ** int(getattr(generator, "depth", 0))
         if any(n % multiple for n in images.shape[1:]):
             raise EmganError(f"images are {images.shape[2]}×{images.shape[1]} pixels but this U-Net needs "
                              f"sizes divisible by {multiple}: crop or pad the particles", "images")
         batch_size = batch_size or int((self.eval or {}).get("batch_size", 16))
         out = np.empty_like(images, dtype=np.float32)
+        with test_time(generator, mode=self.test_mode):
+            self._denoise_batches(generator, images, batch_size, device, out)
+        return out
+
+    def _denoise_batches(self, generator, images, batch_size, device, out) -> None:
         for s in range(0, len(images), batch_size):
             chunk = images[s:s + batch_size].astype(np.float64)
             mu = chunk.mean((1, 2), keepdims=True)
@@ -200,7 +212,6 @@ class DenoiseTask(PairedTask):
             x = torch.from_numpy(((chunk - mu) / sd)[:, None].astype(np.float32)).to(device)
             y = generator(x).float().cpu().numpy()[:, 0]
             out[s:s + batch_size] = y * sd * self.scale + mu
-        return out
 
     def infer(self, source: Any, batch_size: int | None = None, device: str | torch.device = "cpu",
               star: ParticleTable | None = None) -> ImageStack:

@@ -55,6 +55,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("dataset", help="triplet store (.zarr)")
     p.add_argument("-o", "--output", required=True, help=".mrcs stack; the STAR file is written beside it")
     p.add_argument("--device", default="auto")
+    _test_time_args(p)
     p.set_defaults(func=cmd_generate)
 
     p = _parser(sub, "evaluate", "score generated and low-res images against the high-res truth (FRC, SSIM)")
@@ -64,10 +65,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--png", help="write a figure of a few triplets with their generated images")
     p.add_argument("--control", action="store_true",
                    help="also score images generated with each triplet's diffraction pattern swapped for "
-                        "another triplet's: what the pattern contributes")
+                        "another triplet's (swapped) and with a blank pattern (blank): what the pattern "
+                        "contributes")
     p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true", help="print JSON")
+    _test_time_args(p)
     p.set_defaults(func=cmd_evaluate)
+
+
+def _test_time_args(p) -> None:
+    p.add_argument("--eval-mode", action="store_true", help="generator in eval mode (dropout off, running "
+                   "batch-norm statistics) instead of pix2pix's test-time dropout and batch statistics")
+    p.add_argument("--seed", type=int, default=0, help="torch seed of the test-time dropout (0)")
 
 
 def build_simulator(recipe: str | None, params: list[str], where: str):
@@ -121,14 +130,18 @@ def cmd_build(args) -> int:
     return 0
 
 
-def _load(checkpoint, dataset, device):
+def _load(checkpoint, dataset, device, args=None):
+    import torch
+
     from emgan_core.inference import load_for_inference, resolve_device
 
     from .dataset import TripletStore
     from .task import DiffraGANTask
 
     device = resolve_device(device)
-    task, ckpt = load_for_inference(checkpoint, device)
+    task, ckpt = load_for_inference(checkpoint, device,
+                                    test_mode="eval" if getattr(args, "eval_mode", False) else None)
+    torch.manual_seed(int(getattr(args, "seed", 0)))
     if not isinstance(task, DiffraGANTask):
         raise EmganError(f"not a DiffraGAN checkpoint (task/{ckpt['components']['task']['name']})",
                          str(checkpoint))
@@ -143,7 +156,7 @@ def cmd_generate(args) -> int:
     star = out.with_suffix(".star")
     check_writable(out)
     check_writable(star)
-    task, store, device = _load(args.checkpoint, args.dataset, args.device)
+    task, store, device = _load(args.checkpoint, args.dataset, args.device, args)
     index = np.flatnonzero(store.done())
     stack = task.infer(store, device=device, indices=index)
     settings = store.settings
@@ -163,21 +176,23 @@ def cmd_evaluate(args) -> int:
     from .evaluate import compare, difference_mask
     from .figures import comparison_figure
 
-    task, store, device = _load(args.checkpoint, args.dataset, args.device)
+    task, store, device = _load(args.checkpoint, args.dataset, args.device, args)
     arrays = store.load()
-    generated = task.generate(arrays["diffraction"], arrays["low"], device=device)
+    generated = task.generate(arrays["diffraction"], arrays["low"], device=device, store=store)
     images = {"low": arrays["low"], "generated": generated}
     if args.control:
         if len(generated) < 2:
             raise EmganError("--control needs at least 2 triplets", args.dataset)
         swapped = np.roll(arrays["diffraction"], 1, axis=0)  # triplet i gets triplet i-1's pattern
-        images["control"] = task.generate(swapped, arrays["low"], device=device)
+        images["swapped"] = task.generate(swapped, arrays["low"], device=device, store=store)
+        images["blank"] = task.generate(np.zeros_like(arrays["diffraction"]), arrays["low"], device=device,
+                                        store=store)
     scores = compare(images, arrays["high"], store.pixel_size, args.threshold)
     if args.png:
         comparison_figure(arrays["diffraction"], arrays["low"], generated, arrays["high"],
                           difference_mask(generated, arrays["high"], args.threshold), store.pixel_size, args.png)
     scores["settings"] = {"triplets": int(len(generated)), "pixel_size": store.pixel_size,
-                          "threshold": args.threshold}
+                          "threshold": args.threshold, "test_mode": task.test_mode, "seed": args.seed}
     if args.json:
         print(json.dumps(scores, indent=2))
         return 0

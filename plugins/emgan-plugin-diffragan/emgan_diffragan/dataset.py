@@ -1,11 +1,18 @@
 """On-disk triplet datasets (one zarr store per structure) and their parallel, resumable builder.
 
-A store ``DIR/<name>.zarr`` holds ``diffraction``, ``low``, ``high`` (n, s, s) float32 in the
-simulator's units, ``angles`` (n, 3) RELION degrees, ``dose`` (n,) e⁻/Å² and ``done`` (n,) flags;
-its attributes hold the structure, the simulator settings, the orientation plan and the geometry
-(``pixel_size`` Å, ``angular_sampling`` mrad). Work is split in chunks of ``chunk`` triplets, each
-stored as its own zarr chunk; a chunk's ``done`` flags are written after its data, so a build
-that is interrupted and run again recomputes only the chunks not flagged.
+A store ``DIR/<name>.zarr`` holds ``diffraction``, ``low``, ``high`` and the noise-free
+``clean_low`` (n, s, s) float32 in the simulator's units, ``angles`` (n, 3) RELION degrees,
+``dose`` (n,) e⁻/Å², ``computed`` (n,) flags (noise-free part stored) and ``done`` (n,) flags
+(noisy image stored); its attributes hold the structure, the simulator settings, the orientation
+plan, the geometry (``pixel_size`` Å, ``angular_sampling`` mrad) and the ``dose``.
+
+A build runs in two passes. (1) The multislice work, split in chunks of ``chunk`` triplets each
+stored as its own zarr chunk; a chunk's ``computed`` flags are written after its data, so a build
+that is interrupted and run again recomputes only the chunks not flagged. (2) One dose for the
+whole build (every triplet of every structure of the call): the one that gives the noise-free
+low-res images the simulator's band SNR (``TripletSimulator.dose_from``), unless the simulator
+fixes ``dose``; then Poisson noise per triplet, seeded by (seed, index), and the ``done`` flags.
+Pass 2 is cheap; it is redone for any store whose stored dose differs.
 
 Parallelism is Dask's: a local cluster of ``workers`` processes (one thread each) by default, or the
 scheduler at ``scheduler`` (``tcp://host:8786``; its workers need emgan-plugin-diffragan installed).
@@ -26,7 +33,7 @@ from emgan_core.simulators import grid_euler, random_euler
 
 from .simulator import CHANNELS, TripletSimulator
 
-FORMAT = "emgan-diffragan-triplets/1"
+FORMAT = "emgan-diffragan-triplets/2"
 
 
 def plan_angles(count: int, mode: Literal["grid", "random"] = "grid", seed: int = 0) -> np.ndarray:
@@ -85,9 +92,15 @@ class TripletStore:
     def angles(self) -> np.ndarray:
         return np.asarray(self.group["angles"][:], np.float64)
 
-    def load(self, indices=None) -> dict[str, np.ndarray]:
+    @property
+    def dose(self) -> float | None:
+        """The low-res dose of the whole store, e⁻/Å² (None before the noise pass)."""
+        dose = self.attrs.get("dose")
+        return None if dose is None else float(dose)
+
+    def load(self, indices=None, clean: bool = False) -> dict[str, np.ndarray]:
         """Arrays of the finished triplets among ``indices`` (default all): the three channels
-        (k, s, s), ``angles`` (k, 3) and ``index`` (k,)."""
+        (k, s, s), ``angles`` (k, 3) and ``index`` (k,); with ``clean`` also ``clean_low``."""
         done = self.done()
         index = np.arange(len(self)) if indices is None else np.asarray(indices, int)
         if index.size and (index.min() < 0 or index.max() >= len(self)):
@@ -95,19 +108,20 @@ class TripletStore:
         index = index[done[index]]
         if index.size == 0:
             raise EmganError("no finished triplets selected (is the build complete?)", str(self.path))
-        out = {k: np.asarray(self.group[k].get_orthogonal_selection((index,)), np.float32) for k in CHANNELS}
+        names = CHANNELS + (("clean_low",) if clean else ())
+        out = {k: np.asarray(self.group[k].get_orthogonal_selection((index,)), np.float32) for k in names}
         out["angles"] = self.angles()[index]
         out["index"] = index
         return out
 
 
-def simulate_chunk(structure: str, settings: dict, angles: np.ndarray, seed: int, start: int) -> dict:
-    """Triplets ``start…start+len(angles)`` of one structure (runs on a Dask worker)."""
+def simulate_chunk(structure: str, settings: dict, angles: np.ndarray, start: int) -> dict:
+    """Noise-free parts of triplets ``start…start+len(angles)`` of one structure (runs on a Dask
+    worker): ``diffraction``, ``high``, ``clean_low`` (k, s, s)."""
     sim = TripletSimulator(**settings)
     atoms = sim.prepare(sim.read_input(structure))
-    parts = [sim.simulate_one(atoms, a, np.random.default_rng([seed, start + i])) for i, a in enumerate(angles)]
-    out = {k: np.stack([p[k] for p in parts]).astype(np.float32) for k in CHANNELS}
-    out["dose"] = np.array([p["dose"] for p in parts])
+    parts = [sim.simulate_clean(atoms, a) for a in angles]
+    out = {k: np.stack([p[k] for p in parts]).astype(np.float32) for k in ("diffraction", "high", "clean_low")}
     out["angular_sampling"] = parts[0]["angular_sampling"]
     out["start"] = start
     return out
@@ -142,23 +156,25 @@ def _open_store(path: Path, structure: Path, sim: TripletSimulator, angles: np.n
         shutil.rmtree(partial)
     group = zarr.open_group(str(partial), mode="w")
     s, n = sim.image_size, len(angles)
-    for name in CHANNELS:
+    for name in CHANNELS + ("clean_low",):
         group.create_array(name, shape=(n, s, s), chunks=(chunk, s, s), dtype="float32", fill_value=0.0)
     group.create_array("angles", shape=(n, 3), chunks=(n, 3), dtype="float64")[:] = angles
     group.create_array("dose", shape=(n,), chunks=(chunk,), dtype="float64", fill_value=0.0)
+    group.create_array("computed", shape=(n,), chunks=(chunk,), dtype="bool", fill_value=False)
     group.create_array("done", shape=(n,), chunks=(chunk,), dtype="bool", fill_value=False)
-    group.attrs.update({**plan, "angular_sampling": None})
+    group.attrs.update({**plan, "angular_sampling": None, "dose": None})
     partial.rename(path)  # the empty store appears whole or not at all
     return zarr.open_group(str(path), mode="r+")
 
 
 @dataclass
 class BuildReport:
-    """Per store: triplets computed now and already present."""
+    """Per store: triplets computed now and already present, and the build's dose (e⁻/Å²)."""
 
     path: Path
     computed: int
     skipped: int
+    dose: float | None = None
 
 
 def _client(workers: int, scheduler: str | None):
@@ -175,17 +191,41 @@ def _client(workers: int, scheduler: str | None):
     return Client(cluster), cluster
 
 
+def _add_noise(stores: dict, simulator: TripletSimulator, seed: int, chunk: int) -> float:
+    """Pass 2: one dose from every noise-free low-res image of ``stores``, then the noisy images
+    of every store whose dose differs or is unfinished. Returns the dose."""
+    sums = np.zeros(3)
+    for group in stores.values():
+        n = group["computed"].shape[0]
+        for s in range(0, n, chunk):
+            sums += simulator.band_sums(np.asarray(group["clean_low"][s:s + chunk]))
+    dose = simulator.dose_from(sums)
+    for group in stores.values():
+        n = group["done"].shape[0]
+        if group.attrs.get("dose") == dose and np.asarray(group["done"][:]).all():
+            continue
+        group["done"][:] = False
+        group.attrs["dose"] = dose
+        for s in range(0, n, chunk):
+            clean = np.asarray(group["clean_low"][s:s + chunk], np.float64)
+            group["low"][s:s + len(clean)] = np.stack(
+                [simulator.add_noise(c, dose, np.random.default_rng([seed, s + i])) for i, c in enumerate(clean)]
+            ).astype(np.float32)
+            group["dose"][s:s + len(clean)] = dose
+            group["done"][s:s + len(clean)] = True
+    return dose
+
+
 def build_dataset(structures: list[str | Path], output: str | Path, count: int, simulator: TripletSimulator,
                   mode: Literal["grid", "random"] = "grid", seed: int = 0, chunk: int = 8, workers: int = 2,
                   scheduler: str | None = None, overwrite: bool = False,
                   on_chunk: Callable[[Path, int, int], None] | None = None) -> list[BuildReport]:
     """Simulate ``count`` triplets per structure into ``output/<stem>.zarr``; resumes unfinished stores.
+    All stores of the call share one low-res dose (see the module notes), reported in each report.
 
-    ``on_chunk(path, done, total)`` is called after each chunk is stored (progress; raising in it
-    stops the build as an interruption would).
+    ``on_chunk(path, computed, total)`` is called after each chunk's noise-free part is stored
+    (progress; raising in it stops the build as an interruption would).
     """
-    from dask.distributed import as_completed
-
     if chunk < 1:
         raise EmganError(f"chunk must be >= 1, got {chunk}", "chunk")
     paths = [Path(s) for s in structures]
@@ -199,13 +239,23 @@ def build_dataset(structures: list[str | Path], output: str | Path, count: int, 
               for p in paths}
     todo, reports = [], {}
     for p, group in stores.items():
-        done = np.asarray(group["done"][:], bool)
+        done = np.asarray(group["computed"][:], bool)
         starts = range(0, count, chunk)
         todo += [(p, s) for s in starts if not done[s:s + chunk].all()]
         skipped = sum(min(chunk, count - s) for s in starts if done[s:s + chunk].all())
         reports[p] = BuildReport(store_path(output, p), 0, skipped)
-    if not todo:
-        return list(reports.values())
+    if todo:
+        _compute(todo, stores, reports, simulator, angles, chunk, workers, scheduler, on_chunk, count)
+    dose = _add_noise(stores, simulator, seed, chunk)
+    for r in reports.values():
+        r.dose = dose
+    return list(reports.values())
+
+
+def _compute(todo, stores, reports, simulator, angles, chunk, workers, scheduler, on_chunk, count) -> None:
+    """Pass 1: the noise-free chunks ``todo`` [(structure, start)] on Dask workers, stored as they come."""
+    from dask.distributed import as_completed
+
     quiet = logging.getLogger("distributed")
     level = quiet.level
     quiet.setLevel(logging.ERROR)  # worker start/stop chatter; errors still show
@@ -216,25 +266,23 @@ def build_dataset(structures: list[str | Path], output: str | Path, count: int, 
         raise
     try:
         settings = simulator.settings()
-        futures = {client.submit(simulate_chunk, str(p.resolve()), settings, angles[s:s + chunk], seed, s,
+        futures = {client.submit(simulate_chunk, str(p.resolve()), settings, angles[s:s + chunk], s,
                                  pure=False): p for p, s in todo}
         for future in as_completed(futures):
             p = futures[future]
             result = future.result()
             group, s = stores[p], int(result["start"])
-            k = len(result["dose"])
-            for name in CHANNELS:
+            k = len(result["high"])
+            for name in ("diffraction", "high", "clean_low"):
                 group[name][s:s + k] = result[name]
-            group["dose"][s:s + k] = result["dose"]
             if group.attrs.get("angular_sampling") is None:
                 group.attrs["angular_sampling"] = float(result["angular_sampling"])
-            group["done"][s:s + k] = True
+            group["computed"][s:s + k] = True
             reports[p].computed += k
             if on_chunk is not None:
-                on_chunk(reports[p].path, int(np.asarray(group["done"][:]).sum()), count)
+                on_chunk(reports[p].path, int(np.asarray(group["computed"][:]).sum()), count)
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
         quiet.setLevel(level)
-    return list(reports.values())

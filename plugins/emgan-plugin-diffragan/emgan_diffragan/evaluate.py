@@ -2,8 +2,9 @@
 
 Scores are the core ``image_scores`` (mean FRC curve, its 0.5 and 0.143 resolutions in Å, SSIM and
 PSNR after a per-image least-squares fit onto the truth); the FRC of the noisy low-res input is the
-baseline; generating with each triplet's pattern swapped for another triplet's (the control) shows
-how much of the gain the diffraction pattern carries rather than the low-res image alone. The
+baseline; generating with each triplet's pattern swapped for another triplet's (``swapped``, the
+control) or with a blank pattern (``blank``) shows how much of the gain the diffraction pattern
+carries rather than the low-res image alone. The
 difference mask is the paper's Figure 4: pixels where the fitted image and the truth differ by more
 than ``threshold`` × the truth's range.
 """

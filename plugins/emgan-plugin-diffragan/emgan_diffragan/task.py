@@ -26,6 +26,7 @@ import torch
 from torch.utils.data import Dataset
 
 from emgan_core.errors import EmganError
+from emgan_core.inference import check_test_mode, test_time
 from emgan_core.tasks.paired import PairedTask
 from emgan_core.volume import ImageStack
 
@@ -59,16 +60,44 @@ def normalise_images(images: np.ndarray, mode: str, scale: float = 1.0) -> np.nd
     raise EmganError(f"image normalisation must be 'minmax' or 'zscore', got {mode!r}", "images")
 
 
+def phase_extended(diffraction: np.ndarray, low: np.ndarray, pattern_k: float, pixel_size: float) -> np.ndarray:
+    """(n, y, x) images with the diffraction pattern's amplitudes and the low-res image's phases (a
+    Fourier-domain input: classical phase extension's starting point).
+
+    Each Fourier coefficient k of the image grid (``np.fft.fftfreq`` at ``pixel_size`` Å) takes the
+    amplitude √I(k) of the pattern, read (bilinear) at pattern pixel (s − 1)/2 + k / ``pattern_k``
+    (``pattern_k``: Å⁻¹ per pattern pixel, i.e. mrad per pixel / (1000 λ)), and the phase of the FFT
+    of the low-res image minus its mean; k = 0 (the blocked zeroth order) stays 0.
+    """
+    from scipy.ndimage import map_coordinates
+
+    n, sy, sx = low.shape
+    ky = np.fft.fftfreq(sy, pixel_size)[:, None] * np.ones((1, sx))
+    kx = np.fft.fftfreq(sx, pixel_size)[None, :] * np.ones((sy, 1))
+    coords = [(diffraction.shape[-2] - 1) / 2 + ky / pattern_k, (diffraction.shape[-1] - 1) / 2 + kx / pattern_k]
+    out = np.empty(low.shape, np.float32)
+    for i in range(n):
+        amplitude = np.sqrt(np.clip(map_coordinates(np.asarray(diffraction[i], np.float64), coords, order=1,
+                                                    mode="constant"), 0, None))
+        spectrum = np.fft.fft2(np.asarray(low[i], np.float64) - float(np.mean(low[i])))
+        out[i] = np.fft.ifft2(amplitude * np.exp(1j * np.angle(spectrum))).real
+    return out
+
+
 def network_inputs(diffraction: np.ndarray, low: np.ndarray, mode: str = "log",
-                   images: str = "minmax") -> np.ndarray:
-    """(n, 2, y, x) generator input from (n, y, x) diffraction patterns and low-res images."""
+                   images: str = "minmax", hybrid: tuple[float, float] | None = None) -> np.ndarray:
+    """(n, 2, y, x) generator input from (n, y, x) diffraction patterns and low-res images; with
+    ``hybrid`` = (Å⁻¹ per pattern pixel, image Å/pixel) a third channel, :func:`phase_extended`."""
     d = np.asarray(diffraction, np.float64)
     if mode == "log":
         mean = d.reshape(len(d), -1).mean(1)[:, None, None]
         d = np.log1p(d / np.where(mean > 0, mean, 1.0))
     elif mode != "linear":
         raise EmganError(f"diffraction normalisation must be 'log' or 'linear', got {mode!r}", "diffraction")
-    return np.stack([to_unit_range(d), normalise_images(low, images)], axis=1)
+    channels = [to_unit_range(d), normalise_images(low, images)]
+    if hybrid is not None:
+        channels.append(to_unit_range(phase_extended(diffraction, low, *hybrid)))
+    return np.stack(channels, axis=1)
 
 
 class TripletImages(Dataset):
@@ -106,11 +135,17 @@ class DiffraGANTask(PairedTask):
         diffraction: ``log`` (default) or ``linear`` scaling of the pattern before [-1, 1].
         images: low-res input and high-res target per image to [-1, 1] (``minmax``, default) or
             z-scored (``zscore``), the target then divided by ``scale`` for the tanh's headroom.
+        test_mode: ``pix2pix`` (default: dropout on and batch statistics at test time, as pix2pix
+            and the authors' code) or ``eval`` (:func:`emgan_core.inference.test_time`).
+        hybrid: add a third input channel, the pattern's amplitudes with the low-res image's phases
+            (:func:`phase_extended`; not in the paper; the generator then needs ``in_channels: 3``
+            and the critic ``in_channels: 4``).
     """
 
     def __init__(self, diffraction: Literal["log", "linear"] = "log", images: Literal["minmax", "zscore"] = "minmax",
-                 scale: float = 3.0):
+                 scale: float = 3.0, test_mode: Literal["pix2pix", "eval"] = "pix2pix", hybrid: bool = False):
         super().__init__(conditional=True, normalise="none", spatial_dims=2)
+        self._folders = {}
         if diffraction not in ("log", "linear"):
             raise ValueError(f"diffraction must be 'log' or 'linear', got {diffraction!r}")
         if images not in ("minmax", "zscore"):
@@ -118,54 +153,106 @@ class DiffraGANTask(PairedTask):
         if not scale > 0:
             raise ValueError(f"scale must be positive, got {scale}")
         self.diffraction, self.images, self.scale = diffraction, images, float(scale)
+        self.test_mode = check_test_mode(test_mode)
+        self.hybrid, self.geometry = bool(hybrid), None
 
     # -- data -------------------------------------------------------------------------------------
 
-    def _folder(self, item: dict, where: str) -> Path:
-        """Where a structure item's store is built: ``cache/<mode>-<count>-seed<seed>``."""
-        if not isinstance(self.simulator, TripletSimulator):
+    def _folder(self, item: dict, where: str, simulator: TripletSimulator | None = None) -> Path:
+        """Where a structure item's store is built: ``cache/<mode>-<count>-seed<seed>-<settings hash>``
+        (the hash of the simulator settings, so other physics never meets a stale store)."""
+        import hashlib
+        import json
+
+        simulator = simulator or self.simulator
+        if not isinstance(simulator, TripletSimulator):
             raise EmganError("structure items need 'simulator: {name: abtem-triplet, ...}'", "simulator")
         count = int(item.get("orientations", 0))
         if count < 1:
             raise EmganError("a structure item needs orientations >= 1", where)
         cache = Path(self.data.get("cache", "out/diffragan-triplets"))
-        return cache / f"{item.get('mode', 'grid')}-{count}-seed{int(item.get('seed', 0))}"
+        digest = hashlib.sha1(json.dumps(simulator.settings(), sort_keys=True).encode()).hexdigest()[:8]
+        return cache / f"{item.get('mode', 'grid')}-{count}-seed{int(item.get('seed', 0))}-{digest}"
 
-    def _build(self, items: list[tuple[dict, str]]) -> None:
-        """Build (or resume) the stores of all structure items, one Dask cluster per plan."""
+    def _build(self, items: list[tuple[dict, str]], split: str) -> None:
+        """Build (or resume) the stores of all structure items, one Dask cluster per plan. The first
+        training plan sets the low-res dose (band SNR ``low_snr`` over its triplets); every other
+        plan, validation included, is simulated at that dose: one microscope, one dose."""
         plans: dict[Path, list] = {}
         for item, where in items:
             if "dataset" not in item:
                 if "structure" not in item:
                     raise EmganError("each item needs 'dataset' (a built .zarr) or 'structure' + 'orientations'",
                                      where)
-                plans.setdefault(self._folder(item, where), []).append(item)
-        for folder, group in plans.items():
+                plans.setdefault(self._plan_key(item, where), []).append(item)
+        for key, group in plans.items():
             first = group[0]
+            simulator = self._simulator_for(split, key)
+            folder = self._folder(first, "data", simulator)
+            self._folders[(split, key)] = folder
             reports = build_dataset(sorted({str(i["structure"]) for i in group}), folder,
-                                    int(first["orientations"]), self.simulator, mode=first.get("mode", "grid"),
+                                    int(first["orientations"]), simulator, mode=first.get("mode", "grid"),
                                     seed=int(first.get("seed", 0)), workers=int(self.data.get("workers", 2)),
                                     scheduler=self.data.get("scheduler"))
+            if self._dose is None and reports:
+                self._dose = reports[0].dose
             for r in reports:
                 if r.computed:
-                    print(f"{r.path}: simulated {r.computed} triplets ({r.skipped} were there)", file=sys.stderr)
+                    print(f"{r.path}: simulated {r.computed} triplets ({r.skipped} were there); low-res dose "
+                          f"{r.dose:.4g} e/Å²", file=sys.stderr)
 
-    def _store(self, item: dict, where: str) -> TripletStore:
+    _dose: float | None = None
+
+    def _plan_key(self, item: dict, where: str) -> tuple:
+        count = int(item.get("orientations", 0))
+        if count < 1:
+            raise EmganError("a structure item needs orientations >= 1", where)
+        return (item.get("mode", "grid"), count, int(item.get("seed", 0)))
+
+    def _simulator_for(self, split: str, key: tuple | None = None) -> TripletSimulator:
+        """The recipe's simulator, or (after the first training plan) one fixed at its dose."""
+        if not isinstance(self.simulator, TripletSimulator):
+            raise EmganError("structure items need 'simulator: {name: abtem-triplet, ...}'", "simulator")
+        if self._dose is None:
+            if split != "train" and (self.data.get("train") or []):
+                self._split("train")  # the training plans fix the dose first
+            if self._dose is None:
+                return self.simulator
+        return self.simulator.with_dose(self._dose)
+
+    def _store(self, item: dict, where: str, split: str) -> TripletStore:
         if "dataset" in item:
-            return TripletStore(item["dataset"])
-        return TripletStore(store_path(self._folder(item, where), item["structure"]))
+            store = TripletStore(item["dataset"])
+            if split == "train" and self._dose is None:
+                self._dose = store.dose
+            return store
+        store = TripletStore(store_path(self._folders[(split, self._plan_key(item, where))], item["structure"]))
+        if split == "train" and self._dose is None:
+            self._dose = store.dose
+        return store
 
     @functools.lru_cache(maxsize=64)
     def _arrays(self, key: tuple):
-        item, where = dict(key[0]), key[1]
-        store = self._store(item, where)
+        item, where, split = dict(key[0]), key[1], key[2]
+        store = self._store(item, where, split)
         indices = None
         if "indices" in item:
             lo, hi = (list(item["indices"]) + [None])[:2]
             indices = np.arange(len(store))[slice(lo, hi)]
         arrays = store.load(indices)
-        return (network_inputs(arrays["diffraction"], arrays["low"], self.diffraction, self.images),
+        return (network_inputs(arrays["diffraction"], arrays["low"], self.diffraction, self.images,
+                               self._hybrid_geometry(store)),
                 normalise_images(arrays["high"], self.images, self.scale), store.pixel_size)
+
+    def _hybrid_geometry(self, store: TripletStore) -> tuple[float, float] | None:
+        """(Å⁻¹ per pattern pixel, Å/pixel) of a store when ``hybrid``, else None."""
+        if not self.hybrid:
+            return None
+        from emgan_core.simulators import electron_wavelength
+
+        wavelength = electron_wavelength(float(store.settings["energy"]))
+        self.geometry = (store.angular_sampling / (1000.0 * wavelength), store.pixel_size)
+        return self.geometry
 
     def _split(self, split: str):
         items = self.data.get(split) or []
@@ -180,11 +267,11 @@ class DiffraGANTask(PairedTask):
             if unknown:
                 raise EmganError(f"unknown item key(s) {sorted(unknown)}; known: {sorted(ITEM_KEYS)}", where)
             checked.append((item, where))
-        self._build(checked)
+        self._build(checked, split)
         parts = []
         for item, where in checked:
             key = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in item.items()))
-            parts.append(self._arrays((key, where)))
+            parts.append(self._arrays((key, where, split)))
         if not parts:
             return None
         sizes = {p[0].shape[-1] for p in parts}
@@ -223,6 +310,7 @@ class DiffraGANTask(PairedTask):
 
     def inference_spec(self) -> dict:
         return {"diffraction": self.diffraction, "images": self.images, "scale": self.scale,
+                "test_mode": self.test_mode, "hybrid": self.hybrid, "geometry": self.geometry,
                 "batch_size": int((self.eval or {}).get("batch_size", 16)),
                 "pixel_size": getattr(self, "pixel_size", None)}
 
@@ -230,13 +318,17 @@ class DiffraGANTask(PairedTask):
         self.eval = dict(spec)
         self.diffraction = spec.get("diffraction", self.diffraction)
         self.images, self.scale = spec.get("images", self.images), float(spec.get("scale", self.scale))
+        self.test_mode = check_test_mode(spec.get("test_mode", self.test_mode))
+        self.hybrid, self.geometry = bool(spec.get("hybrid", False)), spec.get("geometry")
 
     @torch.no_grad()
     def generate(self, diffraction: np.ndarray, low: np.ndarray, batch_size: int | None = None,
-                 device: str | torch.device = "cpu") -> np.ndarray:
-        """High-res images (n, y, x) in [-1, 1] from (n, y, x) diffraction patterns and low-res images."""
+                 device: str | torch.device = "cpu", store: TripletStore | None = None) -> np.ndarray:
+        """High-res images (n, y, x) in [-1, 1] from (n, y, x) diffraction patterns and low-res images,
+        in batches of ``batch_size`` with the generator in ``self.test_mode`` (pix2pix: stochastic,
+        batch statistics of each batch)."""
         device = torch.device(device)
-        generator = self.generator.to(device).eval()
+        generator = self.generator.to(device)
         if diffraction.shape != low.shape:
             raise EmganError(f"diffraction {diffraction.shape} and low-res {low.shape} stacks differ", "inputs")
         multiple = 2 ** int(getattr(generator, "depth", 0))
@@ -245,10 +337,12 @@ class DiffraGANTask(PairedTask):
                              f"by {multiple}", "inputs")
         batch_size = batch_size or int((self.eval or {}).get("batch_size", 16))
         out = np.empty(low.shape, np.float32)
-        for s in range(0, len(low), batch_size):
-            x = torch.from_numpy(network_inputs(diffraction[s:s + batch_size], low[s:s + batch_size],
-                                                self.diffraction, self.images)).to(device)
-            out[s:s + batch_size] = self.generator(x).float().cpu().numpy()[:, 0]
+        hybrid = (self._hybrid_geometry(store) if store is not None else tuple(self.geometry)) if self.hybrid else None
+        with test_time(generator, mode=self.test_mode):
+            for s in range(0, len(low), batch_size):
+                x = torch.from_numpy(network_inputs(diffraction[s:s + batch_size], low[s:s + batch_size],
+                                                    self.diffraction, self.images, hybrid)).to(device)
+                out[s:s + batch_size] = generator(x).float().cpu().numpy()[:, 0]
         return out
 
     def infer(self, source: Any, batch_size: int | None = None, device: str | torch.device = "cpu",
@@ -260,5 +354,5 @@ class DiffraGANTask(PairedTask):
             raise EmganError(f"triplets are {store.pixel_size:.3f} Å/pixel but the model was trained at "
                              f"{trained:.3f} Å/pixel", str(store.path))
         arrays = store.load(indices)
-        return ImageStack(self.generate(arrays["diffraction"], arrays["low"], batch_size, device),
+        return ImageStack(self.generate(arrays["diffraction"], arrays["low"], batch_size, device, store),
                           store.pixel_size)
