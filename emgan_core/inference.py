@@ -62,27 +62,32 @@ def test_time(*modules, mode: str = "pix2pix"):
                 m.track_running_stats = track
 
 
-def load_for_inference(checkpoint, device: str = "cpu", test_mode: str | None = None):
+def load_for_inference(checkpoint, device: str = "cpu", test_mode: str | None = None,
+                       task: str | tuple[str, ...] | None = None):
     """(task ready for infer, checkpoint payload) from a checkpoint file or run directory.
     ``test_mode`` (``pix2pix`` or ``eval``) overrides the task's test-time mode, for tasks that
-    have one (a ``test_mode`` attribute)."""
+    have one (a ``test_mode`` attribute). ``task``: the task name(s) the checkpoint must hold, else
+    a one-line error naming what it holds (e.g. a classifier given where a GAN is expected)."""
     from .training.checkpoint import load_checkpoint
     from .training.trainer import build_task
 
     ckpt = load_checkpoint(checkpoint)
-    task, modules = build_task(get_registry(), ckpt["components"])
+    held = ckpt["components"]["task"]["name"]
+    wanted = (task,) if isinstance(task, str) else task
+    if wanted and held not in wanted:
+        raise EmganError(f"this is a task/{held} model, expected task/{' or task/'.join(wanted)}", str(checkpoint))
+    built, modules = build_task(get_registry(), ckpt["components"])
     weights = ckpt["state"]["ema"] or {}
     for role, module in modules.items():
         module.load_state_dict(weights.get(role, ckpt["state"]["networks"][role]))
         module.eval()
-    task.load_inference_spec(ckpt["inference"])
+    built.load_inference_spec(ckpt["inference"])
     if test_mode is not None:
         check_test_mode(test_mode)
-        if not hasattr(task, "test_mode"):
-            raise EmganError(f"task/{ckpt['components']['task']['name']} has no test-time mode to choose",
-                             "--eval-mode")
-        task.test_mode = test_mode
-    return task, ckpt
+        if not hasattr(built, "test_mode"):
+            raise EmganError(f"task/{held} has no test-time mode to choose", "--eval-mode")
+        built.test_mode = test_mode
+    return built, ckpt
 
 
 def resolve_device(name: str) -> str:
@@ -124,56 +129,33 @@ def infer_to_file(checkpoint, source, output, *, ref_map=None, device="auto", ba
     default: the task's own). torch is seeded with ``seed`` first, so a stochastic (pix2pix-mode)
     inference is reproducible.
     """
-    import inspect
     from pathlib import Path
 
-    from .io import read_map, read_particle_star, write_any, write_star_copy
-    from .io.atomic import check_writable
+    from .io import read_map, write_any, write_star_copy
     from .transforms import resample_to_grid
-    from .volume import ImageStack, Volume
+    from .volume import Volume
 
-    check_writable(output)
-    if mc_samples is not None:
-        check_writable(std_path(output))
-    star = source if star is None and _is_star(source) else star
-    table = read_particle_star(star) if star is not None else None
-    star_out = Path(output).with_suffix(".star") if table is not None else None
-    if star_out is not None:
-        check_writable(star_out)
-        if not _is_star(source):  # fail before any work if the stack is not in the STAR file
-            from .io.particles import stack_rows
-            stack_rows(table, source)
+    table, star_out = _particle_inputs(source, star, output, mc_samples)
     ref = read_map(ref_map) if ref_map else None
     device = resolve_device(device)
     task, ckpt = load_for_inference(checkpoint, device, test_mode=test_mode)
     if check is not None:
         check(task, checkpoint)
+    if table is not None and not getattr(task, "accepts_star", False):
+        raise EmganError(f"task/{ckpt['components']['task']['name']} does not take particle STAR files",
+                         str(star or source))
     t0 = time.perf_counter()
     options = {"resolution": resolution} if resolution is not None else {}
     if table is not None:
-        if "star" not in inspect.signature(task.infer).parameters:
-            raise EmganError(f"task/{ckpt['components']['task']['name']} does not take particle STAR files",
-                             str(star))
         options["star"] = table
-    std = None
-    import torch
-
-    torch.manual_seed(int(seed))
-    if mc_samples is not None:
-        from .inferers import mc_dropout
-
-        generators = [net for role, net in task.networks.items() if task.roles.get(role) == "generator"]
-        out, std = mc_dropout(lambda: task.infer(source, batch_size=batch_size, device=device, **options),
-                              generators, int(mc_samples))
-    else:
-        out = task.infer(source, batch_size=batch_size, device=device, **options)
+    out, std = _infer(task, source, batch_size, device, options, mc_samples, seed)
     if ref is not None:
         if not isinstance(out, Volume):
             raise EmganError("--ref-map applies to maps, not image stacks", "--ref-map")
         out = resample_to_grid(out, ref)
         std = resample_to_grid(std, ref) if std is not None else None
-    if star_out is not None and not isinstance(out, ImageStack):
-        raise EmganError("a STAR file applies to image stacks only", str(star))
+    if star_out is not None and isinstance(out, Volume):
+        raise EmganError("a STAR file applies to image stacks only", str(star or source))
     if std is not None:
         write_any(std, std_path(output))
     write_any(out, output)
@@ -184,3 +166,41 @@ def infer_to_file(checkpoint, source, output, *, ref_map=None, device="auto", ba
             Path(output).unlink(missing_ok=True)  # no stack without its STAR file
             raise
     return out, ckpt, time.perf_counter() - t0, device
+
+
+def _particle_inputs(source, star, output, mc_samples):
+    """(particle table or None, the STAR copy to write or None), every output checked writable and
+    the stack checked to be in the STAR file before any work."""
+    from pathlib import Path
+
+    from .io import read_particle_star
+    from .io.atomic import check_writable
+
+    check_writable(output)
+    if mc_samples is not None:
+        check_writable(std_path(output))
+    star = source if star is None and _is_star(source) else star
+    table = read_particle_star(star) if star is not None else None
+    star_out = Path(output).with_suffix(".star") if table is not None else None
+    if star_out is not None:
+        check_writable(star_out)
+        if not _is_star(source):
+            from .io.particles import stack_rows
+
+            stack_rows(table, source)
+    return table, star_out
+
+
+def _infer(task, source, batch_size, device, options, mc_samples, seed):
+    """(output, per-voxel std or None): one seeded inference, or the mean of ``mc_samples``
+    Monte-Carlo dropout passes."""
+    import torch
+
+    torch.manual_seed(int(seed))
+    if mc_samples is None:
+        return task.infer(source, batch_size=batch_size, device=device, **options), None
+    from .inferers import mc_dropout
+
+    generators = [net for role, net in task.networks.items() if task.roles.get(role) == "generator"]
+    return mc_dropout(lambda: task.infer(source, batch_size=batch_size, device=device, **options),
+                      generators, int(mc_samples))

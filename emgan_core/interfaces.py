@@ -150,6 +150,8 @@ class Task(ABC):
     #: ``{"train": list[MapPair], "val": list[MapPair] | None}``; every key of every item is checked
     #: (unknown keys with a close match, files that must exist) before any work. Empty: only paths.
     data_keys: ClassVar[dict[str, Any]] = {}
+    #: whether :meth:`infer` takes ``star=`` (a particle table), so ``emgan infer`` can pass a STAR file
+    accepts_star: ClassVar[bool] = False
 
     networks: dict[str, nn.Module]
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from emgan_core.cli import add_action, add_actions, add_simulator_args, simulator_from
 from emgan_core.errors import EmganError
+from emgan_core.inference import load_for_inference
 
 EXAMPLES = {
     "simulate": "emgan cryoetgan simulate examples/data/1aki.pdb -o out/1aki_subtomogram.mrc --png out/1aki.png",
@@ -21,7 +22,9 @@ EXAMPLES = {
     "evaluate": "emgan cryoetgan evaluate out/cryoetgan/run --classifier out/cryoetgan/classifier "
                 "--source out/cryoetgan/test/set.csv --real out/cryoetgan/train-s/set.csv",
     "downstream": "emgan cryoetgan downstream out/cryoetgan/run --train out/cryoetgan/train-d/set.csv "
-                  "--test out/cryoetgan/test/set.csv -o out/cryoetgan/downstream",
+                  "--real-train out/cryoetgan/train-s/set.csv --test out/cryoetgan/test/set.csv "
+                  "-o out/cryoetgan/downstream",
+    "microtubules": "emgan cryoetgan microtubules ../shared/data/subtomograms -o out/cryoetgan/mt",
 }
 
 
@@ -39,7 +42,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--angles", nargs=3, type=float, metavar=("ROT", "TILT", "PSI"),
                    help="RELION Euler angles, degrees (default: random)")
     p.add_argument("--seed", type=int, default=0, help="orientation, shift and noise seed")
-    add_simulator_args(p, "--set box=24 --set method=wedge")
+    add_simulator_args(p, "--set box=24 --set neighbours=0")
     p.set_defaults(func=cmd_simulate)
 
     p = _parser(sub, "simulate-set", "a labelled set: COUNT particles per structure, density and subtomogram")
@@ -48,7 +51,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", required=True, help="set folder (DIR/set.csv, DIR/density/, DIR/subtomogram/)")
     p.add_argument("--seed", type=int, default=0, help="orientations, shifts and noise")
     p.add_argument("--overwrite", action="store_true", help="replace an existing folder")
-    add_simulator_args(p, "--set box=24 --set method=wedge")
+    p.add_argument("--conventional", action="store_true",
+                   help="also a 'conventional' column: the same particles by the conventional model (one CTF, "
+                        "missing wedge as a Fourier mask, Gaussian noise at the same SNR)")
+    add_simulator_args(p, "--set box=24 --set neighbours=0")
     p.set_defaults(func=cmd_simulate_set)
 
     p = _parser(sub, "generate", "translate a set with a trained cycle GAN; labels carried over")
@@ -78,10 +84,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--json", help="also write the scores here")
     p.set_defaults(func=cmd_evaluate)
 
-    p = _parser(sub, "downstream", "classifier trained on plain simulations vs on generated ones, tested on real")
+    p = _parser(sub, "downstream", "classifiers trained on conventional simulations, on generated ones and on real "
+                "subtomograms, tested on held-out real ones; FID/PRDC of the training sets")
     p.add_argument("checkpoint", help="run folder or checkpoint of task/cycle")
-    p.add_argument("--train", required=True, help="labelled domain-A set (its density column) to train on")
+    p.add_argument("--train", required=True, help="labelled domain-A set: its density column is translated, its "
+                   "conventional column is the baseline")
+    p.add_argument("--conventional-column", default="conventional",
+                   help="path column of --train with the conventional simulations (conventional)")
+    p.add_argument("--real-train", help="labelled real set (subtomogram column): the ceiling classifier, whose "
+                   "embeddings give FID and PRDC")
     p.add_argument("--test", required=True, help="labelled real set (its subtomogram column) to test on")
+    p.add_argument("--k", type=int, default=5, help="neighbours of PRDC (5)")
     p.add_argument("-o", "--output", required=True, help="folder: generated set, two classifier runs, results.json")
     p.add_argument("--recipe", default="cryoetgan-classifier", help="classifier recipe (its data is replaced)")
     p.add_argument("--steps", type=int, help="training steps of each classifier (default: the recipe's)")
@@ -89,6 +102,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("params", nargs="*", default=[], metavar="KEY=VALUE",
                    help="classifier recipe overrides, e.g. classifier.params.channels=8")
     p.set_defaults(func=cmd_downstream)
+
+    p = _parser(sub, "microtubules", "real 13- and 14-protofilament microtubule subtomograms (train/test along the "
+                "axis) and helical-lattice models of them with conventional simulations: three labelled sets")
+    p.add_argument("folder", help="folder with 13pf_MT.tif and 14pf_MT.tif (ImageJ TIFF stacks, (z, y, x))")
+    p.add_argument("-o", "--output", required=True, help="folder: real-train/, real-test/, model/ (each set.csv)")
+    p.add_argument("--box", type=int, default=16, help="box edge after binning, voxels (16)")
+    p.add_argument("--bin", type=int, default=2, help="binning of the tomogram (2: 21.04 Å voxels)")
+    p.add_argument("--step", type=float, default=2.0, help="spacing of the boxes along the axis, tomogram voxels (2)")
+    p.add_argument("--count", type=int, default=64, help="lattice models per class (64)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true")
+    add_simulator_args(p, "--set snr=0.05")
+    p.set_defaults(func=cmd_microtubules)
 
 
 # -- simulation -------------------------------------------------------------------------------------
@@ -143,19 +169,25 @@ def cmd_simulate_set(args) -> int:
     names = [n for n, _ in structures]
     if len(set(names)) != len(names):
         raise EmganError(f"two structures share a file stem (labels must differ): {names}", "structures")
+    sim.neighbour_pool = [atoms for _, atoms in structures]
+    conventional = sim.conventional() if args.conventional else None
     t0 = time.perf_counter()
-    density, sub, labels, extra = [], [], [], {k: [] for k in ("rot", "tilt", "psi", "shift_x", "shift_y", "shift_z")}
+    columns = {"density": [], "subtomogram": [], **({"conventional": []} if conventional else {})}
+    labels, extra = [], {k: [] for k in ("rot", "tilt", "psi", "shift_x", "shift_y", "shift_z")}
     with new_set_folder(args.output, args.overwrite) as folder:
         for k, (name, atoms) in enumerate(structures):
             rng = np.random.default_rng([args.seed, k])
-            for _ in range(args.count):
+            for i in range(args.count):
                 s = sim.sample(atoms, rng)
-                density.append(s.density)
-                sub.append(s.subtomogram)
+                columns["density"].append(s.density)
+                columns["subtomogram"].append(s.subtomogram)
+                if conventional:
+                    noise = np.random.default_rng([args.seed, k, i, 1])
+                    columns["conventional"].append(s.density.with_data(conventional.corrupt(s.density.data, noise)))
                 labels.append(name)
                 for key, v in zip(extra, [*s.angles, *s.shift]):
                     extra[key].append(round(float(v), 4))
-        write_set(folder, {"density": density, "subtomogram": sub}, labels, extra)
+        write_set(folder, columns, labels, extra)
     print(f"{args.output}/set.csv: {len(labels)} particles ({args.count} × {', '.join(names)}), box {sim.box}³ at "
           f"{sim.voxel_size:g} Å/voxel, {sim.method}; {time.perf_counter() - t0:.1f} s")
     return 0
@@ -163,22 +195,12 @@ def cmd_simulate_set(args) -> int:
 
 # -- trained models ----------------------------------------------------------------------------------
 
-def load_task(checkpoint, task_name: str):
-    from emgan_core.inference import load_for_inference
-
-    task, ckpt = load_for_inference(checkpoint)
-    name = ckpt["components"]["task"]["name"]
-    if name != task_name:
-        raise EmganError(f"this is a task/{name} model, expected task/{task_name}", str(checkpoint))
-    return task
-
-
 def cmd_generate(args) -> int:
     from emgan_core.volume import Volume
 
     from .sets import new_set_folder, read_set, write_set
 
-    task = load_task(args.checkpoint, "cycle")
+    task = load_for_inference(args.checkpoint, task="cycle")[0]
     data = read_set(args.set, args.column)
     with new_set_folder(args.output, args.overwrite) as folder:
         out = task.translate(data.samples, args.direction)
@@ -196,7 +218,7 @@ def cmd_classify(args) -> int:
     from .sets import read_set
 
     check_writable(args.output)
-    task = load_task(args.classifier, "classify")
+    task = load_for_inference(args.classifier, task="classify")[0]
     data = read_set(args.set, args.column)
     probs, _ = task.predict(data.samples)
     table = pd.DataFrame({"label": data.labels, "predicted": np.array(task.classes)[probs.argmax(1)]})
@@ -219,8 +241,8 @@ def cmd_evaluate(args) -> int:
 
     if args.json:
         check_writable(args.json)
-    gan = load_task(args.checkpoint, "cycle")
-    classifier = load_task(args.classifier, "classify")
+    gan = load_for_inference(args.checkpoint, task="cycle")[0]
+    classifier = load_for_inference(args.classifier, task="classify")[0]
     source = read_set(args.source, args.column)
     real = read_set(args.real, args.real_column)
     paired = read_set(args.source, "subtomogram") if "subtomogram" in source.table else None
@@ -239,8 +261,57 @@ def cmd_downstream(args) -> int:
     from .evaluate import downstream
 
     results = downstream(args.checkpoint, args.train, args.test, Path(args.output), args.recipe, args.steps,
-                         args.overwrite, args.params)
+                         args.overwrite, args.params, args.real_train, args.conventional_column, args.k)
     for name, value in results["accuracy"].items():
-        print(f"accuracy on the real test set, classifier trained on {name:10s}: {value:.3f}")
+        print(f"accuracy on the real test set, classifier trained on {name:12s}: {value:.3f} "
+              f"(chance {results['chance']:.3f}, majority class {results['majority']:.3f})")
+    for name, values in results["scores_vs_test"].items():
+        print(f"{name:12s} vs real test: " + "  ".join(f"{k} {v:.3f}" for k, v in values.items()))
     print(f"{args.output}/results.json")
+    return 0
+
+
+def cmd_microtubules(args) -> int:
+    """Three sets for the real-data experiment: ``real-train`` and ``real-test`` (column
+    ``subtomogram``: boxes of the real tomograms), ``model`` (columns ``density``: helical-lattice
+    models, and ``conventional``: their conventional simulation by ``simulator/subtomogram``
+    ``method: wedge`` at the box's voxel size, default CTF 30,000 Å, SNR 0.1)."""
+    from emgan_core.volume import Volume
+
+    from .microtubules import cut_boxes, lattice_model, read_tiff_volume
+    from .sets import new_set_folder, write_set
+
+    folder, out = Path(args.folder), Path(args.output)
+    if out.exists() and not args.overwrite:
+        raise EmganError("exists already (give --overwrite to replace it)", str(out))
+    classes = {"13pf": folder / "13pf_MT.tif", "14pf": folder / "14pf_MT.tif"}
+    params = ["method=wedge", f"box={args.box}", *args.sim_params]
+    t0 = time.perf_counter()
+    real = {"train": ([], []), "test": ([], [])}
+    voxel = None
+    for label, path in classes.items():
+        volume = read_tiff_volume(path)
+        voxel = volume.voxel_size[0] * args.bin
+        for part, boxes in zip(("train", "test"), cut_boxes(volume, args.box, args.step, args.bin)):
+            real[part][0].extend(Volume(b, voxel_size=voxel) for b in boxes)
+            real[part][1].extend([label] * len(boxes))
+    args.sim_params = params + [f"voxel_size={voxel}"]
+    sim = _simulator(args, "cryoetgan microtubules")
+    out.mkdir(parents=True, exist_ok=True)
+    for part, (volumes, labels) in real.items():
+        with new_set_folder(out / f"real-{part}", overwrite=True) as tmp:
+            write_set(tmp, {"subtomogram": volumes}, labels)
+    density, conventional, labels = [], [], []
+    for k, label in enumerate(classes):
+        rng = np.random.default_rng([args.seed, k])
+        for _ in range(args.count):
+            model = Volume(lattice_model(int(label[:2]), args.box, voxel, rng), voxel_size=voxel)
+            density.append(model)
+            conventional.append(model.with_data(sim.corrupt(model.data, rng)))
+            labels.append(label)
+    with new_set_folder(out / "model", overwrite=True) as tmp:
+        write_set(tmp, {"density": density, "conventional": conventional}, labels)
+    counts = {part: {c: v[1].count(c) for c in classes} for part, v in real.items()}
+    print(f"{out}: real boxes {counts} at {voxel:g} Å/voxel, box {args.box}³; {len(labels)} lattice models; "
+          f"{time.perf_counter() - t0:.1f} s")
     return 0

@@ -5,7 +5,9 @@ G_ab maps domain A to B, G_ba maps B to A; critic_a judges A samples, critic_b B
 critics minimise the recipe's adversarial loss (``wasserstein`` with ``train.weight_clip`` and
 RMSprop as in the paper; ``train.gradient_penalty`` optional), the generators its generator side in
 both directions plus ``cycle_weight`` · (|G_ba(G_ab(a)) − a|₁ + |G_ab(G_ba(b)) − b|₁) and, if asked,
-``identity_weight`` · (|G_ab(b) − b|₁ + |G_ba(a) − a|₁).
+``identity_weight`` · (|G_ab(b) − b|₁ + |G_ba(a) − a|₁). ``noise_sigma`` adds zero-mean Gaussian
+noise to the domain-A maps (CryoETGAN's density maps, Table 3 of the paper: σ = 0.2 best) wherever
+they enter the game: training draws, validation and translation from A to B.
 
 Data (recipe ``data``): ``train: {a: [ITEM…], b: [ITEM…]}`` and optionally ``val`` alike, an item
 being a set table (CSV/STAR, ``{set: TABLE, column: NAME}``), an .mrcs stack (2D) or one map.
@@ -26,7 +28,7 @@ from emgan_core.errors import EmganError
 from emgan_core.interfaces import Task
 from emgan_core.volume import ImageStack, Volume
 
-from .samples import UnpairedSamples, normalise
+from .samples import UnpairedSamples, add_noise, normalise
 from .sets import LabelledSet, read_samples
 
 
@@ -48,6 +50,18 @@ def _gather(items, where: str, spatial_dims: int) -> LabelledSet:
                        sets[0].voxel_size, sets[0].table)
 
 
+def _gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """WGAN-GP (Gulrajani et al. 2017), E[(‖∇ₓ D(x̂)‖₂ − 1)²] at random interpolates x̂ of real and
+    fake, where D(x) is the sample's score as the Wasserstein loss sees it: the mean of the critic's
+    patch scores (the paper's stride-1 critic gives 13³ of them for a 16³ box; penalising their sum
+    would ask a gradient ~2,000 times too small)."""
+    alpha = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype)
+    mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+    scores = critic(mixed).flatten(1).mean(1)
+    (grad,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True)
+    return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
 class CycleTask(Task):
     """Cycle-consistent GAN between domains A and B.
 
@@ -56,15 +70,20 @@ class CycleTask(Task):
             terms (0: off). scale: normalisation headroom (standard deviations mapped to ±1).
         spatial_dims: 3 (subtomograms) or 2 (images). flips: random axis flips when training.
         direction: default of inference, ``ab`` or ``ba``.
+        noise_sigma: σ of the zero-mean Gaussian noise added to each domain-A map, in standard
+            deviations of that map (0: none; the paper's best is 0.2). Drawn afresh for every
+            training sample; seeded per sample (``noise_seed``) when translating A to B.
     """
 
     roles = {"generator_ab": "generator", "generator_ba": "generator", "critic_a": "critic", "critic_b": "critic"}
     optional_roles = frozenset()
 
     def __init__(self, cycle_weight: float = 10.0, identity_weight: float = 0.0, scale: float = 3.0,
-                 spatial_dims: Literal[2, 3] = 3, flips: bool = True, direction: Literal["ab", "ba"] = "ab"):
-        if cycle_weight < 0 or identity_weight < 0 or not scale > 0:
-            raise ValueError("cycle_weight and identity_weight must be >= 0, scale > 0")
+                 spatial_dims: Literal[2, 3] = 3, flips: bool = True, direction: Literal["ab", "ba"] = "ab",
+                 noise_sigma: float = 0.0):
+        if cycle_weight < 0 or identity_weight < 0 or not scale > 0 or not noise_sigma >= 0:
+            raise ValueError("cycle_weight, identity_weight and noise_sigma must be >= 0, scale > 0")
+        self.noise_sigma = float(noise_sigma)
         if direction not in ("ab", "ba"):
             raise ValueError(f"direction must be 'ab' or 'ba', got {direction!r}")
         self.cycle_weight, self.identity_weight, self.scale = float(cycle_weight), float(identity_weight), float(scale)
@@ -101,14 +120,16 @@ class CycleTask(Task):
         domains = self._domains("train")
         if domains is None:
             raise EmganError("no training data", "data.train")
-        return UnpairedSamples(domains[0].samples, domains[1].samples, self.scale, 2**62, seed, self.flips)
+        return UnpairedSamples(domains[0].samples, domains[1].samples, self.scale, 2**62, seed, self.flips,
+                               self.noise_sigma)
 
     def val_dataset(self, seed: int):
         domains = self._domains("val")
         if domains is None:
             return None
         n = self.train.val_batches * self.train.batch_size
-        return UnpairedSamples(domains[0].samples[:n], domains[1].samples[:n], self.scale)
+        return UnpairedSamples(domains[0].samples[:n], domains[1].samples[:n], self.scale, seed=seed,
+                               noise_a=self.noise_sigma)
 
     # -- the game ---------------------------------------------------------------------------------
 
@@ -129,9 +150,7 @@ class CycleTask(Task):
             real_logits, fake_logits = critic(torch.cat([real, fake])).split(real.shape[0])
             terms[f"critic/adversarial_{side}"] = weight * loss.critic_loss(real_logits, fake_logits)
             if gp:
-                from emgan_core.training.penalties import gradient_penalty
-
-                terms[f"critic/gradient_penalty_{side}"] = gp * gradient_penalty(critic, real, fake)
+                terms[f"critic/gradient_penalty_{side}"] = gp * _gradient_penalty(critic, real, fake)
         return terms
 
     def generator_losses(self, batch):
@@ -168,6 +187,7 @@ class CycleTask(Task):
 
     def inference_spec(self):
         return {"scale": self.scale, "spatial_dims": self.spatial_dims, "direction": self.direction,
+                "noise_sigma": self.noise_sigma,
                 "voxel_size": self.voxel_size, "batch_size": int((self.eval or {}).get("batch_size", 8))}
 
     def load_inference_spec(self, spec):
@@ -176,12 +196,14 @@ class CycleTask(Task):
         self.spatial_dims = int(spec.get("spatial_dims", self.spatial_dims))
         self.direction = spec.get("direction", self.direction)
         self.voxel_size = float(spec.get("voxel_size", self.voxel_size))
+        self.noise_sigma = float(spec.get("noise_sigma", 0.0))
 
     @torch.no_grad()
     def translate(self, samples: np.ndarray, direction: str | None = None, batch_size: int | None = None,
-                  device: str | torch.device = "cpu") -> np.ndarray:
+                  device: str | torch.device = "cpu", noise_seed: int = 0) -> np.ndarray:
         """Map (N, *S) samples of one domain to the other (``ab`` or ``ba``); output in standard
-        deviations of the target domain's normalisation."""
+        deviations of the target domain's normalisation. From A, each map first gets the training
+        noise (``noise_sigma``), drawn from a generator seeded by (``noise_seed``, index)."""
         direction = direction or self.direction
         if direction not in ("ab", "ba"):
             raise EmganError(f"direction must be 'ab' or 'ba', got {direction!r}", "direction")
@@ -192,7 +214,11 @@ class CycleTask(Task):
         batch_size = batch_size or int((self.eval or {}).get("batch_size", 8))
         out = np.empty(samples.shape, np.float32)
         for s in range(0, len(samples), batch_size):
-            x = torch.from_numpy(np.stack([normalise(v, self.scale) for v in samples[s:s + batch_size]])[:, None])
+            x = [normalise(v, self.scale) for v in samples[s:s + batch_size]]
+            if direction == "ab" and self.noise_sigma:
+                x = [add_noise(v, self.noise_sigma, self.scale, np.random.default_rng([noise_seed, s + j]))
+                     for j, v in enumerate(x)]
+            x = torch.from_numpy(np.stack(x)[:, None])
             out[s:s + batch_size] = generator(x.to(device)).float().cpu().numpy()[:, 0] * self.scale
         return out
 

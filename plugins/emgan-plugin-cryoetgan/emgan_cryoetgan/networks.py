@@ -11,8 +11,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from emgan_core.interfaces import Classifier, Generator
-from emgan_core.networks import PatchGANCritic
+from emgan_core.interfaces import Classifier, Critic, Generator
 
 
 def _layers(spatial_dims: int):
@@ -77,13 +76,39 @@ class CycleGenerator(Generator):
         return self.decoder(h)
 
 
-class CycleCritic(PatchGANCritic):
-    """C64-C128-C256 (4-wide, stride 2, 2, 1), instance norm after the first, LeakyReLU 0.2, spectral
-    normalisation on every convolution; a map of Wasserstein scores, one per 34-voxel patch."""
+class CycleCritic(Critic):
+    """The paper's critic: C64-C128-C256, each Ck a 4-wide convolution at stride 1 (padding 1), instance
+    norm and LeakyReLU 0.2, spectral normalisation on every convolution (Wu et al. 2022, section 2.6).
 
-    def __init__(self, in_channels: int = 1, channels: int = 64, layers: int = 2,
+    The paper names no read-out, but a Wasserstein critic must give scores: a spectrally normalised
+    1-wide convolution (a linear map of the last layer's channels at each position, which adds nothing
+    to the receptive field) gives one score per patch; the adversarial loss averages them.
+    Receptive field: 1 + 3·``layers`` voxels (10 for the paper's three layers); each layer shrinks the
+    box by one voxel per axis, so a 16³ input gives 13³ scores.
+
+    Args:
+        channels: width of the first layer (64), doubled per layer. layers: number of Ck (3).
+        spatial_dims: 3 (z, y, x) or 2 (y, x). spectral_norm: on every convolution (the paper: yes).
+    """
+
+    def __init__(self, in_channels: int = 1, channels: int = 64, layers: int = 3,
                  spatial_dims: Literal[2, 3] = 3, spectral_norm: bool = True):
-        super().__init__(in_channels, channels, layers, spatial_dims, norm="instance", spectral_norm=spectral_norm)
+        super().__init__()
+        if in_channels < 1 or channels < 1 or layers < 1:
+            raise ValueError("in_channels, channels and layers must be >= 1")
+        conv, _, norm, _, _ = _layers(spatial_dims)
+        self.spatial_dims = spatial_dims
+        sn = nn.utils.parametrizations.spectral_norm if spectral_norm else (lambda m: m)
+        blocks, width = [], in_channels
+        for i in range(layers):
+            out = channels * 2 ** i
+            blocks += [sn(conv(width, out, 4, stride=1, padding=1)), norm(out), nn.LeakyReLU(0.2, True)]
+            width = out
+        blocks.append(sn(conv(width, 1, 1)))
+        self.body = nn.Sequential(*blocks)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
 
 
 class SubtomogramClassifier(Classifier):

@@ -11,7 +11,8 @@ from emgan_core import Command, Component, RecipeDir, hookimpl
 @hookimpl
 def emgan_simulators():
     return [Component("subtomogram", "emgan_cryoetgan.simulator:SubtomogramSimulator",
-                      "subtomogram of a structure: tilt series ±60° with CTF and noise, WBP (or wedge mask)")]
+                      "subtomogram of a structure: tilt series ±60° with CTF, dose, ice and neighbours, WBP "
+                      "(or the conventional wedge model)")]
 
 
 @hookimpl
@@ -23,7 +24,7 @@ def emgan_generators():
 @hookimpl
 def emgan_critics():
     return [Component("cycle3d", "emgan_cryoetgan.networks:CycleCritic",
-                      "C64-C128-C256 PatchGAN with spectral norm, 3D or 2D (CryoETGAN)")]
+                      "C64-C128-C256 at stride 1, instance and spectral norm, 3D or 2D (CryoETGAN)")]
 
 
 @hookimpl

@@ -19,15 +19,25 @@ def _flip(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.ascontiguousarray(np.flip(x, axes)) if axes else x
 
 
+def add_noise(sample: np.ndarray, sigma: float, scale: float, rng: np.random.Generator) -> np.ndarray:
+    """A sample (already :func:`normalise`-d) plus zero-mean Gaussian noise of ``sigma`` standard deviations of
+    the sample (so σ/scale in normalised units): CryoETGAN's noise on the density maps."""
+    if not sigma:
+        return sample
+    return (sample + rng.standard_normal(sample.shape) * (sigma / scale)).astype(np.float32)
+
+
 class UnpairedSamples(Dataset):
     """Item ``i``: {"a": (1, *S), "b": (1, *S)}, a random sample of each domain drawn independently
     from a generator seeded by (seed, i), flipped if ``flips``. With ``length`` None: the first
-    min(len(a), len(b)) samples in order, pairs (i, i), no flips (validation)."""
+    min(len(a), len(b)) samples in order, pairs (i, i), no flips (validation). ``noise_a``: σ of the
+    Gaussian noise added to every domain-A sample after normalisation, in the sample's standard
+    deviations (:func:`add_noise`), fresh at each draw."""
 
     def __init__(self, a: np.ndarray, b: np.ndarray, scale: float, length: int | None = None, seed: int = 0,
-                 flips: bool = False):
+                 flips: bool = False, noise_a: float = 0.0):
         self.a, self.b, self.scale = a, b, float(scale)
-        self.length, self.seed, self.flips = length, seed, bool(flips)
+        self.length, self.seed, self.flips, self.noise_a = length, seed, bool(flips), float(noise_a)
 
     def __len__(self) -> int:
         return self.length if self.length is not None else min(len(self.a), len(self.b))
@@ -35,6 +45,7 @@ class UnpairedSamples(Dataset):
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         out = {}
         if self.length is None:
+            rng = np.random.default_rng([self.seed, int(i), 1])
             picks = {"a": self.a[i], "b": self.b[i]}
         else:
             rng = np.random.default_rng([self.seed, int(i)])
@@ -42,7 +53,10 @@ class UnpairedSamples(Dataset):
             if self.flips:
                 picks = {k: _flip(v, rng) for k, v in picks.items()}
         for k, v in picks.items():
-            out[k] = torch.from_numpy(normalise(v, self.scale)[None])
+            x = normalise(v, self.scale)
+            if k == "a":
+                x = add_noise(x, self.noise_a, self.scale, rng)
+            out[k] = torch.from_numpy(x[None])
         return out
 
 

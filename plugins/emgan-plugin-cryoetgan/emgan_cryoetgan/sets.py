@@ -23,7 +23,7 @@ from emgan_core.errors import EmganError
 from emgan_core.io import read_image_stack, read_map, write_map
 from emgan_core.volume import Volume
 
-PATH_COLUMNS = ("subtomogram", "density", "generated", "path")
+PATH_COLUMNS = ("subtomogram", "density", "generated", "conventional", "path")
 
 
 @dataclass

@@ -94,6 +94,8 @@ class DenoiseTask(PairedTask):
             (:func:`emgan_core.inference.test_time`).
     """
 
+    accepts_star = True  # infer(star=...) takes the particle table of a stack
+
     def __init__(self, scale: float = 3.0, ctf: bool = True, test_mode: Literal["pix2pix", "eval"] = "pix2pix"):
         super().__init__(conditional=True, normalise="none", spatial_dims=2)
         if not scale > 0:
