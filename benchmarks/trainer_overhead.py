@@ -13,6 +13,7 @@ and the median step time over all repeats is compared. Prints the ratio trainer 
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 import types
@@ -21,6 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_record import machine, write_record  # noqa: E402
 
 from emgan_core import Component, hookimpl
 from emgan_core.interfaces import Generator
@@ -114,7 +118,9 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=16)
     ap.add_argument("--patch", type=int, default=24)
     ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--json", help="write the machine-readable record here")
     args = ap.parse_args()
+    mach = machine("cpu")
     import logging
 
     logging.disable(logging.INFO)
@@ -134,6 +140,18 @@ def main() -> None:
     print(f"minimal loop : median {m * 1e3:8.2f} ms/step (quartiles {q['minimal'][0]:.2f}–{q['minimal'][1]:.2f})")
     print(f"emgan trainer: median {t * 1e3:8.2f} ms/step (quartiles {q['trainer'][0]:.2f}–{q['trainer'][1]:.2f})")
     print(f"ratio trainer / minimal = {t / m:.3f}  (target <= 1.05)")
+    write_record(args.json, {
+        "benchmark": "trainer-overhead",
+        "title": "Trainer overhead per step: emgan Trainer vs a hand-written loop",
+        "peer": "a minimal PyTorch loop (same model, data, DataLoader, optimiser)",
+        "columns": ["loop", "median ms/step", "25th pct ms", "75th pct ms"],
+        "rows": [["minimal loop", round(m * 1e3, 2), round(q["minimal"][0], 2), round(q["minimal"][1], 2)],
+                 ["emgan trainer", round(t * 1e3, 2), round(q["trainer"][0], 2), round(q["trainer"][1], 2)]],
+        "headline": [{"label": "emgan trainer / minimal loop, time per step (target <= 1.05)",
+                      "ratio": round(t / m, 3)}],
+        "notes": [f"batch {args.batch} × {args.patch}³, width {args.width}, {args.steps} timed steps × "
+                  f"{args.repeats} alternating repeats, first {WARMUP} steps of each run left out."],
+    }, mach)
 
 
 if __name__ == "__main__":

@@ -1,16 +1,29 @@
 """Gaussian density maps from atomic models (ChimeraX molmap and TEMPy conventions), in torch.
 
 Each atom contributes ``w · G(r; σ)``, a normalised 3D Gaussian of width σ = sigma_factor ×
-resolution, cut off beyond ``cutoff_sigmas`` σ along each axis (as molmap does). The Gaussian is
-separable, so per atom three 1D weight vectors are formed and their outer product is scattered
-into the map in one vectorised ``index_add_`` per chunk of atoms (no Python loop per atom).
+resolution (``G = (2π)^-3/2 σ^-3 exp(-r²/2σ²)``, density per Å³ × weight), cut off beyond
+``cutoff_sigmas`` σ along each axis: a grid point is included when every one of its three
+axis distances to the atom is at most cutoff·σ (a box, not a sphere), as ChimeraX's molmap does.
+
+``convention="molmap"`` reproduces ChimeraX ``molmap`` (its ``sum_of_gaussians`` kernel and
+normalisation): σ = R/(π√2) ≈ 0.225·R, atomic-number weights, the Gaussian sampled at the grid
+points (``sampling="point"``), cutoff 5 σ per axis, and, on a fitted grid (``grid_rule="molmap"``),
+ChimeraX's bounding grid: spacing R/3 unless ``voxel_size`` is given, origin at the atoms' minimum
+corner minus an edge padding of 3·R, ``ceil((max − min + 2·pad) / spacing)`` points per axis.
 
 Sampling: at high resolution on a 1 Å grid σ is narrower than a voxel (σ = 0.45 Å at 2 Å), and
 sampling the Gaussian only at voxel centres (``sampling="point"``, molmap's values) makes an
-atom's total density depend on where it falls inside its voxel. ``sampling="integral"`` (the
-default) stores the mean of the Gaussian over each voxel (error functions per axis), so every
-atom contributes exactly its weight to the map's integral wherever it sits. At resolutions
-where σ exceeds the voxel size both modes agree to better than 1 %.
+atom's total density depend on where it falls inside its voxel. ``sampling="integral"`` stores
+the mean of the Gaussian over each voxel (error functions per axis), so every atom contributes
+exactly its weight to the map's integral wherever it sits. At resolutions where σ exceeds the
+voxel size both modes agree to better than 1 %. ``sampling="auto"`` is the convention's: point
+for molmap (ChimeraX), integral for the TEMPy and EMAN2 approximations.
+
+Algorithm (exact, no interpolation): the Gaussian is separable, so each atom's window is the
+outer product of three 1D weight vectors, each exactly as long as the cutoff allows
+(:func:`window_length`: 5 points per axis at 2 Å on a 1 Å grid, 12 at 5 Å). Windows are formed for
+a chunk of atoms at once and scattered into the map with one ``index_add_`` (int32 indices), on
+the CPU or the GPU; there is no Python loop per atom.
 """
 
 from __future__ import annotations
@@ -34,6 +47,9 @@ from ..volume import Volume
 SIGMA_FACTORS = {"molmap": 1.0 / (math.pi * math.sqrt(2.0)), "tempy": 0.356, "eman2": 1.0 / (2.0 * math.pi)}
 #: Atom weights of each convention: molmap and eman2 by atomic number, TEMPy by atomic mass.
 WEIGHTS = {"molmap": "atomic_number", "tempy": "mass", "eman2": "atomic_number"}
+#: Sampling of each convention (``sampling="auto"``): ChimeraX molmap evaluates the Gaussian at
+#: the grid points; the other two are approximations, kept on the weight-conserving voxel mean.
+SAMPLINGS = {"molmap": "point", "tempy": "integral", "eman2": "integral"}
 
 
 class GaussianSimulator(Simulator):
@@ -41,17 +57,23 @@ class GaussianSimulator(Simulator):
 
     Args:
         resolution: target resolution in Å (sets σ = sigma_factor × resolution).
-        voxel_size: grid spacing in Å (ignored when a ``grid`` is given to :meth:`simulate`).
-        convention: ``molmap`` (σ = 0.225·R, atomic-number weights), ``tempy``
-            (σ = 0.356·R, mass weights) or ``eman2`` (σ = R/2π, atomic-number weights).
+        voxel_size: grid spacing in Å of a fitted grid (ignored when a ``grid`` is given to
+            :meth:`simulate`); ``None``: ChimeraX's default, resolution / 3.
+        convention: ``molmap`` (ChimeraX molmap: σ = 0.225·R, atomic-number weights, point
+            sampling), ``tempy`` (σ = 0.356·R, mass weights) or ``eman2`` (σ = R/2π,
+            atomic-number weights).
         sigma_factor: overrides the convention's σ / resolution.
         weights: ``auto`` (the convention's), ``atomic_number``, ``mass`` or ``one``.
-        sampling: ``integral`` (voxel-mean, conserves each atom's weight; default) or ``point``.
+        sampling: ``auto`` (the convention's), ``point`` (Gaussian value at each grid point) or
+            ``integral`` (voxel mean, conserves each atom's weight).
         cutoff_sigmas: Gaussian cut-off along each axis, in σ (molmap: 5).
         padding: margin around the atoms in Å when no grid is given (default 3 × resolution).
+        grid_rule: fitted grid when none is given: ``lattice`` (origin on the voxel lattice,
+            covers min − padding … max + padding inclusive) or ``molmap`` (ChimeraX's bounding
+            grid, see the module docstring).
         normalise: ``none``, ``minmax`` (to [0, 1]) or ``zscore`` (mean 0, standard deviation 1).
         device: torch device for the computation (``cpu``, ``cuda``…).
-        chunk_voxels: bound on atom×window entries scattered at once (memory ≈ 12 bytes each).
+        chunk_voxels: bound on atom×window entries formed at once (≈ 8 bytes each).
     """
 
     input_kind = "structure"
@@ -59,31 +81,39 @@ class GaussianSimulator(Simulator):
     def __init__(
         self,
         resolution: float = 2.0,
-        voxel_size: float = 1.0,
+        voxel_size: float | None = 1.0,
         convention: Literal["molmap", "tempy", "eman2"] = "molmap",
         sigma_factor: float | None = None,
         weights: Literal["auto", "atomic_number", "mass", "one"] = "auto",
-        sampling: Literal["integral", "point"] = "integral",
+        sampling: Literal["auto", "integral", "point"] = "auto",
         cutoff_sigmas: float = 5.0,
         padding: float | None = None,
+        grid_rule: Literal["lattice", "molmap"] = "lattice",
         normalise: Literal["none", "minmax", "zscore"] = "none",
         device: str = "cpu",
-        chunk_voxels: int = 1 << 24,
+        chunk_voxels: int = 1 << 22,
     ):
         if not resolution > 0:
             raise EmganError(f"resolution must be positive, got {resolution} Å", "resolution")
-        if not voxel_size > 0:
+        if voxel_size is not None and not voxel_size > 0:
             raise EmganError(f"voxel size must be positive, got {voxel_size} Å", "voxel_size")
         if not cutoff_sigmas > 0:
             raise EmganError(f"must be positive, got {cutoff_sigmas}", "cutoff_sigmas")
+        if convention not in SIGMA_FACTORS:
+            raise EmganError(f"unknown convention {convention!r} (molmap, tempy or eman2)", "convention")
+        if sampling not in ("auto", "point", "integral"):
+            raise EmganError(f"unknown sampling {sampling!r} (auto, point or integral)", "sampling")
+        if grid_rule not in ("lattice", "molmap"):
+            raise EmganError(f"unknown grid rule {grid_rule!r} (lattice or molmap)", "grid_rule")
         self.resolution = float(resolution)
-        self.voxel_size = float(voxel_size)
+        self.voxel_size = self.resolution / 3.0 if voxel_size is None else float(voxel_size)
         self.convention = convention
         self.sigma_factor = float(sigma_factor) if sigma_factor else SIGMA_FACTORS[convention]
         self.weights = WEIGHTS[convention] if weights == "auto" else weights
-        self.sampling = sampling
+        self.sampling = SAMPLINGS[convention] if sampling == "auto" else sampling
         self.cutoff_sigmas = float(cutoff_sigmas)
         self.padding = 3.0 * self.resolution if padding is None else float(padding)
+        self.grid_rule = grid_rule
         self.normalise = normalise
         self.device = torch.device(device)
         self.chunk_voxels = int(chunk_voxels)
@@ -94,12 +124,16 @@ class GaussianSimulator(Simulator):
         return self.sigma_factor * self.resolution
 
     def grid_for(self, atoms: Atoms) -> Volume:
-        """An empty grid around the atoms with ``padding`` Å margin, origin on the voxel lattice."""
+        """An empty grid around the atoms with ``padding`` Å margin (see ``grid_rule``)."""
         lo = atoms.xyz.min(0) - self.padding
         hi = atoms.xyz.max(0) + self.padding
         h = self.voxel_size
-        origin = np.floor(lo / h) * h
-        shape_xyz = np.ceil((hi - origin) / h).astype(int) + 1
+        if self.grid_rule == "molmap":  # ChimeraX bounding_grid: origin min - pad, ceil(extent / step)
+            origin = lo
+            shape_xyz = np.ceil((hi - lo) / h).astype(int)
+        else:
+            origin = np.floor(lo / h) * h
+            shape_xyz = np.ceil((hi - origin) / h).astype(int) + 1
         return Volume(np.zeros(shape_xyz[::-1], np.float32), voxel_size=h, origin=origin)
 
     def atom_weights(self, atoms: Atoms) -> np.ndarray:
@@ -120,25 +154,30 @@ class GaussianSimulator(Simulator):
         return Volume(normalise(density, self.normalise), voxel_size=grid.voxel_size, origin=grid.origin)
 
 
-def _axis_weights(frac, n, half, sigma_vox, cutoff, sampling):
-    """Per-atom 1D weights (atoms, window) and voxel indices along one axis.
+def window_length(sigma_vox: float, cutoff: float, sampling: str) -> int:
+    """Grid points per axis that one atom can reach: floor(2·c·σ) + 1 for point sampling (the
+    points with |i − f| ≤ c·σ), floor(2·c·σ + 1) + 1 for voxel means (|i − f| − ½ ≤ c·σ)."""
+    reach = cutoff * sigma_vox + (0.5 if sampling == "integral" else 0.0)
+    return int(math.floor(2 * reach)) + 1
+
+
+def _axis_weights(frac, sigma_vox, cutoff, sampling, length):
+    """Per-atom 1D weights (atoms, length) from the first index of each atom's window.
 
     ``frac`` are fractional voxel coordinates (atoms,), ``sigma_vox`` σ in voxels. Weights are
-    per unit length in voxels (multiply the 3D product by 1 / voxel volume for density per Å³).
+    per unit length in voxels (the 3D product times 1 / voxel volume is density per Å³). Points
+    beyond the cutoff get weight 0. Returns (weights, first index).
     """
-    offsets = torch.arange(-half, half + 1, device=frac.device)
-    index = torch.round(frac).long()[:, None] + offsets[None, :]
-    dist = index.to(frac.dtype) - frac[:, None]
+    reach = cutoff * sigma_vox + (0.5 if sampling == "integral" else 0.0)
+    first = torch.ceil(frac - reach).long()
+    dist = (first[:, None] + torch.arange(length, device=frac.device)[None, :]).to(frac.dtype) - frac[:, None]
     if sampling == "point":
-        w = torch.exp(-0.5 * (dist / sigma_vox) ** 2) / (sigma_vox * math.sqrt(2 * math.pi))
-        w = torch.where(dist.abs() <= cutoff * sigma_vox, w, torch.zeros_like(w))
+        w = torch.exp(-0.5 * (dist / sigma_vox) ** 2) * (1.0 / (sigma_vox * math.sqrt(2 * math.pi)))
     else:
         s = sigma_vox * math.sqrt(2.0)
         w = 0.5 * (torch.erf((dist + 0.5) / s) - torch.erf((dist - 0.5) / s))
-        w = torch.where(dist.abs() - 0.5 <= cutoff * sigma_vox, w, torch.zeros_like(w))
-    inside = (index >= 0) & (index < n)
-    w = torch.where(inside, w, torch.zeros_like(w))
-    return w, index.clamp_(0, n - 1)
+    w = torch.where(dist.abs() <= reach, w, torch.zeros_like(w))
+    return w, first
 
 
 def gaussian_density(
@@ -150,37 +189,50 @@ def gaussian_density(
     *,
     sigma: float,
     cutoff_sigmas: float = 5.0,
-    sampling: str = "integral",
+    sampling: str = "point",
     device: torch.device | str = "cpu",
-    chunk_voxels: int = 1 << 24,
+    chunk_voxels: int = 1 << 22,
 ) -> np.ndarray:
     """Sum of normalised Gaussians (σ in Å) on a (z, y, x) grid; density per Å³ × weight.
 
-    ``xyz`` (n, 3) Å in (x, y, z) order; ``voxel_size`` and ``origin`` (x, y, z) Å.
+    ``xyz`` (n, 3) Å in (x, y, z) order; ``voxel_size`` and ``origin`` (x, y, z) Å; grid point
+    (k, j, i) sits at ``origin + (i, j, k) · voxel_size``. Atoms outside the grid add what their
+    windows reach inside it. Computed in float32; ``chunk_voxels`` bounds the atom-window entries
+    formed at once (≈ 8 bytes each).
     """
+    if sampling not in ("point", "integral"):
+        raise EmganError(f"unknown sampling {sampling!r} (point or integral)", "sampling")
     device = torch.device(device)
     voxel_size = np.broadcast_to(np.asarray(voxel_size, np.float64), (3,))
     origin = np.asarray(origin, np.float64)
     nz, ny, nx = (int(s) for s in shape)
     out = torch.zeros(nz * ny * nx, dtype=torch.float32, device=device)
-    if len(xyz) == 0:
+    if len(xyz) == 0 or out.numel() == 0:
         return out.view(nz, ny, nx).cpu().numpy()
-    frac = torch.as_tensor((np.asarray(xyz) - origin) / voxel_size, dtype=torch.float32, device=device)
-    amp = torch.as_tensor(np.asarray(weights) / np.prod(voxel_size), dtype=torch.float32, device=device)
-    sig_vox = [sigma / float(v) for v in voxel_size]
-    halves = [int(math.ceil(cutoff_sigmas * s + 0.5)) for s in sig_vox]
-    window = int(np.prod([2 * h + 1 for h in halves]))
-    step = max(1, chunk_voxels // window)
-    sizes = (nx, ny, nz)
-    for start in range(0, frac.shape[0], step):
-        f = frac[start:start + step]
-        (wx, ix), (wy, iy), (wz, iz) = (
-            _axis_weights(f[:, a], sizes[a], halves[a], sig_vox[a], cutoff_sigmas, sampling)
-            for a in range(3)
-        )
-        a = amp[start:start + step]
-        values = (a[:, None, None, None] * wz[:, :, None, None] * wy[:, None, :, None]
-                  * wx[:, None, None, :])
-        flat = (iz[:, :, None, None] * ny + iy[:, None, :, None]) * nx + ix[:, None, None, :]
+    sig = [sigma / float(v) for v in voxel_size]  # σ in voxels along x, y, z
+    lengths = [window_length(s, cutoff_sigmas, sampling) for s in sig]
+    frac = torch.as_tensor((np.asarray(xyz, np.float64) - origin) / voxel_size, dtype=torch.float32,
+                           device=device)
+    amp = torch.as_tensor(np.asarray(weights, np.float64) / np.prod(voxel_size), dtype=torch.float32,
+                          device=device)
+    # int32 flat indices when the grid allows it (half the index traffic of int64)
+    itype = torch.int32 if out.numel() < 2**31 else torch.int64
+    strides, sizes = (1, nx, nx * ny), (nx, ny, nz)
+    axes = []
+    for a in range(3):
+        w, first = _axis_weights(frac[:, a], sig[a], cutoff_sigmas, sampling, lengths[a])
+        index = first[:, None] + torch.arange(lengths[a], device=device)[None, :]
+        inside = (index >= 0) & (index < sizes[a])
+        w = torch.where(inside, w, torch.zeros_like(w))  # outside the grid: weight 0, index clamped
+        axes.append((w, (index.clamp_(0, sizes[a] - 1) * strides[a]).to(itype)))
+    (wx, ix), (wy, iy), (wz, iz) = axes
+    wz = wz * amp[:, None]
+    step = max(1, chunk_voxels // int(np.prod(lengths)))
+    for s in range(0, frac.shape[0], step):
+        sl = slice(s, s + step)
+        zy_w = wz[sl, :, None] * wy[sl, None, :]  # (atoms, lz, ly)
+        zy_i = iz[sl, :, None] + iy[sl, None, :]
+        values = zy_w[:, :, :, None] * wx[sl, None, None, :]
+        flat = zy_i[:, :, :, None] + ix[sl, None, None, :]
         out.index_add_(0, flat.reshape(-1), values.reshape(-1))
     return out.view(nz, ny, nx).cpu().numpy()

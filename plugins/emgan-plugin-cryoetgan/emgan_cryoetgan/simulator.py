@@ -140,7 +140,7 @@ class SubtomogramSimulator(Simulator):
         centre = (self.box // 2) * self.voxel_size + np.asarray(shift, np.float64)
         xyz = (atoms.xyz - atoms.centre_of_mass()) @ rotation.T + centre
         grid = Volume(np.zeros((self.box,) * 3, np.float32), voxel_size=self.voxel_size)
-        gaussian = GaussianSimulator(self.resolution, self.voxel_size, convention="molmap")
+        gaussian = GaussianSimulator(self.resolution, self.voxel_size, convention="molmap", sampling="integral")
         return gaussian.simulate(dataclasses.replace(atoms, xyz=xyz), grid=grid)
 
     # -- domain S ---------------------------------------------------------------------------------

@@ -104,7 +104,9 @@ class ProjectionSimulator(Simulator):
             centre = source.xyz.mean(0)
             origin = centre - (n // 2) * a
             grid = Volume(np.zeros((n, n, n), np.float32), voxel_size=a, origin=origin)
-            return GaussianSimulator(self.resolution, a, convention="molmap").simulate(source, grid=grid).data
+            # voxel means: point samples of atoms narrower than a pixel would alias in the projections
+            sim = GaussianSimulator(self.resolution, a, convention="molmap", sampling="integral")
+            return sim.simulate(source, grid=grid).data
         if not np.allclose(source.voxel_size, a, rtol=1e-3):
             source = resample_to_voxel_size(source, a)
         return centred_box(source, n)
