@@ -3,7 +3,8 @@
 ``crop`` goes through torchio 1.x's :class:`~torchio.GridSampler` and :class:`~torchio.GridAggregator`
 (torchio's main branch renames them; only this module changes). ``average`` and ``hann`` use a
 vectorised grid of their own: any stride (torchio needs an even overlap, SuperEM's 25³ cubes at
-stride 4 have an odd one), no per-patch Python objects, and ``skip_empty`` patches.
+stride 4 have an odd one), no per-patch Python objects, and a window rule that leaves patches out
+before they are cut (``windows``: all, non-empty, centre voxel non-zero, or core non-zero).
 
 Merge modes:
 
@@ -29,6 +30,8 @@ import torchio as tio
 from ..errors import EmganError
 
 Mode = Literal["crop", "average", "hann"]
+WindowRule = Literal["all", "nonempty", "centre", "core"]
+WINDOW_RULES = ("all", "nonempty", "centre", "core")
 
 
 def _as_triple(value, spatial_dims: int, name: str) -> tuple[int, int, int]:
@@ -71,6 +74,13 @@ class PatchInferer:
         skip_empty: patches whose input is all zero are not passed to the function and add
             nothing to the merge (voxels no computed patch covers get 0). Maps with a zero
             background (SuperEM's thresholded inputs) save most of their patches this way.
+            Same as ``windows="nonempty"``.
+        windows: which grid patches are computed (``average``/``hann`` only): ``all``;
+            ``nonempty`` (some input voxel is non-zero); ``centre`` (the patch's centre voxel,
+            index ``patch // 2`` per axis, is non-zero: EM-GAN's rule on a map zeroed below its
+            contour); ``core`` (some voxel of the central ``stride``-sized block is non-zero, so
+            every non-zero voxel gets the patch it is most central in). Patches left out add
+            nothing to the merge; voxels that no computed patch covers get 0.
 
     ``crop`` needs ``patch − core`` to be even (torchio). With ``average``/``hann`` the grid runs
     from the first voxel in steps of ``stride``, and the array is zero-padded at its far end so
@@ -86,6 +96,7 @@ class PatchInferer:
         batch_size: int = 8,
         spatial_dims: int = 3,
         skip_empty: bool = False,
+        windows: WindowRule | None = None,
     ):
         if mode not in ("crop", "average", "hann"):
             raise EmganError(f"unknown merge mode '{mode}' (crop, average, hann)", "mode")
@@ -119,7 +130,13 @@ class PatchInferer:
             raise EmganError(f"must be at least 1, got {batch_size}", "batch_size")
         if any(s < 1 for s in (self.stride or (1,))):
             raise EmganError("must be at least 1 along every axis", "stride")
-        self.skip_empty = bool(skip_empty)
+        if windows is not None and windows not in WINDOW_RULES:
+            raise EmganError(f"unknown window rule '{windows}' ({', '.join(WINDOW_RULES)})", "windows")
+        if mode == "crop" and windows not in (None, "all"):
+            raise EmganError("window rules apply to the average and hann merges only", "windows")
+        # crop ignores skip_empty, as it always has
+        self.windows = "all" if mode == "crop" else windows or ("nonempty" if skip_empty else "all")
+        self.skip_empty = bool(skip_empty) if mode == "crop" else self.windows != "all"
 
     def _to_tensor(self, array) -> torch.Tensor:
         array = np.asarray(array, dtype=np.float32)
@@ -162,20 +179,47 @@ class PatchInferer:
         extra = [x for n, m in zip(reversed(spatial), reversed(need)) for x in (0, m - n)]
         return torch.nn.functional.pad(tensor, extra) if any(extra) else tensor
 
+    def _kept_starts(self, padded: torch.Tensor) -> torch.Tensor:
+        """(N, 3) grid starts of the patches the window rule keeps, in grid order."""
+        starts = grid_starts(padded.shape[1:], self.patch_size, self.stride)
+        if self.windows == "all" or not len(starts):
+            return starts
+        occupied = padded.abs().amax(0) > 0  # (z, y, x)
+        if self.windows == "centre":
+            c = starts + torch.tensor([p // 2 for p in self.patch_size])
+            return starts[occupied[c[:, 0], c[:, 1], c[:, 2]]]
+        if self.windows == "nonempty":
+            offset, size = (0, 0, 0), self.patch_size
+        else:  # core: the stride-sized block around the centre
+            size = tuple(min(s, p) for s, p in zip(self.stride, self.patch_size))
+            offset = tuple(p // 2 - s // 2 for p, s in zip(self.patch_size, size))
+        # occupied-voxel count of each box from a 3D summed-area table
+        table = torch.nn.functional.pad(occupied.to(torch.int32).cumsum(0).cumsum(1).cumsum(2), (1, 0, 1, 0, 1, 0))
+        lo = starts + torch.tensor(offset)
+        hi = lo + torch.tensor(size)
+        count = torch.zeros(len(starts), dtype=torch.int64)
+        for corner in range(8):
+            pick = [hi[:, a] if corner >> a & 1 else lo[:, a] for a in range(3)]
+            sign = -1 if (3 - bin(corner).count("1")) % 2 else 1
+            count += sign * table[pick[0], pick[1], pick[2]].long()
+        return starts[count > 0]
+
     def _grid_batches(self, padded: torch.Tensor):
         """(patches (B, C, *patch), starts (B, 3)) over the grid of a padded (C, z, y, x) tensor,
-        without the all-zero patches when ``skip_empty``."""
-        starts = grid_starts(padded.shape[1:], self.patch_size, self.stride)
+        only the patches the window rule keeps (full batches: the rule runs before cutting)."""
+        starts = self._kept_starts(padded)
         pz, py, px = self.patch_size
         for first in range(0, len(starts), self.batch_size):
             chunk = starts[first:first + self.batch_size]
             patches = torch.stack([padded[:, z:z + pz, y:y + py, x:x + px] for z, y, x in chunk.tolist()])
-            if self.skip_empty:
-                keep = patches.flatten(1).abs().amax(1) > 0
-                patches, chunk = patches[keep], chunk[keep]
-                if not len(chunk):
-                    continue
             yield patches, chunk
+
+    def count(self, array) -> int:
+        """How many patches of ``array`` the function would see (after the window rule)."""
+        tensor = self._to_tensor(array)
+        if self.mode == "crop":
+            return len(self._sampler(tensor))
+        return len(self._kept_starts(self._pad_to_grid(tensor)))
 
     def _window(self) -> torch.Tensor:
         if self.mode == "average":

@@ -28,6 +28,30 @@ def target_resolution(map_resolution: float) -> float:
     return 1.8 if map_resolution < 3.5 else 3.0
 
 
+PROTEIN_DENSITY_A3_PER_DA = 1.21
+
+
+def model_volume_contour(volume: Volume, atoms: Atoms, a3_per_da: float = PROTEIN_DENSITY_A3_PER_DA) -> float:
+    """Contour level (map units) at which ``volume`` encloses the model's molecular volume.
+
+    The molecular volume is the mass of the model's atoms as read (Da; hydrogens only where the
+    file has them) times ``a3_per_da`` (1.21 Å³/Da, the usual protein value). The level is the
+    value of the ``n``-th highest voxel, ``n`` = that volume / the voxel volume (Å³), so that about
+    ``n`` voxels lie at or above it. A box with fewer positive voxels than that (a tight cut-out)
+    gives its lowest positive value: nothing above zero is removed.
+    """
+    voxel = float(np.prod(volume.voxel_size))
+    n = int(round(float(np.sum(atoms.mass)) * a3_per_da / voxel))
+    values = np.asarray(volume.data, np.float64).ravel()
+    positive = values[values > 0]
+    if n < 1 or not len(positive):
+        raise EmganError("cannot set a contour from the model: no model mass or no positive density",
+                         "contour")
+    if n >= len(positive):
+        return float(positive.min())
+    return float(np.partition(values, len(values) - n)[len(values) - n])
+
+
 def clip_and_scale(data: np.ndarray, contour: float | None = None) -> np.ndarray:
     """Zero below ``contour`` (and below 0), then min–max to [0, 1]; float32 (z, y, x)."""
     data = np.asarray(data, dtype=np.float32).copy()
@@ -60,18 +84,25 @@ class PreparedPair:
     input: Volume
     target: Volume
     target_resolution: float
+    contour: float | None = None
 
 
-def prepare_pair(map_path, model_path, resolution: float, contour: float | None = None,
+def prepare_pair(map_path, model_path, resolution: float, contour: float | str | None = None,
                  voxel_size: float = 1.0, convention: str = "eman2",
                  hr_resolution: float | None = None, zone: float | None = None) -> PreparedPair:
     """Read a map (resolution ``resolution`` Å) and its model, and prepare both as the paper does.
+
+    ``contour``: a level in map units, ``"auto"`` for :func:`model_volume_contour` (the level
+    enclosing the model's molecular volume), or None (only negative densities are zeroed).
 
     ``zone`` (Å, optional, not in the paper): keep only the map's density within that distance of
     the model, for boxes that hold unmodelled density (neighbouring chains, detergent, noise).
     """
     atoms = read_structure(model_path)
-    lr = prepare_input(read_map(map_path), voxel_size, contour, None if zone is None else (atoms, zone))
+    source = read_map(map_path)
+    if contour == "auto":
+        contour = model_volume_contour(source, atoms)
+    lr = prepare_input(source, voxel_size, contour, None if zone is None else (atoms, zone))
     d = hr_resolution or target_resolution(resolution)
     sim = GaussianSimulator(resolution=d, voxel_size=voxel_size, convention=convention)
     model_map = sim.simulate(atoms, grid=lr)
@@ -80,7 +111,7 @@ def prepare_pair(map_path, model_path, resolution: float, contour: float | None 
     except EmganError:
         raise EmganError("the model does not overlap the map (no simulated density inside its box)",
                          str(model_path)) from None
-    return PreparedPair(lr, hr, d)
+    return PreparedPair(lr, hr, d, contour)
 
 
 def pad_for_cubes(data: np.ndarray, cube: int = 25, stride: int = 4) -> np.ndarray:

@@ -16,7 +16,7 @@ from emgan_core.simulators import GaussianSimulator
 from emgan_core.testing import check_network_contract
 from emgan_superem.metrics import cube_correlations, cube_improvement, model_resolution
 from emgan_superem.networks import SRResNet3D
-from emgan_superem.prepare import nonempty_cubes, prepare_pair
+from emgan_superem.prepare import model_volume_contour, nonempty_cubes, pad_for_cubes, prepare_input, prepare_pair
 from emgan_superem.weights import load_published_state, translate
 
 EMD2566 = "emd2566_3J6B_chain9.mrc"
@@ -154,17 +154,89 @@ def test_prepare_pair_on_a_real_map(data_dir):
     assert np.corrcoef(zoned.input.data[near], pair.input.data[near])[0, 1] > 0.999
 
 
-def test_cube_correlations_match_numpy():
+def test_cube_scores_match_chimerax_measure_correlation_and_pearson():
+    """Per cube: ChimeraX ``measure correlation <map> inMap <model-map cube>`` at the cube's 1 % level
+    (about zero: the paper's score; about the mean), and Pearson over the whole cube."""
+    from emgan_core.metrics.chimerax_correlation import chimerax_correlation
+    from emgan_core.volume import Volume
+
     rng = np.random.default_rng(0)
-    a, b = rng.random((30, 29, 31)), rng.random((30, 29, 31))
-    cc = cube_correlations(a, b, cube=10, stride=10)
-    assert len(cc) == 3 * 3 * 4
-    pa, pb = np.zeros((30, 30, 40)), np.zeros((30, 30, 40))  # padded to 10 + k·10
-    pa[:30, :29, :31], pb[:30, :29, :31] = a, b
-    ref = np.corrcoef(pa[10:20, 20:30, 30:40].ravel(), pb[10:20, 20:30, 30:40].ravel())[0, 1]
-    assert cc[1 * 12 + 2 * 4 + 3] == pytest.approx(ref)
-    better = b + 0.1 * (a - b)
-    assert cube_improvement(a, better, b, cube=10, stride=10)["improved_fraction"] == 1.0
+    ref = rng.random((30, 29, 31)) ** 4
+    out = 0.5 * ref + 0.5 * rng.random(ref.shape)
+    cc = cube_correlations(out, ref, cube=10, stride=10)
+    assert len(cc) == 3 * 3 * 4  # padded to 10 + k·10 along each axis
+    pa, pb = np.zeros((30, 30, 40)), np.zeros((30, 30, 40))
+    pa[:30, :29, :31], pb[:30, :29, :31] = out, ref
+    a, b = pa[10:20, 20:30, 30:40], pb[10:20, 20:30, 30:40]
+    cx = chimerax_correlation(output=Volume(b.astype(np.float32)), reference=Volume(a.astype(np.float32))).values
+    k = 1 * 12 + 2 * 4 + 3
+    assert cc[k] == pytest.approx(cx["cc"], abs=1e-6)
+    assert cube_correlations(out, ref, 10, 10, method="about-mean")[k] == pytest.approx(cx["cam"], abs=1e-6)
+    pearson = np.corrcoef(a.ravel(), b.ravel())[0, 1]
+    assert cube_correlations(out, ref, 10, 10, method="pearson")[k] == pytest.approx(pearson)
+    top = b.ravel() >= np.quantile(b, 0.99)  # 10 of the 1,000 points, by hand
+    u, v = b.ravel()[top], a.ravel()[top]
+    assert top.sum() == 10 and cc[k] == pytest.approx(u @ v / np.sqrt((u @ u) * (v @ v)))
+    better = ref + 0.1 * (out - ref)
+    res = cube_improvement(out, better, ref, cube=10, stride=10)
+    assert res["improved_fraction"] == 1.0 and res["cubes"] == 36 and res["method"] == "about-zero"
+    # the paper's valid cubes: neither the input nor the reference cube all zero
+    ref0 = ref.copy()
+    ref0[:10, :10] = 0
+    assert cube_improvement(out, better, ref0, cube=10, stride=10)["cubes"] == 36 - 4
+
+
+def test_model_volume_contour_encloses_the_model_volume(data_dir):
+    """EMD-2566 cut-out + 3J6B chain 9: 2,865 atoms, 18,764 Da → 22,705 Å³ at 1.21 Å³/Da = 9,436
+    voxels of 1.34³ Å³; the level is the 9,436-th highest voxel."""
+    src, atoms = read_map(data_dir / EMD2566), read_structure(data_dir / CHAIN9)
+    mass = sum(__import__("gemmi").Element(e).weight for e in atoms.element)
+    assert mass == pytest.approx(18764, abs=1) and float(atoms.mass.sum()) == pytest.approx(mass, rel=1e-6)
+    level = model_volume_contour(src, atoms)
+    n = round(mass * 1.21 / 1.34 ** 3)
+    assert n == 9436
+    assert level == pytest.approx(np.sort(src.data.ravel())[::-1][n - 1])
+    assert level == pytest.approx(0.05248, abs=5e-5)
+    assert (src.data >= level).sum() == n
+    pair = prepare_pair(data_dir / EMD2566, data_dir / CHAIN9, resolution=3.2, contour="auto")
+    assert pair.contour == level
+    assert (pair.input.data > 0).mean() < (prepare_pair(data_dir / EMD2566, data_dir / CHAIN9, 3.2).input.data > 0).mean()
+    tiny = src.with_data(np.where(src.data > 0.3, src.data, 0))  # fewer positive voxels than the model fills
+    assert model_volume_contour(tiny, atoms) == pytest.approx(float(tiny.data[tiny.data > 0].min()))
+
+
+def test_window_rules_on_a_real_map(data_dir):
+    """Stride-4 windows on the thresholded EMD-2566 cut-out (62×69×46 at 1 Å): the published rule
+    (centre voxel above the contour) keeps 262 of 924 grid windows, 'nonempty' 920; each count
+    equals a direct loop, and the merged output equals a direct loop over the kept windows."""
+    from emgan_core.inferers import PatchInferer, grid_starts
+
+    src, atoms = read_map(data_dir / EMD2566), read_structure(data_dir / CHAIN9)
+    data = prepare_input(src, 1.0, model_volume_contour(src, atoms)).data
+    padded = pad_for_cubes(data, 25, 4)
+    starts = grid_starts(data.shape, 25, 4).numpy()
+    assert len(starts) == 11 * 12 * 7  # padded to 65 × 69 × 49
+    brute = {"centre": [s for s in starts if padded[tuple(s + 12)] > 0],
+             "nonempty": [s for s in starts if padded[s[0]:s[0] + 25, s[1]:s[1] + 25, s[2]:s[2] + 25].any()],
+             "core": [s for s in starts if padded[s[0] + 10:s[0] + 14, s[1] + 10:s[1] + 14, s[2] + 10:s[2] + 14].any()]}
+    counts = {rule: PatchInferer(25, "average", stride=4, windows=rule).count(data) for rule in brute}
+    assert counts == {rule: len(v) for rule, v in brute.items()}
+    assert counts["centre"] == 262 and counts["nonempty"] == 920
+    assert PatchInferer(25, "average", stride=8, windows="centre").count(data) == 36
+
+    def fn(x):  # position-dependent, so a misplaced window changes the result
+        return x * 2 + torch.arange(25, dtype=x.dtype)
+
+    out = PatchInferer(25, "average", stride=4, batch_size=16, windows="centre")(fn, data)[0]
+    total, weight = np.zeros_like(padded), np.zeros_like(padded)
+    for z, y, x in brute["centre"]:
+        total[z:z + 25, y:y + 25, x:x + 25] += padded[z:z + 25, y:y + 25, x:x + 25] * 2 + np.arange(25)
+        weight[z:z + 25, y:y + 25, x:x + 25] += 1
+    expect = np.where(weight > 0, total / np.maximum(weight, 1), 0)[:62, :69, :46]
+    np.testing.assert_allclose(out, expect, rtol=1e-5, atol=1e-5)
+    assert (weight[:62, :69, :46] == 0).mean() > 0.05  # voxels no kept window covers stay 0
+    with pytest.raises(EmganError, match="unknown window rule"):
+        PatchInferer(25, "average", stride=4, windows="middle")
 
 
 def test_model_resolution_recovers_a_known_resolution(data_dir):
