@@ -53,8 +53,8 @@ bench: setup
 	$(BIN)/python benchmarks/trainer_overhead.py --steps 30 --repeats 3 --json $(BENCH)/trainer-overhead.json
 	test ! -f ../shared/data/pretrained/emgan_G_model || \
 		$(BIN)/python benchmarks/superem_infer.py --weights ../shared/data/pretrained/emgan_G_model \
-		> $(BENCH)/superem-infer.txt
-	test ! -f $(BENCH)/superem-infer.txt || cat $(BENCH)/superem-infer.txt
+		--json $(BENCH)/superem-infer.json
+	$(BIN)/python benchmarks/startup.py --repeat 3 --json $(BENCH)/startup.json
 	$(BIN)/python benchmarks/denoise_noise_panel.py --snr 0.3 --steps 40 --count 8 -o $(BENCH)/denoise-panel \
 		--json $(BENCH)/denoise-panel.json
 	$(BIN)/python benchmarks/report_page.py $(BENCH) --md benchmarks/RESULTS.md --html benchmarks/results.html

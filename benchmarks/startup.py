@@ -9,11 +9,14 @@ the ratio to importing torch (the floor of any command that trains or infers).
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_record import machine, write_record  # noqa: E402
 
 COMMANDS = {
     "emgan --help": ["-m", "emgan_core.cli.main", "--help"],
@@ -38,14 +41,19 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--json", help="also write the figures to this JSON file")
     args = ap.parse_args()
+    mach = machine()
     seconds = {name: median_seconds(cmd, args.repeat) for name, cmd in COMMANDS.items()}
     torch_s = seconds['python -c "import torch"']
     print(f"{'command':<42} {'median s':>9} {'/ import torch':>15}")
     for name, s in seconds.items():
         print(f"{name:<42} {s:9.3f} {s / torch_s:15.2f}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"benchmark": "startup", "seconds": seconds, "repeat": args.repeat}, f, indent=1)
+    write_record(args.json, {
+        "benchmark": "startup", "title": "Start-up of the README's commands", "peer": 'python -c "import torch"',
+        "columns": ["command", "median s", "÷ import torch"],
+        "rows": [[name, round(s, 3), round(s / torch_s, 3)] for name, s in seconds.items()],
+        "headline": [{"label": "emgan --help vs import torch", "ratio": round(torch_s / seconds["emgan --help"], 2)}],
+        "notes": [f"median of {args.repeat} fresh interpreters each; listing commands import no plugin code or torch"],
+    }, mach)
     return 0
 
 

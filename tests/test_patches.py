@@ -109,6 +109,31 @@ def test_skip_empty_patches_are_not_computed():
     assert out[8, 8, 8] == pytest.approx(2.0) and out[39, 39, 39] == 0.0
 
 
+def test_skip_empty_in_crop_mode_computes_only_patches_with_density():
+    """struc2mapGAN's 32³/20³ layout on a simulated map that is 0 far from the atoms: patches whose
+    input is all zero are not computed and their cores are 0; the others are exactly as without."""
+    vol = np.zeros((60, 60, 60), np.float32)
+    vol[10:20, 10:20, 10:20] = np.random.default_rng(0).random((10, 10, 10)) + 0.5
+    calls = []
+
+    def fn(x):
+        calls.append(len(x))
+        return torch.cat([2 * x, x - 1], 1)  # two output channels, non-zero on empty input
+
+    skipping = PatchInferer(32, "crop", core=20, batch_size=4, skip_empty=True)
+    out = skipping(fn, vol)
+    computed = sum(calls)
+    calls.clear()
+    full = PatchInferer(32, "crop", core=20, batch_size=4)(fn, vol)
+    total = sum(calls)
+    assert total == 27 and computed == 8  # a 3×3×3 grid of cores; the box touches 2×2×2 patches
+    assert out.shape == full.shape == (2, 60, 60, 60)
+    assert np.array_equal(out[:, :40, :40, :40], full[:, :40, :40, :40])  # cores of the computed patches
+    assert np.all(out[:, 40:] == 0) and np.all(full[1, 40:] == -1)
+    empty = PatchInferer(32, "crop", core=20, skip_empty=True)(fn, np.zeros((30, 30, 30), np.float32))
+    assert empty.shape == (1, 30, 30, 30) and not empty.any()
+
+
 def test_parameter_errors():
     with pytest.raises(EmganError, match="even"):
         PatchInferer(25, "crop", core=20)

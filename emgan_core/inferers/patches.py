@@ -134,7 +134,6 @@ class PatchInferer:
             raise EmganError(f"unknown window rule '{windows}' ({', '.join(WINDOW_RULES)})", "windows")
         if mode == "crop" and windows not in (None, "all"):
             raise EmganError("window rules apply to the average and hann merges only", "windows")
-        # crop ignores skip_empty, as it always has
         self.windows = "all" if mode == "crop" else windows or ("nonempty" if skip_empty else "all")
         self.skip_empty = bool(skip_empty) if mode == "crop" else self.windows != "all"
 
@@ -283,8 +282,23 @@ class PatchInferer:
         spatial = tuple(tensor.shape[1:])
         sampler = self._sampler(tensor)
         aggregator = tio.GridAggregator(sampler, overlap_mode=self.mode)
+        skipped, width = [], None  # all-zero patches (skip_empty) and the output channel count
         for patches, locations in self._batches(sampler):
-            aggregator.add_batch(self._apply(fn, patches), locations)
+            keep = patches.flatten(1).abs().amax(1) > 0 if self.skip_empty else None
+            if keep is None or bool(keep.all()):
+                out = self._apply(fn, patches)
+            elif bool(keep.any()):
+                computed = self._apply(fn, patches[keep])
+                out = torch.zeros((len(patches), computed.shape[1]) + tuple(computed.shape[2:]))
+                out[keep] = computed
+            else:
+                skipped.append(locations)
+                continue
+            width = out.shape[1]
+            aggregator.add_batch(out, locations)
+        for locations in skipped:  # nothing computed there: the output is 0
+            shape = (len(locations), width or tensor.shape[0]) + self.patch_size
+            aggregator.add_batch(torch.zeros(shape), locations)
         merged = aggregator.get_output_tensor()[:, : spatial[0], : spatial[1], : spatial[2]]
         if self.spatial_dims == 2:
             merged = merged[:, 0]

@@ -17,17 +17,24 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("curate", help="curate experimental map + model pairs into training targets",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        epilog="example:\n  emgan struc2mapgan curate examples/data/struc2mapgan_pairs.csv -o out/curated")
-    p.add_argument("pairs", help="CSV with columns map, model, resolution (optional label, split)")
+    p.add_argument("pairs", help="CSV with columns map, model, resolution (optional label, split: "
+                                 "train/val/test, blank = chosen by curation)")
     p.add_argument("-o", "--out", required=True, help="output folder (maps + curated.csv manifest)")
-    p.add_argument("--margin", type=float, default=5.0, help="box margin around the model in Å (5)")
+    p.add_argument("--margin", type=float, help="box margin around the model in Å (default: mask radius + "
+                                                "edge with the mask, 3 without, as phenix.map_box)")
     p.add_argument("--voxel-size", type=float, default=1.0, help="voxel size of the targets in Å (1)")
-    p.add_argument("--mask", action="store_true", help="apply a soft mask around the atoms")
+    p.add_argument("--mask", action=argparse.BooleanOptionalAction, default=True,
+                   help="mask the map to the model, like phenix.map_box with mask_atoms (default: on)")
     p.add_argument("--mask-radius", type=float, default=3.0, help="mask radius around atoms in Å (3)")
-    p.add_argument("--mask-edge", type=float, default=3.0, help="cosine soft edge width in Å (3)")
+    p.add_argument("--mask-edge", type=float, default=3.0, help="cosine soft edge width in Å (3; 0: binary)")
     p.add_argument("--threshold", type=float, default=0.65,
-                   help="minimum simulated/experimental correlation (0.65, as the paper)")
-    p.add_argument("--sim-level", type=float, default=0.05,
-                   help="correlate where the [0, 1] simulated map exceeds this level (0.05)")
+                   help="minimum ChimeraX correlation of the target in the simulated map (0.65, as the paper)")
+    p.add_argument("--min-resolution", type=float, metavar="Å", help="reject pairs with a better resolution")
+    p.add_argument("--max-resolution", type=float, metavar="Å", help="reject pairs with a worse resolution")
+    p.add_argument("--identity", type=float, default=30.0,
+                   help="sequence identity (%%) at which two pairs share a cluster and a set (30, as the paper)")
+    p.add_argument("--split-fractions", default="0.8,0.1,0.1", metavar="TRAIN,VAL,TEST",
+                   help="shares of the kept pairs for clusters without a given split (0.8,0.1,0.1)")
     p.set_defaults(func=cmd_curate)
 
     p = sub.add_parser("generate", help="experimental-like map of an atomic model",
@@ -44,17 +51,31 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.set_defaults(func=cmd_generate)
 
 
+def _fractions(text: str) -> dict[str, float]:
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) != 3 or min(values) < 0 or abs(sum(values) - 1) > 1e-6:
+        raise EmganError(f"'{text}' is not three shares summing to 1 (train,val,test)", "--split-fractions")
+    return dict(zip(("train", "val", "test"), values))
+
+
 def cmd_curate(args) -> int:
     from .curate import curate
 
     rows = curate(args.pairs, args.out, margin=args.margin, voxel_size=args.voxel_size, mask=args.mask,
                   mask_radius=args.mask_radius, mask_edge=args.mask_edge, threshold=args.threshold,
-                  sim_level=args.sim_level)
-    print(f"{'label':<22}{'split':<7}{'kept':<6}{'corr':>7}  {'box (Å)':<14}note")
+                  min_resolution=args.min_resolution, max_resolution=args.max_resolution,
+                  identity_threshold=args.identity, split_fractions=_fractions(args.split_fractions))
+    print(f"{'label':<22}{'split':<7}{'cluster':>7}  {'kept':<6}{'corr':>7}{'n':>7}  {'box (Å)':<14}"
+          f"{'most identical pair in another set':<38}note")
     for r in rows:
-        print(f"{r.label:<22}{r.split:<7}{'yes' if r.kept else 'no':<6}{r.correlation:>7.3f}  {r.box_A:<14}{r.note}")
+        print(f"{r.label:<22}{r.split:<7}{r.cluster:>7}  {'yes' if r.kept else 'no':<6}{r.correlation:>7.3f}"
+              f"{r.correlation_points:>7}  {r.box_A:<14}{r.nearest_other_split or '-':<38}{r.note}")
     kept = sum(r.kept for r in rows)
-    print(f"{kept} of {len(rows)} pairs kept; manifest: {Path(args.out) / 'curated.csv'}", file=sys.stderr)
+    print(f"{kept} of {len(rows)} pairs kept; {len({r.cluster for r in rows})} sequence-identity clusters "
+          f"(≥ {args.identity:g} %); manifest: {Path(args.out) / 'curated.csv'}", file=sys.stderr)
     if not kept:
         raise EmganError(f"no pair passed the correlation threshold {args.threshold}", args.pairs)
     return 0

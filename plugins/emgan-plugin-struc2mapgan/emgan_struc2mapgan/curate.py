@@ -1,13 +1,37 @@
-"""Curation of training targets: experimental map + fitted model → boxed, 1 Å, [0, 1] map.
+"""Curation of training targets: experimental map + fitted model → boxed, masked, 1 Å, [0, 1] map,
+kept when it agrees with the model, and assigned to a set that shares no protein with the others.
 
-For each pair: cut a box around the model with a margin (like phenix.map_box), optionally apply a
-soft mask around the atoms, resample to ``voxel_size`` Å on a grid whose origin lies on the
-``voxel_size`` lattice, min–max normalise to [0, 1]; then simulate the model (Gaussian,
-``sim_resolution`` Å, min–max normalised) on that grid and keep the pair only when the two correlate
-at ``threshold`` or better (0.65 in the paper). The correlation is ChimeraX's ``measure correlation``
-of the simulated map in the experimental one: about zero, over the voxels where the simulated map
-exceeds ``sim_level`` — only where the model puts density, so neighbouring density that the model
-does not explain (other chains in a cut-out) does not count against the pair.
+For each pair, as the struc2mapGAN paper curates its targets:
+
+1. Box and mask, as ``phenix.map_box`` with the model and ``mask_atoms=True``: a box around the
+   atoms with a margin, the map multiplied by a mask around the atoms. map_box's defaults are a
+   3 Å box cushion and a binary mask of radius 3 Å (``mask_atoms_atom_radius``); with its
+   ``soft_mask`` option the mask edge is a Gaussian fall-off of ``soft_mask_radius`` 3 Å and the
+   cushion and radius grow by that much. Here the mask is 1 within ``mask_radius`` (3 Å) of an
+   atom and falls to 0 over ``mask_edge`` (3 Å) beyond it along a raised cosine, and the margin
+   defaults to radius + edge (6 Å) so the mask is never cut by the box; ``mask_edge=0`` gives
+   map_box's binary mask (the authors' call), ``mask=False`` no mask at all.
+2. Resample to ``voxel_size`` Å on a grid whose origin lies on the ``voxel_size`` lattice and
+   min–max normalise to [0, 1] (the masked background is exactly 0).
+3. Simulate the model on that grid (Gaussian, ChimeraX molmap convention, ``sim_resolution`` 2 Å,
+   min–max normalised) and measure ChimeraX ``measure correlation <experimental> inMap
+   <simulated>``: the experimental map's values at the simulated map's grid points above its
+   initial ChimeraX contour level (the level enclosing 1 % of the grid points), correlation about
+   zero (the first number ChimeraX prints, the one the authors' filter reads). Pairs below
+   ``threshold`` (0.65 in the paper) are rejected, as are pairs whose stated resolution lies
+   outside optional limits (the paper trains on 2.17–3.9 Å maps).
+
+   The experimental values are taken in the map's own units (boxed, masked, resampled, before
+   min–max), where zero is the map's solvent level. On the min–max target the solvent sits near
+   0.3 and correlation about zero at the simulated map's peaks is ≈ 0.93 whether or not the model
+   is in its density: EMD-2566 with 3J6B chain 9 gives 0.935 fitted and 0.919 / 0.920 / 0.932
+   with the model moved 3 / 6 / 10 Å, against 0.857 fitted and 0.573 / 0.447 / 0.393 moved in the
+   map's own units. The manifest keeps both (``correlation``, ``correlation_minmax``).
+
+Then the pairs are clustered by sequence identity (≥ 30 % between any two chains links two pairs,
+see :mod:`.identity`) and each cluster goes whole into train, val or test, so no two sets share a
+chain at that identity. The manifest records each pair's cluster and, as evidence, the most
+identical pair in any other set.
 """
 
 from __future__ import annotations
@@ -18,39 +42,55 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
+from scipy.spatial import cKDTree
 
 from emgan_core.errors import EmganError
 from emgan_core.io import read_map, read_structure, write_map
 from emgan_core.io.atomic import atomic_output
-from emgan_core.metrics import correlation_about_zero
 from emgan_core.simulators import GaussianSimulator
 from emgan_core.transforms import normalise, resample_to_grid
 from emgan_core.volume import Volume
 
-MANIFEST_COLUMNS = ["label", "split", "kept", "correlation", "resolution", "model", "target", "map",
-                    "box_A", "atoms_outside_map", "note"]
+from .identity import SPLITS, assign_splits, chain_sequences, identity_clusters, pair_identities
+
+MANIFEST_COLUMNS = ["label", "split", "kept", "cluster", "correlation", "correlation_about_mean",
+                    "correlation_minmax", "correlation_points", "resolution", "model", "target", "map", "box_A",
+                    "atoms_outside_map", "chains", "nearest_other_split", "note"]
 
 
 @dataclass
 class Curated:
+    """One manifest row. ``correlation``: ChimeraX correlation about zero (the filter's value);
+    ``correlation_about_mean``: the same points about the mean; ``correlation_minmax``: correlation
+    about zero with the min–max normalised target instead (for comparison, not used);
+    ``correlation_points``: grid points of the simulated map above its contour level that it used;
+    ``cluster``: sequence-identity cluster number; ``nearest_other_split``: the most identical pair
+    in another set, with its chain identity in percent."""
+
     label: str
     split: str
     kept: bool
     correlation: float
+    correlation_about_mean: float
+    correlation_minmax: float
+    correlation_points: int
     resolution: float
     model: str
     target: str
     map: str
     box_A: str
     atoms_outside_map: int
+    cluster: int = 0
+    chains: str = ""
+    nearest_other_split: str = ""
     note: str = ""
 
 
 def box_around_atoms(volume: Volume, xyz: np.ndarray, margin: float) -> tuple[Volume, int, bool]:
     """The sub-volume covering the atoms ± ``margin`` Å, on the map's own lattice.
 
-    Returns (box, atoms outside the map, whether the map edge clipped the box).
+    ``xyz``: (n, 3) atom positions in Å, (x, y, z). Returns (box, atoms outside the map, whether the
+    map edge clipped the box).
     """
     idx = (xyz - volume.origin) / volume.voxel_size  # (n, 3) fractional (x, y, z) indices
     shape_xyz = np.array(volume.shape[::-1])
@@ -74,49 +114,81 @@ def lattice_grid(box: Volume, voxel_size: float) -> Volume:
 
 
 def soft_mask(grid: Volume, xyz: np.ndarray, radius: float, edge: float) -> np.ndarray:
-    """1 within ``radius`` Å of an atom, a cosine fall-off to 0 over ``edge`` Å beyond (z, y, x)."""
-    marks = np.ones(grid.shape, bool)
-    idx = np.rint((xyz - grid.origin) / grid.voxel_size).astype(int)
-    inside = np.all((idx >= 0) & (idx < np.array(grid.shape[::-1])), axis=1)
-    marks[idx[inside, 2], idx[inside, 1], idx[inside, 0]] = False
-    dist = ndimage.distance_transform_edt(marks, sampling=grid.voxel_size[::-1])
-    ramp = np.clip((dist - radius) / max(edge, 1e-6), 0, 1)
-    return (0.5 * (1 + np.cos(np.pi * ramp))).astype(np.float32)
+    """Mask on ``grid``'s voxel centres, (z, y, x) float32: 1 where the nearest atom (``xyz``, Å,
+    (x, y, z)) is within ``radius`` Å, 0.5·(1 + cos(π (d − radius) / edge)) for d up to
+    radius + ``edge`` Å, 0 beyond. Distances are exact (a k-d tree over the atoms), not voxelised;
+    ``edge`` = 0 gives a binary mask (1 for d ≤ radius)."""
+    if radius < 0 or edge < 0:
+        raise EmganError(f"mask radius and edge must be ≥ 0 Å, got {radius} and {edge}", "mask")
+    axes = [grid.origin[a] + np.arange(n) * grid.voxel_size[a] for a, n in zip((2, 1, 0), grid.shape)]
+    z, y, x = np.meshgrid(*axes, indexing="ij")
+    points = np.stack([x.ravel(), y.ravel(), z.ravel()], -1)  # world (x, y, z) of every voxel centre
+    reach = radius + edge
+    dist, _ = cKDTree(xyz).query(points, distance_upper_bound=reach + 1e-6)
+    dist = dist.reshape(grid.shape)
+    if edge > 0:
+        ramp = np.clip((dist - radius) / edge, 0, 1)
+        mask = 0.5 * (1 + np.cos(np.pi * ramp))
+    else:
+        mask = (dist <= radius).astype(float)
+    mask[~np.isfinite(dist)] = 0.0
+    return mask.astype(np.float32)
 
 
-def curate_pair(map_path, model_path, out_path, *, resolution: float, label: str, split: str = "train",
-                margin: float = 5.0, voxel_size: float = 1.0, mask: bool = False, mask_radius: float = 3.0,
-                mask_edge: float = 3.0, threshold: float = 0.65, sim_resolution: float = 2.0,
-                sim_level: float = 0.05) -> Curated:
-    """Curate one pair, write its target map, and return its manifest row."""
+def curate_pair(map_path, model_path, out_path, *, resolution: float, label: str, split: str = "",
+                margin: float | None = None, voxel_size: float = 1.0, mask: bool = True,
+                mask_radius: float = 3.0, mask_edge: float = 3.0, threshold: float = 0.65,
+                sim_resolution: float = 2.0, min_resolution: float | None = None,
+                max_resolution: float | None = None) -> Curated:
+    """Curate one pair (module docstring), write its target map atomically, return its row.
+
+    ``margin`` (Å): box margin around the atoms; default ``mask_radius + mask_edge`` when masking,
+    else 3 Å (map_box's cushion). ``min_resolution`` / ``max_resolution`` (Å): keep only pairs whose
+    stated ``resolution`` lies in [min, max] (either may be None).
+    """
+    from emgan_core.metrics.chimerax_correlation import chimerax_correlation
+
+    if margin is None:
+        margin = mask_radius + mask_edge if mask else 3.0
     exp = read_map(map_path)
     atoms = read_structure(model_path)
     box, outside, clipped = box_around_atoms(exp, atoms.xyz, margin)
     target = resample_to_grid(box, lattice_grid(box, voxel_size))
+    weights = soft_mask(target, atoms.xyz, mask_radius, mask_edge) if mask else None
+    own_units = target.with_data(target.data * weights) if mask else target
     data = normalise(target.data, "minmax")
     if mask:  # after normalising, so that the masked-out background is exactly 0
-        data = normalise(data * soft_mask(target, atoms.xyz, mask_radius, mask_edge), "minmax")
+        data = normalise(data * weights, "minmax")
     target = target.with_data(data)
-    sim = GaussianSimulator(resolution=sim_resolution, normalise="minmax").simulate(atoms, grid=target)
-    cc = correlation_about_zero(sim, target, above=sim_level).values["correlation"]
-    kept = cc >= threshold
+    sim = GaussianSimulator(resolution=sim_resolution, convention="molmap",
+                            normalise="minmax").simulate(atoms, grid=target)
+    cc = chimerax_correlation(output=sim, reference=own_units).values
+    cc_minmax = chimerax_correlation(output=sim, reference=target).values["cc"]
     notes = []
     if outside:
         notes.append(f"{outside} atoms outside the map")
     if clipped:
         notes.append("box clipped by the map edge")
+    kept = cc["cc"] >= threshold
     if not kept:
-        notes.append(f"rejected: correlation {cc:.3f} < {threshold}")
+        notes.append(f"rejected: correlation {cc['cc']:.3f} < {threshold}")
+    if min_resolution is not None and resolution < min_resolution or \
+            max_resolution is not None and resolution > max_resolution:
+        kept = False
+        lo = "" if min_resolution is None else f"{min_resolution:g}"
+        hi = "" if max_resolution is None else f"{max_resolution:g}"
+        notes.append(f"rejected: resolution {resolution:g} Å outside [{lo}, {hi}] Å")
     write_map(out_path, target)
-    extent = target.extent
-    return Curated(label, split, bool(kept), round(float(cc), 4), float(resolution), str(Path(model_path)),
-                   str(out_path), str(Path(map_path)), "x".join(f"{e:.0f}" for e in extent), outside,
-                   "; ".join(notes))
+    return Curated(label, split, bool(kept), round(float(cc["cc"]), 4),
+                   round(float(cc["cam"]), 4), round(float(cc_minmax), 4), int(cc["contour_points"]),
+                   float(resolution),
+                   str(Path(model_path)), str(out_path), str(Path(map_path)),
+                   "x".join(f"{e:.0f}" for e in target.extent), outside, note="; ".join(notes))
 
 
 def read_pairs(csv_path: Path) -> list[dict]:
     """Rows of a pairs CSV (columns map, model, resolution; optional label, split). Relative paths
-    are taken from the CSV's folder."""
+    are taken from the CSV's folder. A blank split lets curation choose the set."""
     if not csv_path.is_file():
         raise EmganError("pairs CSV not found", str(csv_path))
     with open(csv_path, newline="") as f:
@@ -128,31 +200,73 @@ def read_pairs(csv_path: Path) -> list[dict]:
         raise EmganError(f"missing column(s) {', '.join(sorted(missing))} (need map, model, resolution)",
                          str(csv_path))
     base = csv_path.parent
-    out = []
+    out, seen = [], set()
     for n, row in enumerate(rows, start=2):
         where = f"{csv_path}:{n}"
         try:
             res = float(row["resolution"])
-        except ValueError:
+        except (TypeError, ValueError):
             raise EmganError(f"resolution '{row['resolution']}' is not a number", where) from None
-        if not (0 < res < 100) or math.isnan(res):
+        if math.isnan(res) or not (0 < res < 100):
             raise EmganError(f"resolution {res} Å is not plausible", where)
         paths = {k: (base / row[k]) if not Path(row[k]).is_absolute() else Path(row[k]) for k in ("map", "model")}
         for k, p in paths.items():
             if not p.exists():
                 raise EmganError(f"{k} file not found: {row[k]}", where)
-        out.append({"map": paths["map"], "model": paths["model"], "resolution": res,
-                    "label": row.get("label") or paths["map"].stem, "split": row.get("split") or "train"})
+        split = (row.get("split") or "").strip()
+        if split and split not in SPLITS:
+            raise EmganError(f"split '{split}' is not one of {', '.join(SPLITS)} (or blank)", where)
+        label = (row.get("label") or "").strip() or paths["map"].stem
+        if label in seen:
+            raise EmganError(f"label '{label}' used twice (labels name the target maps)", where)
+        seen.add(label)
+        out.append({"map": paths["map"], "model": paths["model"], "resolution": res, "label": label,
+                    "split": split})
     return out
 
 
-def curate(csv_path: str | Path, out_dir: str | Path, **options) -> list[Curated]:
-    """Curate every pair of a CSV into ``out_dir``; writes ``out_dir/curated.csv`` (the manifest)."""
+def curate(csv_path: str | Path, out_dir: str | Path, *, identity_threshold: float = 30.0,
+           split_fractions: dict[str, float] | None = None, **options) -> list[Curated]:
+    """Curate every pair of a CSV into ``out_dir``; writes ``out_dir/curated.csv`` (the manifest).
+
+    ``identity_threshold`` (percent): chains at or above it put two pairs in one cluster;
+    ``split_fractions``: shares of the kept pairs for train/val/test when a cluster has no split
+    given (default 0.8/0.1/0.1). ``options`` go to :func:`curate_pair`.
+    """
     csv_path, out_dir = Path(csv_path), Path(out_dir)
     pairs = read_pairs(csv_path)
+    sequences = []
+    for p in pairs:
+        seqs = chain_sequences(p["model"])
+        if not seqs:
+            raise EmganError("no protein or nucleic-acid chain of 5 residues or more: cannot check "
+                             "sequence identity", str(p["model"]))
+        sequences.append(seqs)
+    links = pair_identities(sequences)
+    clusters = identity_clusters(sequences, identity_threshold, links)
+    labels = [p["label"] for p in pairs]
+    pinned = [p["split"] or None for p in pairs]
+    assign_splits(clusters, pinned, None, split_fractions, labels, links)  # conflicting pins fail here, early
     out_dir.mkdir(parents=True, exist_ok=True)
-    rows = [curate_pair(p["map"], p["model"], out_dir / f"{p['label']}.mrc", resolution=p["resolution"],
-                        label=p["label"], split=p["split"], **options) for p in pairs]
+    rows = []
+    for p in pairs:
+        try:
+            rows.append(curate_pair(p["map"], p["model"], out_dir / f"{p['label']}.mrc",
+                                    resolution=p["resolution"], label=p["label"], split=p["split"], **options))
+        except EmganError as err:
+            if err.where is None:
+                raise EmganError(err.message, f"{p['label']} ({p['map'].name}, {p['model'].name})") from None
+            raise
+    splits = assign_splits(clusters, pinned, [1.0 if r.kept else 0.0 for r in rows], split_fractions, labels,
+                           links)
+    for k, r in enumerate(rows):
+        r.split, r.cluster = splits[k], clusters[k]
+        r.chains = " ".join(f"{c}:{len(s)}" for c, s in sequences[k].items())
+        others = [links[(min(k, j), max(k, j))] for j in range(len(rows)) if j != k and splits[j] != splits[k]]
+        if others:
+            best = max(others, key=lambda link: link.identity)
+            j = best.j if best.i == k else best.i
+            r.nearest_other_split = f"{labels[j]} ({splits[j]}) {best.identity:.1f} %"
     with atomic_output(out_dir / "curated.csv") as tmp, open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=MANIFEST_COLUMNS)
         w.writeheader()

@@ -12,19 +12,26 @@ from emgan_core.interfaces import Critic, Generator
 
 
 class ResidualBlock(nn.Module):
-    """``convs`` × (conv3-IN-PReLU), the last without PReLU, plus a (1×1×1-projected) skip, then
-    PReLU. Optional FiLM (scale, shift from a conditioning vector) before the skip is added."""
+    """A struc2mapGAN node: ``convs`` × (3³ conv, instance norm), PReLU between them, plus a skip,
+    then PReLU. The skip is the input itself when the channel count is kept, else a 3³ convolution
+    and instance norm (the authors' model/gan.py: two 3³ convolutions per node and a 3³
+    projection on the skip). Instance norm without affine parameters, as theirs. Optional FiLM
+    (scale, shift from a conditioning vector) before the skip is added."""
 
-    def __init__(self, cin: int, cout: int, convs: int = 3, film: bool = False):
+    def __init__(self, cin: int, cout: int, convs: int = 2, film: bool = False, skip_kernel: int = 3,
+                 affine: bool = False):
         super().__init__()
+        if convs < 1 or skip_kernel not in (1, 3):
+            raise ValueError(f"need convs >= 1 and skip_kernel 1 or 3, got {convs}, {skip_kernel}")
         layers: list[nn.Module] = []
         for k in range(convs):
             layers += [nn.Conv3d(cin if k == 0 else cout, cout, 3, padding=1),
-                       nn.InstanceNorm3d(cout, affine=True)]
+                       nn.InstanceNorm3d(cout, affine=affine)]
             if k < convs - 1:
                 layers.append(nn.PReLU())
         self.body = nn.Sequential(*layers)
-        self.skip = nn.Conv3d(cin, cout, 1) if cin != cout else nn.Identity()
+        self.skip = (nn.Sequential(nn.Conv3d(cin, cout, skip_kernel, padding=skip_kernel // 2),
+                                   nn.InstanceNorm3d(cout, affine=affine)) if cin != cout else nn.Identity())
         self.act = nn.PReLU()
         self.film = nn.Linear(32, 2 * cout) if film else None
 
@@ -40,21 +47,27 @@ class UNetPP3D(Generator):
     """Nested U-Net (Zhou et al. 2018) in 3D, as struc2mapGAN's generator.
 
     Node X[i][j] (depth i, j-th nested stage) sees the upsampled X[i+1][j−1] and every X[i][k<j];
-    down is max-pooling, up is trilinear. Output: a 1×1×1 convolution of X[0][levels−1], sigmoid to
-    [0, 1] (targets are min–max normalised maps).
+    down is 2³ max-pooling, up is trilinear (corners aligned, as the authors' code). Output: a
+    1×1×1 convolution of X[0][levels−1] with no activation, as the authors' generator: the output
+    is not bounded; targets are min–max normalised maps in [0, 1], which the smooth-L1 term pulls
+    it towards, and at inference the map is written as the network gives it.
 
     Args:
         widths: channels per depth, from full resolution down (``levels`` = len(widths)).
-            Paper: 32, 64, 128, 256 (≈10.3 M parameters); smaller for CPU work.
+            Paper: 32, 64, 128, 256 (10,289,333 parameters with the defaults below, the
+            authors' count); smaller for CPU work.
         in_channels: input channels (1: a simulated map).
-        convs_per_block: 3×3×3 convolutions per residual block (3 gives the paper's ≈10.3 M
-            parameters at the paper widths; 2 gives 6.8 M).
+        convs_per_block: 3×3×3 convolutions per node (2, as the authors).
+        skip_kernel: kernel of the skip projection when a node changes the channel count
+            (3, as the authors; 1 for a lighter 1×1×1 projection).
+        affine_norm: learnable scale and shift in the instance norms (the authors: none).
         resolution_conditioning: FiLM-condition every block on the target resolution (Å), so one
             model produces maps at a requested resolution (pass ``resolution`` to forward).
     """
 
     def __init__(self, widths: list[int] = (32, 64, 128, 256), in_channels: int = 1,
-                 convs_per_block: int = 3, resolution_conditioning: bool = False):
+                 convs_per_block: int = 2, skip_kernel: int = 3, affine_norm: bool = False,
+                 resolution_conditioning: bool = False):
         super().__init__()
         widths = [int(w) for w in widths]
         if len(widths) < 2 or min(widths) < 1:
@@ -71,9 +84,10 @@ class UNetPP3D(Generator):
                     cin = in_channels if i == 0 else widths[i - 1]
                 else:
                     cin = widths[i] * j + widths[i + 1]
-                self.nodes[f"{i}_{j}"] = ResidualBlock(cin, widths[i], convs_per_block, film)
+                self.nodes[f"{i}_{j}"] = ResidualBlock(cin, widths[i], convs_per_block, film, skip_kernel,
+                                                       affine_norm)
         self.pool = nn.MaxPool3d(2)
-        self.up = nn.Upsample(scale_factor=2, mode="trilinear", align_corners=False)
+        self.up = nn.Upsample(scale_factor=2, mode="trilinear", align_corners=True)
         self.head = nn.Conv3d(widths[0], 1, 1)
         self.embed = nn.Sequential(nn.Linear(1, 32), nn.SiLU(), nn.Linear(32, 32)) if film else None
 
@@ -94,7 +108,7 @@ class UNetPP3D(Generator):
             for i in range(self.levels - j):
                 parts = [grid[(i, k)] for k in range(j)] + [self.up(grid[(i + 1, j - 1)])]
                 grid[(i, j)] = self.nodes[f"{i}_{j}"](torch.cat(parts, 1), cond)
-        return torch.sigmoid(self.head(grid[(0, self.levels - 1)]))
+        return self.head(grid[(0, self.levels - 1)])
 
 
 class Struc2mapCritic(Critic):

@@ -11,8 +11,14 @@ import yaml
 
 from emgan_core.io import read_map, read_structure
 from emgan_core.registry import get_registry
-from emgan_struc2mapgan.curate import curate_pair
-from emgan_struc2mapgan.networks import Struc2mapCritic, UNetPP3D
+from emgan_core.errors import EmganError
+from emgan_core.volume import Volume
+from emgan_struc2mapgan.curate import curate, curate_pair, soft_mask
+from emgan_struc2mapgan.identity import (assign_splits, chain_sequences, identity_clusters,
+                                         sequence_identity)
+from emgan_struc2mapgan.networks import ResidualBlock, Struc2mapCritic, UNetPP3D
+
+PAPER_GENERATOR_PARAMETERS = 10_289_333  # the authors' GeneratorNestedUNet (model/gan.py)
 
 
 def emgan(*args, check_rc=None):
@@ -35,30 +41,58 @@ def test_registered_through_the_entry_point():
 
 
 def test_parameter_counts_at_paper_widths(capsys):
-    g, c = count(UNetPP3D()), count(Struc2mapCritic())
+    g, c = UNetPP3D(), Struc2mapCritic()
+    n_g, n_c = count(g), count(c)
     with capsys.disabled():
-        print(f"\n  unetpp3d (32-64-128-256): {g:,} parameters; struc2mapgan critic: {c:,}")
-    assert 9.5e6 < g < 10.5e6
-    assert 1.15e6 < c < 1.25e6
+        print(f"\n  unetpp3d (32-64-128-256): {n_g:,} parameters (paper 10,289,333, "
+              f"{100 * (n_g / PAPER_GENERATOR_PARAMETERS - 1):+.3f} %); struc2mapgan critic: {n_c:,}")
+    assert abs(n_g / PAPER_GENERATOR_PARAMETERS - 1) < 0.005
+    assert 1.15e6 < n_c < 1.25e6
+    # the authors' node: two 3³ convolutions, a 3³ projection (+ instance norm) on the skip when the
+    # channel count changes, no affine norm parameters; a 1³ head without activation
+    node = g.nodes["0_1"]
+    assert [m.kernel_size for m in node.body if isinstance(m, torch.nn.Conv3d)] == [(3, 3, 3)] * 2
+    assert node.skip[0].kernel_size == (3, 3, 3) and node.skip[0].in_channels == 32 + 64
+    assert isinstance(g.nodes["1_1"].skip, torch.nn.Sequential) and g.nodes["0_3"].skip[0].in_channels == 3 * 32 + 64
+    assert not any(m.affine for m in g.modules() if isinstance(m, torch.nn.InstanceNorm3d))
+    assert g.head.kernel_size == (1, 1, 1)
+    assert isinstance(ResidualBlock(8, 8).skip, torch.nn.Identity)
 
 
-def test_shapes_and_conditioning():
-    g = UNetPP3D((4, 8, 16, 32), convs_per_block=2)
+def test_shapes_and_linear_head():
+    g = UNetPP3D((4, 8, 16, 32))
     x = torch.rand(2, 1, 32, 32, 32)
-    y = g(x)
-    assert y.shape == x.shape and 0 <= float(y.min().detach()) and float(y.max().detach()) <= 1
+    with torch.no_grad():
+        y = g(x)
+        assert y.shape == x.shape
+        # no sigmoid: the output is the head's affine map of the last node, so a bias shift moves it
+        # by exactly that much, outside [0, 1] if need be
+        g.head.bias += 3.0
+        shifted = g(x)
+    assert torch.allclose(shifted - y, torch.full_like(y, 3.0), atol=1e-5)
+    assert float(shifted.mean()) > 2.0  # a sigmoid head could not leave [0, 1]
     assert Struc2mapCritic(widths=(4, 8, 16, 32), hidden=(8, 4))(x).shape == (2, 1)
     with pytest.raises(ValueError, match="at least 16 voxels"):
         Struc2mapCritic(widths=(4, 8, 16, 32))(torch.rand(1, 1, 8, 16, 16))
     with pytest.raises(ValueError, match="multiple of 8"):
         g(torch.rand(1, 1, 20, 32, 32))
-    f = UNetPP3D((4, 8, 16), convs_per_block=2, resolution_conditioning=True)
+    f = UNetPP3D((4, 8, 16), resolution_conditioning=True)
     with torch.no_grad():
         a = f(x, resolution=torch.tensor([2.0, 2.0]))
         b = f(x, resolution=torch.tensor([6.0, 6.0]))
     assert not torch.allclose(a, b)
     with pytest.raises(ValueError, match="resolution"):
         f(x)
+
+
+def test_soft_mask_against_hand_values():
+    grid = Volume(np.zeros((1, 1, 12), np.float32), 1.0, (0.0, 0.0, 0.0))  # x = 0 … 11 Å
+    m = soft_mask(grid, np.array([[2.0, 0.0, 0.0]]), radius=3.0, edge=3.0)[0, 0]
+    # distance d = |x − 2|: 1 up to 3 Å, 0.5·(1 + cos(π (d − 3) / 3)) up to 6 Å, then 0
+    want = [1, 1, 1, 1, 1, 1, 0.5 * (1 + np.cos(np.pi / 3)), 0.5 * (1 + np.cos(2 * np.pi / 3)), 0, 0, 0, 0]
+    assert np.allclose(m, want, atol=1e-6)
+    binary = soft_mask(grid, np.array([[2.4, 0.0, 0.0]]), radius=3.0, edge=0.0)[0, 0]
+    assert binary.tolist() == [1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0]  # exact distances: 5 is 2.6 Å away
 
 
 def _check_box(row, atoms, margin, exact_margin):
@@ -74,24 +108,48 @@ def _check_box(row, atoms, margin, exact_margin):
     assert target.data.min() == 0.0 and target.data.max() == pytest.approx(1.0)
 
 
-def test_curate_bundled_pair(data_dir, tmp_path):
+def test_curate_bundled_pair_masked_and_a_moved_model_rejected(data_dir, tmp_path):
+    """The paper's filter, ChimeraX correlation about zero ≥ 0.65, on EMD-2566 / 3J6B chain 9, and
+    the control that must lose: the same model moved 6 Å along x."""
+    import gemmi
+
     atoms = read_structure(data_dir / "3J6B_chain9.pdb")
     row = curate_pair(data_dir / "emd2566_3J6B_chain9.mrc", data_dir / "3J6B_chain9.pdb", tmp_path / "t.mrc",
                       resolution=3.2, label="emd2566")
-    print(f"\n  EMD-2566 / 3J6B chain 9: correlation {row.correlation}, box {row.box_A} Å, {row.note}")
-    assert row.kept and row.correlation > 0.65
-    _check_box(row, atoms, 5.0, exact_margin=False)
+    st = gemmi.read_structure(str(data_dir / "3J6B_chain9.pdb"))
+    st[0].transform_pos_and_adp(gemmi.Transform(gemmi.Mat33(), gemmi.Vec3(6, 0, 0)))
+    st.write_pdb(str(tmp_path / "moved.pdb"))
+    moved = curate_pair(data_dir / "emd2566_3J6B_chain9.mrc", tmp_path / "moved.pdb", tmp_path / "m.mrc",
+                        resolution=3.2, label="moved")
+    print(f"\n  EMD-2566 / 3J6B chain 9: ChimeraX correlation {row.correlation} over {row.correlation_points} "
+          f"points (min-max target: {row.correlation_minmax}); moved 6 Å: {moved.correlation} "
+          f"(min-max target: {moved.correlation_minmax})")
+    assert row.kept and row.correlation == pytest.approx(0.857, abs=0.01)
+    assert not moved.kept and moved.correlation < 0.55 and "rejected: correlation" in moved.note
+    # on the min-max target the same measure cannot tell them apart, which is why it is not used
+    assert abs(row.correlation_minmax - moved.correlation_minmax) < 0.03
+    _check_box(row, atoms, 6.0, exact_margin=False)
+    target = read_map(row.target)
+    # masked by default: zero wherever no atom lies within radius + edge (6 Å)
+    z, y, x = np.nonzero(target.data > 0)
+    xyz = np.stack([x, y, z], 1) * target.voxel_size + target.origin
+    from scipy.spatial import cKDTree
+
+    assert cKDTree(atoms.xyz).query(xyz)[0].max() <= 6.0 + 1e-4
+    limited = curate_pair(data_dir / "emd2566_3J6B_chain9.mrc", data_dir / "3J6B_chain9.pdb",
+                          tmp_path / "r.mrc", resolution=3.2, label="r", max_resolution=3.0)
+    assert not limited.kept and "resolution 3.2 Å outside [, 3] Å" in limited.note
 
 
 def test_curate_shared_pair_with_full_margin_and_mask(shared_dir, tmp_path):
     atoms = read_structure(shared_dir / "structures" / "1J6Z.pdb")
     row = curate_pair(shared_dir / "maps" / "emd_5170.map", shared_dir / "structures" / "1J6Z.pdb",
-                      tmp_path / "t.mrc", resolution=12.0, label="emd5170", margin=8.0, mask=True)
+                      tmp_path / "t.mrc", resolution=12.0, label="emd5170", margin=8.0)
     print(f"\n  EMD-5170 / 1J6Z: correlation {row.correlation}, box {row.box_A} Å")
-    assert row.note == "" or "rejected" in row.note
+    assert row.note == "" and row.kept and row.correlation == pytest.approx(0.789, abs=0.01)
     _check_box(row, atoms, 8.0, exact_margin=True)
     masked = read_map(row.target).data
-    assert masked[0].max() == 0.0  # the soft mask zeroes the box faces beyond radius + edge
+    assert masked[0].max() == 0.0  # the soft mask (on by default) zeroes the box faces beyond radius + edge
 
 
 def test_curate_cli_rejects_and_reports(data_dir, tmp_path):
@@ -110,6 +168,18 @@ def test_curate_cli_rejects_and_reports(data_dir, tmp_path):
     bad.write_text("map,model\nx,y\n")
     proc = emgan("struc2mapgan", "curate", bad, "-o", tmp_path / "d")
     assert proc.returncode == 2 and "missing column(s) resolution" in proc.stderr
+    bad.write_text("map,model,resolution,split\n"
+                   f"{data_dir / 'emd2566_3J6B_chain9.mrc'},{data_dir / '3J6B_chain9.pdb'},3.2,training\n")
+    proc = emgan("struc2mapgan", "curate", bad, "-o", tmp_path / "d")
+    assert proc.returncode == 2 and "bad.csv:2: split 'training' is not one of train, val, test" in proc.stderr
+    pair = f"{data_dir / 'emd2566_3J6B_chain9.mrc'},{data_dir / '3J6B_chain9.pdb'},3.2"
+    bad.write_text(f"label,map,model,resolution,split\nx,{pair},train\ny,{pair},test\n")
+    proc = emgan("struc2mapgan", "curate", bad, "-o", tmp_path / "e")
+    assert proc.returncode == 2 and "pairs x (train) and y (test) are in one sequence-identity cluster " \
+        "(most identical chains between them: 100.0 %)" in proc.stderr
+    assert not (tmp_path / "e").exists()  # refused before any map is curated
+    proc = emgan("struc2mapgan", "curate", pairs, "-o", tmp_path / "d", "--split-fractions", "0.9,0.2,0")
+    assert proc.returncode == 2 and "--split-fractions: '0.9,0.2,0' is not three shares" in proc.stderr
 
 
 def curated_bundled_pairs(data_dir, tmp_path, second_split: str):
@@ -155,7 +225,8 @@ def test_shipped_recipes_validate(data_dir, tmp_path):
     recipe = yaml.safe_load(emgan("recipes", "show", "struc2mapgan", check_rc=0).stdout)
     assert recipe["generator"]["params"]["widths"] == [32, 64, 128, 256]
     assert recipe["losses"][1] == {"name": "smooth-l1", "weight": 100.0}
-    assert recipe["train"]["optimizer"]["name"] == "nadam"
+    assert recipe["train"]["optimizer"] == {"name": "nadam", "lr": 1.0e-4, "betas": [0.9, 0.999]}
+    assert recipe["train"]["batch_size"] == 128 and "augment" not in recipe["train"]
 
 
 def test_resolution_conditioned_model(data_dir, tmp_path):
@@ -173,3 +244,78 @@ def test_resolution_conditioned_model(data_dir, tmp_path):
     emgan("struc2mapgan", "generate", model, "--ckpt", run, "-o", tmp_path / "r6.mrc", "--resolution", "6", check_rc=0)
     a, b = read_map(tmp_path / "r2.mrc"), read_map(tmp_path / "r6.mrc")
     assert a.same_grid(b) and not np.allclose(a.data, b.data)
+
+
+def test_sequence_identity_against_hand_counts():
+    rng = np.random.default_rng(0)
+    aa = np.array(list("ACDEFGHIKLMNPQRSTVWY"))
+    base = "".join(rng.choice(aa, 120))
+    assert sequence_identity(base, base) == 100.0
+    assert sequence_identity(base[40:68], base) == 100.0  # a fragment against its whole chain
+    mutated = list(base[:40])
+    for k in range(0, 40, 4):  # 10 substitutions in 40 residues: 30 identical of 40
+        mutated[k] = "W" if mutated[k] != "W" else "A"
+    assert sequence_identity("".join(mutated), base[:40]) == pytest.approx(75.0)
+    unrelated = [sequence_identity("".join(rng.choice(aa, 28)), "".join(rng.choice(aa, 195))) for _ in range(10)]
+    assert max(unrelated) < 30.0  # gemmi's default scoring gives ~70 % here; the scoring is set
+
+
+def test_clusters_and_splits_keep_clusters_whole():
+    a = "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDNLSGAEKAVQVKVKALPDAQ"
+    b = a[:30] + "W" * 5 + a[35:]  # 92 % identical to a
+    c = "GSHMLEDPVDAFQLGIKKVLEHGWTPREAAVEAAKELNRSPDQILEHARALLEQ"
+    d = "PEPTIDESEQWENCEKLMNVRSTYACDEFGHIKLMNPQRSTVWYACDEFGHIKL"
+    seqs = [{"A": a}, {"B": c}, {"A": d, "B": b}, {"X": c}]
+    clusters = identity_clusters(seqs, 30.0)
+    assert clusters == [1, 2, 1, 2]  # 1 and 3 share a chain (a ~ b), 2 and 4 the same chain c
+    splits = assign_splits(clusters, [None, "test", None, None], labels=list("pqrs"))
+    assert splits == ["train", "test", "train", "test"]
+    with pytest.raises(EmganError, match=r"pairs p \(train\) and r \(val\) are in one sequence-identity cluster"):
+        assign_splits(clusters, ["train", None, "val", None], labels=list("pqrs"))
+    ten = assign_splits(list(range(1, 11)), [None] * 10)
+    assert (ten.count("train"), ten.count("val"), ten.count("test")) == (8, 1, 1)
+
+
+def test_curated_manifest_holds_clusters_and_the_held_out_pair_apart(data_dir, tmp_path, capsys):
+    """The README's main job: the EMRinger fragment (a proteasome α subunit) is the test pair and
+    shares no cluster with a training pair."""
+    rows = curate(data_dir / "struc2mapgan_pairs.csv", tmp_path / "cur")
+    by = {r.label: r for r in rows}
+    held = by["emringer_fragment"]
+    train = [r for r in rows if r.split == "train"]
+    with capsys.disabled():
+        for r in rows:
+            print(f"\n  {r.label}: {r.split}, cluster {r.cluster}, chains {r.chains}, correlation {r.correlation}, "
+                  f"most identical pair in another set: {r.nearest_other_split}", end="")
+    assert held.split == "test" and held.kept and len(train) >= 1
+    assert held.cluster not in {r.cluster for r in train}
+    assert float(held.nearest_other_split.split(")")[1].strip(" %")) < 30.0
+    seqs_held = chain_sequences(data_dir / "emringerweb_test_model.pdb")
+    for r in train:
+        for s in chain_sequences(r.model).values():
+            assert sequence_identity(seqs_held["F"], s) < 30.0
+    manifest = list(csv.DictReader(open(tmp_path / "cur" / "curated.csv")))
+    assert [m["cluster"] for m in manifest] == [str(r.cluster) for r in rows]
+    assert {m["split"] for m in manifest if m["label"] == "emringer_fragment"} == {"test"}
+
+
+def test_curate_shared_pairs_clusters(data_dir, shared_dir, tmp_path):
+    """Real pairs from ../shared/data/pairs: two models of one haemoglobin map fall in one cluster and
+    therefore one set; every other pair is its own cluster."""
+    pairs = shared_dir / "pairs"
+    if not (pairs / "EMD-3488" / "5ni1_updated.cif").exists() or not (pairs / "EMD-6374_seg").is_dir():
+        pytest.skip("../shared/data/pairs not present")
+    csv_path = tmp_path / "pairs.csv"
+    csv_path.write_text(
+        "label,map,model,resolution,split\n"
+        f"emringer,{data_dir / 'emringerweb_test_map.ccp4'},{data_dir / 'emringerweb_test_model.pdb'},3.5,test\n"
+        f"hb_5me2,{pairs / 'EMD-3488' / 'emd_3488.mrc'},{pairs / 'EMD-3488' / '5me2.pdb'},3.2,\n"
+        f"hb_5ni1,{pairs / 'EMD-3488' / 'emd_3488.mrc'},{pairs / 'EMD-3488' / '5ni1_updated.cif'},3.2,\n"
+        f"emd6374,{pairs / 'EMD-6374_seg' / '6374.mrc'},{pairs / 'EMD-6374_seg' / '3jb0-D.pdb'},2.9,\n")
+    rows = curate(csv_path, tmp_path / "cur", split_fractions={"train": 0.5, "val": 0.5, "test": 0.0})
+    by = {r.label: r for r in rows}
+    print("\n  " + "; ".join(f"{r.label}: {r.split} c{r.cluster} cc {r.correlation}" for r in rows))
+    assert by["hb_5me2"].cluster == by["hb_5ni1"].cluster and by["hb_5me2"].split == by["hb_5ni1"].split
+    assert len({by[k].cluster for k in ("emringer", "hb_5me2", "emd6374")}) == 3
+    assert {by["hb_5me2"].split, by["emd6374"].split} == {"train", "val"}  # the two clusters share out
+    assert all(r.kept and r.correlation >= 0.65 for r in rows)
