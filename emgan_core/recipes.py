@@ -71,7 +71,7 @@ def _train_keys() -> dict[str, Any]:
 EVAL_KEYS: dict[str, Any] = {
     "patch_size": int | list[int], "core": int | list[int] | None, "stride": int | list[int] | None,
     "mode": Literal["crop", "average", "hann"], "batch_size": int, "inputs": list[InputPath],
-    "references": list[InputPath], "report": bool,
+    "references": list[InputPath], "report": bool, "skip_empty": bool,
 }
 _PATH_KEYS = ("path", "paths", "file", "files", "dir", "map", "maps", "model", "models",
               "structure", "structures", "reference", "references", "input", "inputs", "stack", "star",

@@ -215,7 +215,7 @@ class PairedTask(Task):
         return {"normalise": self.normalise, "spatial_dims": self.spatial_dims,
                 "conditional": self.conditional, "patch_size": patch,
                 "mode": ev.get("mode", "crop"), "core": ev.get("core"), "stride": ev.get("stride"),
-                "batch_size": ev.get("batch_size", 8)}
+                "batch_size": ev.get("batch_size", 8), "skip_empty": bool(ev.get("skip_empty", False))}
 
     def load_inference_spec(self, spec):
         self.eval = dict(spec)
@@ -244,7 +244,7 @@ class PairedTask(Task):
         generator = self.generator.to(device).eval()
         inferer = PatchInferer(spec["patch_size"], spec["mode"], core=spec.get("core"),
                                stride=spec.get("stride"), batch_size=batch_size or spec["batch_size"],
-                               spatial_dims=self.spatial_dims)
+                               spatial_dims=self.spatial_dims, skip_empty=bool(spec.get("skip_empty", False)))
 
         if self.conditioned and resolution is None:
             raise EmganError("this generator is resolution-conditioned: give the resolution (Å) to generate",
