@@ -37,6 +37,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_record import machine, write_record  # noqa: E402
 
@@ -56,6 +58,8 @@ CASES = {
 PARTS = {"8i2h": [DATA / "8i2h_ref.pdb", SHARED / "8i2h_ref.pdb"], "6ny1": [SHARED / "6NY1.pdb"],
          "5a1a": [SHARED / "5a1a.cif"], "4v1w": [SHARED / "4v1w.cif"]}
 
+
+CORE = 20  # voxels kept from each 32³ box (the struc2mapGAN recipes' eval.core)
 
 def part_path(name: str) -> Path | None:
     return next((p for p in PARTS[name] if p.exists()), None)
@@ -244,7 +248,10 @@ def run_case(case, path, ckpt, args, folder) -> dict:
 
     with mrcfile.open(out, permissive=True, header_only=True) as m:
         shape = (int(m.header.nz), int(m.header.ny), int(m.header.nx))
-    return {"case": case, "residues": residues, "shape": shape, "windows": windows,
+    # all 32³ boxes of the 20³-core layout; the generator sees only those with density when the
+    # recipe skips empty boxes (eval.skip_empty), and every box otherwise
+    all_boxes = int(np.prod([-(-n // CORE) for n in shape]))
+    return {"case": case, "residues": residues, "shape": shape, "windows": all_boxes,
             "windows_with_density": windows - st.windows_empty, "per_window": per_window,
             "inference_skip_empty": inference_skip,
             "windows_run": st.windows_run, "extrapolated": extrapolated, "load": s["load"], "read": s["read"],
