@@ -202,3 +202,14 @@ def test_run_errors_are_one_line(example_plugin, pair, tmp_path, emgan):
     proc = emgan("infer", bad, pair[0], "-o", tmp_path / "o.mrc")
     assert proc.returncode == 2 and "not a checkpoint file" in proc.stderr
     assert not (tmp_path / "o.mrc").exists()
+
+
+def test_a_map_model_refuses_a_particle_stack(example_plugin, pair, tmp_path, emgan, shared_dir):
+    """A 3D (map) model given a RELION particle stack: one line naming the file, no output."""
+    recipe = write_recipe(tmp_path / "r.yaml", pair, steps=2)
+    emgan("run", recipe, "-o", tmp_path / "run", check_rc=0)
+    stack = shared_dir / "particles" / "relion31" / "relion31.mrcs"
+    proc = emgan("infer", tmp_path / "run", stack, "-o", tmp_path / "o.mrc")
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    assert f"{stack}: this model works on 3D maps" in proc.stderr
+    assert not (tmp_path / "o.mrc").exists()

@@ -232,6 +232,9 @@ class PairedTask(Task):
             return self.simulator.simulate(read_structure(source))
         if self.spatial_dims == 2:
             return read_image_stack(source)
+        if str(source).lower().endswith((".mrcs", ".star")):
+            raise EmganError("this model works on 3D maps (.mrc/.map/.ccp4) or structures; this is a particle "
+                             "image stack, for a 2D model such as task/denoise", str(source))
         return read_map(source)
 
     @torch.no_grad()
