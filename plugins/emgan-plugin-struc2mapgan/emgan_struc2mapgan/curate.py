@@ -42,13 +42,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from emgan_core.errors import EmganError
 from emgan_core.io import read_map, read_structure, write_map
 from emgan_core.io.atomic import atomic_output
 from emgan_core.simulators import GaussianSimulator
 from emgan_core.transforms import normalise, resample_to_grid
+from emgan_core.transforms.zone import soft_mask
 from emgan_core.volume import Volume
 
 from .identity import SPLITS, assign_splits, chain_sequences, identity_clusters, pair_identities
@@ -111,28 +111,6 @@ def lattice_grid(box: Volume, voxel_size: float) -> Volume:
     last = box.origin + (np.array(box.shape[::-1]) - 1) * box.voxel_size
     n_xyz = np.floor((last - first) / voxel_size + 1e-6).astype(int) + 1
     return Volume(np.zeros(n_xyz[::-1], np.float32), voxel_size, first)
-
-
-def soft_mask(grid: Volume, xyz: np.ndarray, radius: float, edge: float) -> np.ndarray:
-    """Mask on ``grid``'s voxel centres, (z, y, x) float32: 1 where the nearest atom (``xyz``, Å,
-    (x, y, z)) is within ``radius`` Å, 0.5·(1 + cos(π (d − radius) / edge)) for d up to
-    radius + ``edge`` Å, 0 beyond. Distances are exact (a k-d tree over the atoms), not voxelised;
-    ``edge`` = 0 gives a binary mask (1 for d ≤ radius)."""
-    if radius < 0 or edge < 0:
-        raise EmganError(f"mask radius and edge must be ≥ 0 Å, got {radius} and {edge}", "mask")
-    axes = [grid.origin[a] + np.arange(n) * grid.voxel_size[a] for a, n in zip((2, 1, 0), grid.shape)]
-    z, y, x = np.meshgrid(*axes, indexing="ij")
-    points = np.stack([x.ravel(), y.ravel(), z.ravel()], -1)  # world (x, y, z) of every voxel centre
-    reach = radius + edge
-    dist, _ = cKDTree(xyz).query(points, distance_upper_bound=reach + 1e-6)
-    dist = dist.reshape(grid.shape)
-    if edge > 0:
-        ramp = np.clip((dist - radius) / edge, 0, 1)
-        mask = 0.5 * (1 + np.cos(np.pi * ramp))
-    else:
-        mask = (dist <= radius).astype(float)
-    mask[~np.isfinite(dist)] = 0.0
-    return mask.astype(np.float32)
 
 
 def curate_pair(map_path, model_path, out_path, *, resolution: float, label: str, split: str = "",

@@ -13,7 +13,8 @@ from emgan_core.io import read_map, read_structure
 from emgan_core.registry import get_registry
 from emgan_core.errors import EmganError
 from emgan_core.volume import Volume
-from emgan_struc2mapgan.curate import curate, curate_pair, soft_mask
+from emgan_core.transforms.zone import soft_mask
+from emgan_struc2mapgan.curate import curate, curate_pair
 from emgan_struc2mapgan.identity import (assign_splits, chain_sequences, identity_clusters,
                                          sequence_identity)
 from emgan_struc2mapgan.networks import ResidualBlock, Struc2mapCritic, UNetPP3D

@@ -27,18 +27,12 @@ import numpy as np
 
 from emgan_core.inferers import grid_starts
 from emgan_core.interfaces import MetricResult
-from emgan_core.metrics._common import pair
+from emgan_core.metrics._common import correlate, pair
+from emgan_core.metrics.chimerax_correlation import chimerax_contour_level
 
 from ..prepare import pad_for_cubes
 
 METHODS = ("about-zero", "about-mean", "pearson")
-
-
-def _score(u: np.ndarray, v: np.ndarray, about_mean: bool) -> float:
-    if about_mean:
-        u, v = u - u.mean(), v - v.mean()
-    den = np.sqrt(float((u * u).sum()) * float((v * v).sum()))
-    return float((u * v).sum() / den) if den > 0 else 0.0
 
 
 def valid_cube_starts(inputs: list[np.ndarray], cube: int = 25, stride: int = 4) -> np.ndarray:
@@ -67,15 +61,14 @@ def cube_scores(maps: list[np.ndarray], reference: np.ndarray, starts: np.ndarra
     out = {m: np.zeros((len(maps), len(starts))) for m in METHODS}
     for i, (z, y, x) in enumerate(np.asarray(starts)):
         r = ref[z:z + cube, y:y + cube, x:x + cube].ravel()
-        level = np.quantile(r, 1.0 - enclosed_fraction)
-        points = r >= level
+        points = r >= chimerax_contour_level(r, enclosed_fraction)
         u = r[points]
         for k, a in enumerate(arrays):
             c = a[z:z + cube, y:y + cube, x:x + cube].ravel()
             v = c[points]
-            out["about-zero"][k, i] = _score(u, v, False)
-            out["about-mean"][k, i] = _score(u, v, True)
-            out["pearson"][k, i] = _score(r, c, True)
+            out["about-zero"][k, i] = correlate(u, v, about_mean=False)
+            out["about-mean"][k, i] = correlate(u, v, about_mean=True)
+            out["pearson"][k, i] = correlate(r, c, about_mean=True)
     return out
 
 
