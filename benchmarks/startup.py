@@ -22,7 +22,7 @@ COMMANDS = {
     "emgan --help": ["-m", "emgan_core.cli.main", "--help"],
     "emgan plugins": ["-m", "emgan_core.cli.main", "plugins"],
     "emgan recipes": ["-m", "emgan_core.cli.main", "recipes"],
-    "emgan validate struc2mapgan-quickstart": ["-m", "emgan_core.cli.main", "validate", "struc2mapgan-quickstart"],
+    "emgan validate superem-quickstart": ["-m", "emgan_core.cli.main", "validate", "superem-quickstart"],
     'python -c "import torch"': ["-c", "import torch"],
 }
 
@@ -31,8 +31,10 @@ def median_seconds(args: list[str], repeat: int) -> float:
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, *args], capture_output=True, check=False)
+        proc = subprocess.run([sys.executable, *args], capture_output=True, text=True, check=False)
         times.append(time.perf_counter() - t0)
+        if proc.returncode:
+            raise SystemExit(f"{' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()[-300:]}")
     return statistics.median(times)
 
 

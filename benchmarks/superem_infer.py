@@ -8,7 +8,7 @@ default memory layout), outputs merged by plain averaging. emgan's modes run the
 ``emgan_superem.task.enhance``:
 
 * ``paper``  — the same grid, window rule and merge, windows batched, channels-last 3D memory;
-* ``fast``   — stride 8, same window rule and merge (about 8× fewer windows);
+* ``fast``   — stride 6, same window rule and merge (about 3.4× fewer windows);
 * ``nonempty`` (optional) — stride 4 with every window that holds density (the paper's "valid cube").
 
 Both sides get the same input: the map resampled to 1 Å, zeroed below the contour (default: the level

@@ -175,16 +175,25 @@ class Task(ABC):
         return None
 
     @abstractmethod
-    def critic_losses(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Critic-side loss terms for one batch; their sum is minimised by the critic(s)."""
+    def generate(self, batch: dict[str, torch.Tensor]) -> Any:
+        """The generator side's output(s) for a batch (a tensor, or a tuple/dict for several
+        generators). The trainer calls it once per batch and hands the result to
+        :meth:`critic_losses` and :meth:`generator_losses` of the same batch, so the generator runs
+        once per step; it is called with gradients on for the batch the generator learns from."""
 
     @abstractmethod
-    def generator_losses(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Generator-side loss terms for one batch; their sum is minimised by the generator(s)."""
+    def critic_losses(self, batch: dict[str, torch.Tensor], generated: Any) -> dict[str, torch.Tensor]:
+        """Critic-side loss terms for one batch and its :meth:`generate` output (detach it); their
+        sum is minimised by the critic(s)."""
+
+    @abstractmethod
+    def generator_losses(self, batch: dict[str, torch.Tensor], generated: Any) -> dict[str, torch.Tensor]:
+        """Generator-side loss terms for one batch and its :meth:`generate` output; their sum is
+        minimised by the generator(s)."""
 
     def validation_losses(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Loss terms on a validation batch (no gradients); default: the generator's."""
-        return self.generator_losses(batch)
+        return self.generator_losses(batch, self.generate(batch))
 
     def summaries(self, batch: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
         """2D images (y, x) to show in TensorBoard, e.g. central slices of input/output/target."""

@@ -8,6 +8,7 @@ mapping, whose keys must be its fields (:func:`check_record` reports each proble
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import difflib
 import inspect
@@ -20,6 +21,11 @@ from typing import Any, Literal, Union
 
 class InputPath(str):
     """Type hint for a parameter naming an input file or folder that must exist."""
+
+
+#: False while checking the schema only (``emgan validate --no-files``): an :class:`InputPath`
+#: then needs to be a string, not an existing file. Set through :func:`emgan_core.recipes.validate`.
+CHECK_FILES: contextvars.ContextVar[bool] = contextvars.ContextVar("emgan_check_files", default=True)
 
 
 def parameters(factory) -> dict[str, tuple[inspect.Parameter, Any]]:
@@ -78,6 +84,8 @@ def check_value(value, hint, base_dir: Path | None = None) -> str | None:
     if hint is InputPath:
         if not isinstance(value, str):
             return f"expected a file path, got {value!r}"
+        if not CHECK_FILES.get():
+            return None
         path = Path(value) if base_dir is None or os.path.isabs(value) else base_dir / value
         return None if path.exists() else f"file not found: {value}"
     if hint is bool:

@@ -13,8 +13,15 @@ settings::
     train:     {steps: 1000, batch_size: 8, optimizer: {name: nadam, lr: 2.0e-4}}
     eval:      {...}
 
-Every problem is reported as ``FILE:LINE: key.path: message``; relative paths are taken from the
-current folder.
+Every problem is reported as ``FILE:LINE: key.path: message``.
+
+Relative paths (values in ``data``, ``eval.inputs`` and ``eval.references`` that look like paths)
+are taken from the current folder, else from the recipe's folder: when loaded, a relative path
+that does not exist in the current folder but does beside the recipe file is replaced by that
+absolute path (so a plugin's recipe can name ``data/x.pdb`` shipped in its ``recipes/data/`` and
+run from any folder, and a run directory's ``recipe.yaml`` records where the file was found).
+Paths found in neither place are left as written and reported as ``file not found``. Files named
+inside a manifest (CSV/STAR) are read as that manifest's reader says.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ import re
 import yaml
 
 from .errors import EmganError, RecipeError
-from .params import InputPath, check_params, check_record, check_value
+from .params import CHECK_FILES, InputPath, check_params, check_record, check_value
 from .registry import Registry, get_registry
 
 #: Sections holding one component spec, and the component kind each names.
@@ -87,6 +94,8 @@ class Recipe:
     data: dict
     path: Path | None = None
     lines: dict[tuple, int] = field(default_factory=dict)
+    #: key path -> (path as written, path used): relative paths taken from the recipe's folder
+    resolved: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def where(self, key: str) -> str:
         name = str(self.path) if self.path else "recipe"
@@ -212,7 +221,56 @@ def load_recipe(name_or_path: str | os.PathLike, overrides: list[str] = (),
         data = {}
     if not isinstance(data, dict):
         raise EmganError("a recipe must be a YAML mapping of sections", str(path))
-    return Recipe(apply_overrides(data, list(overrides)), path, lines)
+    recipe = Recipe(apply_overrides(data, list(overrides)), path, lines)
+    resolve_paths(recipe)
+    return recipe
+
+
+def _exists(path) -> bool:
+    try:
+        return Path(path).exists()
+    except (OSError, ValueError):  # a name too long, a NUL byte: not a file
+        return False
+
+
+def _path_sections(data: dict):
+    """(key, value) of the parts of a recipe whose path-like values are input files."""
+    if isinstance(data.get("data"), (dict, list)):
+        yield "data", data["data"]
+    evaluation = data.get("eval")
+    if isinstance(evaluation, dict):
+        for key in ("inputs", "references"):
+            if isinstance(evaluation.get(key), (list, str)):
+                yield f"eval.{key}", evaluation[key]
+
+
+def resolve_paths(recipe: Recipe) -> Recipe:
+    """Replace, in place, each relative input path of ``recipe`` that is missing from the current
+    folder but exists beside the recipe file by that absolute path; record it in
+    ``recipe.resolved``. Paths found in neither place are left as written (validation reports them)."""
+    if recipe.path is None:
+        return recipe
+    base = Path(os.path.abspath(recipe.path)).parent
+
+    def visit(value, key: str, parent_key: str):
+        if isinstance(value, dict):
+            return {k: visit(v, f"{key}.{k}", str(k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [visit(v, f"{key}.{i}", parent_key) for i, v in enumerate(value)]
+        if (isinstance(value, str) and value and _looks_like_path(parent_key, value)
+                and not os.path.isabs(os.path.expanduser(value)) and not _exists(value)
+                and _exists(base / value)):
+            recipe.resolved[key] = (value, str(base / value))
+            return str(base / value)
+        return value
+
+    for key, value in list(_path_sections(recipe.data)):
+        new = visit(value, key, key.rsplit(".", 1)[-1])
+        if key == "data":
+            recipe.data["data"] = new
+        else:
+            recipe.data["eval"][key.split(".", 1)[1]] = new
+    return recipe
 
 
 # -- validation --------------------------------------------------------------------------------
@@ -293,9 +351,18 @@ def _task_keys(recipe: Recipe, registry: Registry, attribute: str) -> dict[str, 
     return dict(getattr(factory, attribute, {}) or {})
 
 
-def validate(recipe: Recipe, registry: Registry | None = None) -> Recipe:
-    """Check every section; raise :class:`RecipeError` listing every problem with its place."""
-    registry = registry or get_registry()
+def validate(recipe: Recipe, registry: Registry | None = None, *, files: bool = True) -> Recipe:
+    """Check every section; raise :class:`RecipeError` listing every problem with its place.
+    ``files=False`` checks the schema only (sections, keys, types, components, parameters) and
+    not that input files exist: for recipes whose data are the user's or an earlier command's."""
+    token = CHECK_FILES.set(files)
+    try:
+        return _validate(recipe, registry or get_registry(), files)
+    finally:
+        CHECK_FILES.reset(token)
+
+
+def _validate(recipe: Recipe, registry: Registry, files: bool) -> Recipe:
     problems: list[tuple[str, str]] = []
     for section, value in recipe.data.items():
         if section not in SECTIONS:
@@ -330,7 +397,7 @@ def validate(recipe: Recipe, registry: Registry | None = None) -> Recipe:
             elif data_keys := _task_keys(recipe, registry, "data_keys"):
                 _check_keys(value, data_keys, section, problems)
                 problems.extend((section, f"missing '{k}'") for k in ("train",) if k in data_keys and k not in value)
-            else:
+            elif files:
                 _check_paths(value, section, problems)
         elif section == "description" and not isinstance(value, str):
             problems.append((section, "expected one line of text"))

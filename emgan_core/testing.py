@@ -111,3 +111,68 @@ def check_network_contract(kind: str, name: str, shape: tuple[int, ...], params:
     with torch.no_grad():
         assert torch.equal(net(x), twin(x)), f"{kind}/{name}: state dict does not carry the function"
     return out
+
+
+def plugin_recipes(plugin: str) -> dict[str, Path]:
+    """Name -> file of every recipe shipped by ``plugin`` (its registered name)."""
+    from emgan_core.registry import get_registry
+
+    return {p.stem: p for folder, owner in get_registry().recipe_dirs if owner == plugin
+            for p in sorted(Path(folder).glob("*.y*ml"))}
+
+
+def check_plugin(plugin: str, tmp_path: Path, recipe: str, overrides=(), source=None, infer_options=None,
+                 user_data: tuple[str, ...] = ()):
+    """The contract every plugin's tests run (docs/plugin-authoring.md), returning the inference output:
+
+    1. every component ``plugin`` registers builds with its default parameters;
+    2. every recipe it ships validates, those named in ``user_data`` (recipes that name the user's
+       own files or the outputs of an earlier command) on their schema only;
+    3. ``recipe`` with ``overrides`` (tiny inputs, ``train.steps=1``) trains one step through the CLI,
+       into a run folder with ``checkpoints/last.pt`` and no leftover temporary file;
+    4. the checkpoint round-trips: :func:`~emgan_core.inference.load_for_inference` with the recipe's
+       task gives networks whose weights equal the saved ones;
+    5. ``task.infer(source, **infer_options)`` gives a finite Volume or ImageStack (skipped if
+       ``source`` is None).
+    """
+    import numpy as np
+    import torch
+
+    from emgan_core.inference import load_for_inference
+    from emgan_core.recipes import load_recipe, validate
+    from emgan_core.registry import get_registry
+    from emgan_core.volume import ImageStack, Volume
+
+    registry = get_registry()
+    mine = [e for e in registry.entries.values() if e.plugin == plugin]
+    assert mine or plugin_recipes(plugin), f"plugin '{plugin}' registers nothing"
+    for entry in mine:
+        built = registry.build(entry.kind, entry.component.name)
+        assert built is not None, entry.key
+    recipes = plugin_recipes(plugin)
+    assert recipe in recipes, f"'{recipe}' is not a recipe of plugin '{plugin}' ({', '.join(recipes)})"
+    unknown = set(user_data) - set(recipes)
+    assert not unknown, f"user_data names recipes the plugin does not ship: {sorted(unknown)}"
+    for name, path in recipes.items():
+        validate(load_recipe(path), files=name not in user_data)
+
+    run = tmp_path / f"{recipe}-contract"
+    proc = run_emgan("run", recipe, "-o", run, "train.steps=1", *overrides)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    last = run / "checkpoints" / "last.pt"
+    assert last.is_file(), sorted(p.name for p in run.rglob("*"))
+    assert not list(run.rglob(".*")), f"temporary files left: {list(run.rglob('.*'))}"  # atomic writes
+
+    task_name = load_recipe(recipes[recipe]).data.get("task") or "paired"
+    task_name = task_name["name"] if isinstance(task_name, dict) else task_name
+    task, ckpt = load_for_inference(run, "cpu", task=task_name)
+    for role, module in task.networks.items():
+        state = (ckpt["state"]["ema"] or {}).get(role, ckpt["state"]["networks"][role])
+        for key, value in module.state_dict().items():
+            assert torch.equal(value.cpu(), state[key].cpu()), f"{role}.{key} differs after loading"
+    if source is None:
+        return None
+    out = task.infer(source, **(infer_options or {}))
+    assert isinstance(out, (Volume, ImageStack)), type(out)
+    assert np.isfinite(out.data).all() and out.data.size > 0
+    return out

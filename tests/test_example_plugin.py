@@ -1,6 +1,7 @@
 """A third-party plugin, pip-installed, is listed and usable from recipes and the CLI."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -8,13 +9,17 @@ import torch
 from emgan_core.inferers import PatchInferer
 from emgan_core.io import read_map
 from emgan_core.recipes import load_recipe, validate
+from emgan_core.testing import run_emgan
+
+EXAMPLE = Path(__file__).resolve().parent / "example_plugin"
 
 
 def test_listed_by_emgan_plugins(example_plugin, emgan):
     info = json.loads(emgan("plugins", "--json", check_rc=0).stdout)
     plugins = {p["name"]: p for p in info["plugins"]}
     assert plugins["example"]["distribution"] == "emgan-plugin-example"
-    assert plugins["example"]["components"] == {"generator": ["toy-conv"], "metric": ["mean-abs-diff"]}
+    assert plugins["example"]["components"] == {"generator": ["toy-conv"], "metric": ["mean-abs-diff"],
+                                                 "task": ["example-deblur"]}
     assert plugins["core"]["distribution"] == "emgan-core"
     keys = {c["key"] for c in info["components"]}
     assert {"simulator/gaussian", "loss/bce", "metric/fsc", "generator/toy-conv"} <= keys
@@ -40,3 +45,17 @@ def test_plugin_metric_from_the_cli(example_plugin, emgan, data_dir):
     proc = emgan("eval", m, m, "--metrics", "mean-abs-diff,pearson", "--json", check_rc=0)
     values = json.loads(proc.stdout)["metrics"]
     assert values["mean_abs_diff"] == 0.0 and values["pearson"] == 1.0
+
+
+def test_a_paired_method_in_under_150_lines_passes_the_plugin_contract(example_plugin, tmp_path):
+    from emgan_core.testing import check_plugin
+
+    package = EXAMPLE / "emgan_example"
+    lines = sum(len(p.read_text().splitlines()) for p in package.glob("*.py"))
+    assert lines <= 150, f"the example plugin has {lines} lines of Python"
+    source = read_map(package / "recipes" / "data" / "emd2566_3J6B_chain9.mrc")
+    out = check_plugin("example", tmp_path, "example-deblur", ["train.steps=2"], source=source)
+    assert out.data.shape == source.data.shape and np.allclose(out.voxel_size, source.voxel_size)
+    # the task's typed data items: a typo is refused before any work
+    proc = run_emgan("validate", "example-deblur", "data.train.0.mpa=x.mrc")
+    assert proc.returncode != 0 and "data.train.0.mpa: unknown key (did you mean 'map'?)" in proc.stderr

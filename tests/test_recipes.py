@@ -27,7 +27,7 @@ GOOD = """\
       - {name: l1, weight: 1.0}
     metrics: [pearson, {name: fsc, params: {thresholds: [0.5]}}]
     data:
-      train_maps: [DATA/emd2566_3J6B_chain9.mrc]
+      train: [{model: DATA/3J6B_chain9.pdb, target: DATA/emd2566_3J6B_chain9.mrc}]
     train: {steps: 10, batch_size: 2, optimizer: {name: adam, lr: 1.0e-3}}
 """
 
@@ -61,7 +61,7 @@ def test_missing_file(example_plugin, tmp_path, data_dir, emgan):
     proc = emgan("validate", path)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and f"{path}:13: data.train_maps.0: file not found" in lines[0]
+    assert len(lines) == 1 and f"{path}:13: data.train.0.target: file not found" in lines[0]
 
 
 def test_several_problems_one_line_each(example_plugin, tmp_path, data_dir, emgan):

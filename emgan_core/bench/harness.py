@@ -14,6 +14,11 @@ A benchmark is YAML::
     metrics: [chimerax-correlation, thresholded-pcc, thresholded-ssim, pearson, fsc]
     note: one line printed at the top of the report
 
+Inputs may also be image stacks: ``{input: noisy.mrcs, reference: clean.mrcs, star: particles.star}``
+(the STAR file, optional, gives a task that reads particle tables the stack's metadata); outputs are
+then stacks of the reference's shape, each image normalised on its own, scored by metrics that take
+stacks (``image-scores``, ``frc``); controls are per image.
+
 Outputs and references are normalised (``normalise: minmax`` by default; ``zscore`` or ``none``,
 which metrics with their own normalisation, as the papers' are, want) after the output is resampled
 onto the reference grid; metrics with ``shared_grid = False`` get the output on its own grid.
@@ -34,12 +39,12 @@ import numpy as np
 import torch
 
 from ..errors import EmganError, RecipeError
-from ..io import read_any, read_map, read_structure
+from ..io import read_any, read_structure
 from ..recipes import Recipe, _check_component, parse_yaml
 from ..registry import Registry, get_registry
 from ..transforms import normalise, resample_to_grid
 from ..transforms.intensity import NORMALISATIONS
-from ..volume import Volume
+from ..volume import ImageStack, Volume
 
 _VAR = re.compile(r"^\$\{(\w+)\}$")
 SECTIONS = {"name", "inputs", "methods", "metrics", "normalise", "note"}
@@ -66,8 +71,8 @@ class Result:
     curves: dict = field(default_factory=dict)
     seconds: float = 0.0
     peak_gpu_mb: float | None = None
-    output: Volume | None = None
-    reference: Volume | None = None
+    output: Volume | ImageStack | None = None
+    reference: Volume | ImageStack | None = None
     resolution: float | None = None  # the input entry's resolution (Å), when it gives one
     metric_of: dict[str, str] = field(default_factory=dict)  # value name -> metric that gave it
 
@@ -94,8 +99,8 @@ def load_benchmark(path: str | os.PathLike, registry: Registry | None = None) ->
         if not isinstance(item, dict) or not {"input", "reference"} <= set(item):
             problems.append((f"inputs.{i}", "each input needs 'input' and 'reference'"))
             continue
-        for key in ("input", "reference"):
-            if not Path(item[key]).exists():
+        for key in ("input", "reference", "star"):
+            if key in item and not Path(item[key]).exists():
                 problems.append((f"inputs.{i}.{key}", f"file not found: {item[key]}"))
     if not methods:
         problems.append(("methods", "no methods"))
@@ -142,20 +147,34 @@ def _substitute(params: dict, item: dict, where: str) -> dict:
     return out
 
 
-def _control(kind: str, item: dict, reference: Volume) -> Volume:
-    """A map that must score low: noise or a constant on the reference grid, or the input map."""
+def _control(kind: str, item: dict, reference: Volume | ImageStack) -> Volume | ImageStack:
+    """A map (stack) that must score low: noise or a constant on the reference grid, or the input."""
     if kind == "input":
-        return read_map(item["input"])
+        return read_any(item["input"])
     if kind == "constant":
-        return reference.with_data(np.ones(reference.shape, np.float32))
+        return _like(reference, np.ones(reference.data.shape, np.float32))
     seed = sum(map(ord, item["label"]))  # the same noise for an input on every run
-    return reference.with_data(np.random.default_rng(seed).random(reference.shape, dtype=np.float32))
+    return _like(reference, np.random.default_rng(seed).random(reference.data.shape, dtype=np.float32))
 
 
-def _run_method(method: dict, item: dict, reference: Volume, registry: Registry, device: str):
+def _like(reference: Volume | ImageStack, data: np.ndarray) -> Volume | ImageStack:
+    if isinstance(reference, ImageStack):
+        return ImageStack(data, reference.pixel_size)
+    return reference.with_data(data)
+
+
+def _normalised(value: Volume | ImageStack, mode: str) -> Volume | ImageStack:
+    """``value`` normalised as one map, or image by image for a stack."""
+    return _like(value, normalise(value.data, mode, per_sample=isinstance(value, ImageStack)))
+
+
+def _run_method(method: dict, item: dict, reference, registry: Registry, device: str):
     if "control" in method:
         return _control(method["control"], item, reference)
     if "simulator" in method:
+        if isinstance(reference, ImageStack):
+            raise EmganError("a simulator method makes maps; this input's reference is an image stack",
+                             method["label"])
         spec = method["simulator"]
         spec = {"name": spec, "params": {}} if isinstance(spec, str) else spec
         params = _substitute(spec.get("params") or {}, item, method["label"])
@@ -168,7 +187,27 @@ def _run_method(method: dict, item: dict, reference: Volume, registry: Registry,
     if "_loaded" not in method:  # load each checkpoint once, not once per input
         method["_loaded"] = load_for_inference(method["checkpoint"], device)
     task, _ = method["_loaded"]
-    return task.infer(item["input"], device=device)
+    options = {}
+    if item.get("star"):
+        if not getattr(task, "accepts_star", False):
+            raise EmganError(f"task/{type(task).__name__} does not read particle tables: drop 'star'",
+                             item["label"])
+        from ..io import read_particle_star
+
+        options["star"] = read_particle_star(item["star"])
+    return task.infer(item["input"], device=device, **options)
+
+
+def _on_reference_grid(out, reference, label: str):
+    """The output on the reference's grid (a map resampled; a stack must match image for image)."""
+    if isinstance(reference, ImageStack):
+        if not isinstance(out, ImageStack) or out.data.shape != reference.data.shape:
+            raise EmganError(f"the reference is a stack of {reference.data.shape} images; this method gave "
+                             f"{type(out).__name__} {getattr(out, 'data', np.empty(0)).shape}", label)
+        return out
+    if not isinstance(out, Volume):
+        raise EmganError(f"the reference is a map; this method returned {type(out).__name__}", label)
+    return out if out.same_grid(reference) else resample_to_grid(out, reference)
 
 
 def run_benchmark(bench: Benchmark, device: str = "cpu", registry: Registry | None = None,
@@ -181,20 +220,14 @@ def run_benchmark(bench: Benchmark, device: str = "cpu", registry: Registry | No
         metrics.append((name, registry.build("metric", name, **params)))
     results = []
     for item in bench.inputs:
-        reference = read_map(item["reference"])
-        reference = reference.with_data(normalise(reference.data, bench.normalise))
+        reference = _normalised(read_any(item["reference"]), bench.normalise)
         for method in bench.methods:
             if device.startswith("cuda"):
                 torch.cuda.reset_peak_memory_stats()
             t0 = time.perf_counter()
             out = _run_method(method, item, reference, registry, device)
-            if not isinstance(out, Volume):
-                raise EmganError("the benchmark scores maps; this method returned "
-                                 f"{type(out).__name__}", method["label"])
-            own_grid = out.with_data(normalise(out.data, bench.normalise))
-            if not out.same_grid(reference):
-                out = resample_to_grid(out, reference)
-            out = out.with_data(normalise(out.data, bench.normalise))
+            own_grid = _normalised(out, bench.normalise) if isinstance(out, (Volume, ImageStack)) else out
+            out = _normalised(_on_reference_grid(out, reference, method["label"]), bench.normalise)
             seconds = time.perf_counter() - t0
             peak = torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else None
             values, curves, metric_of = {}, {}, {}

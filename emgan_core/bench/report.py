@@ -18,6 +18,7 @@ from pathlib import Path
 
 
 from ..io.atomic import atomic_output
+from ..volume import ImageStack
 from .harness import Benchmark, Result, summarise
 
 
@@ -104,15 +105,19 @@ def _slices(results: list[Result], inp: str) -> list[tuple[str, str]]:
     if not rows:
         return []
     panels = [("reference", rows[0].reference.data)] + [(r.method, r.output.data) for r in rows]
+    stack = isinstance(rows[0].reference, ImageStack)
+    n = len(panels[0][1])
     fig, axes = _plt().subplots(3, len(panels), figsize=(1.8 * len(panels), 5.4), squeeze=False)
     for j, (label, vol) in enumerate(panels):
-        mids = (vol[vol.shape[0] // 2], vol[:, vol.shape[1] // 2], vol[:, :, vol.shape[2] // 2])
+        mids = ((vol[0], vol[n // 2], vol[n - 1]) if stack else
+                (vol[vol.shape[0] // 2], vol[:, vol.shape[1] // 2], vol[:, :, vol.shape[2] // 2]))
         for i, sl in enumerate(mids):
             axes[i, j].imshow(sl, cmap="gray", origin="lower")
             axes[i, j].set_xticks([])
             axes[i, j].set_yticks([])
         axes[0, j].set_title(label, fontsize=8)
-    for i, plane in enumerate(("z mid", "y mid", "x mid")):
+    for i, plane in enumerate(("image 1", f"image {n // 2 + 1}", f"image {n}") if stack else
+                              ("z mid", "y mid", "x mid")):
         axes[i, 0].set_ylabel(plane, fontsize=8)
     return [(inp, _png(fig))]
 

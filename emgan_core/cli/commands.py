@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -16,23 +17,7 @@ from ..errors import EmganError
 from ..inference import infer_to_file, resolve_device, std_path
 from ..params import check_params
 from ..registry import KINDS, get_registry
-
-
-def _parser(sub, name: str, help: str, example: str) -> argparse.ArgumentParser:
-    """A subcommand parser with ``help`` as its description and an example in its epilog."""
-    return sub.add_parser(name, help=help, description=help,
-                          formatter_class=argparse.RawDescriptionHelpFormatter,
-                          epilog=f"example:\n  {example}")
-
-
-def add_actions(parser: argparse.ArgumentParser):
-    """The required ACTION subparsers of a plugin's command (``emgan NAME ACTION …``)."""
-    sub = parser.add_subparsers(dest="action", metavar="ACTION")
-    sub.required = True
-    return sub
-
-
-add_action = _parser  # add_action(sub, name, help, example): one action of a plugin's command
+from .actions import action_parser
 
 
 def add_core_commands(sub) -> None:
@@ -42,25 +27,29 @@ def add_core_commands(sub) -> None:
 
 
 def _add_inspection_commands(sub) -> None:
-    p = _parser(sub, "plugins", "list installed plugins, their versions and components",
-                "emgan plugins --json")
+    p = action_parser(sub, "plugins", "list installed plugins, their versions and components",
+                       "emgan plugins --json")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_plugins)
 
-    p = _parser(sub, "recipes", "list the recipes shipped by plugins, or show one",
-                "emgan recipes show struc2mapgan-quickstart")
-    p.add_argument("action", nargs="?", choices=("list", "show"), default="list")
-    p.add_argument("name", nargs="?", help="recipe name (with 'show')")
+    p = action_parser(sub, "recipes", "list the recipes shipped by plugins, show one or print its file's path",
+                       "emgan recipes show struc2mapgan-quickstart")
+    p.add_argument("action", nargs="?", choices=("list", "show", "path"), default="list")
+    p.add_argument("name", nargs="?", help="recipe name (with 'show': its text; 'path': its file, "
+                   "beside which its data/ folder holds any data it ships)")
     p.set_defaults(func=cmd_recipes)
 
-    p = _parser(sub, "validate", "check a recipe completely (names, parameters, types, files)",
-                "emgan validate recipe.yaml train.steps=2")
+    p = action_parser(sub, "validate", "check a recipe completely (names, parameters, types, files)",
+                       "emgan validate recipe.yaml train.steps=2\n"
+                       "  emgan validate struc2mapgan-quickstart --no-files")
     p.add_argument("recipe", help="recipe file or shipped recipe name")
     p.add_argument("overrides", nargs="*", help="dotted overrides key.path=value")
+    p.add_argument("--no-files", action="store_true", help="check everything but whether input files "
+                   "exist (recipes whose data are yours, or made by an earlier command)")
     p.set_defaults(func=cmd_validate)
 
-    p = _parser(sub, "simulate", "run a registered simulator on a structure or map",
-                "emgan simulate gaussian model.pdb -o sim.mrc resolution=2.0 voxel_size=1.0")
+    p = action_parser(sub, "simulate", "run a registered simulator on a structure or map",
+                       "emgan simulate gaussian model.pdb -o sim.mrc resolution=2.0 voxel_size=1.0")
     p.add_argument("name", help="simulator name (see `emgan plugins`)")
     p.add_argument("input", help="input structure (PDB/mmCIF) or map (MRC)")
     p.add_argument("-o", "--output", required=True, help="output file (written atomically)")
@@ -68,8 +57,8 @@ def _add_inspection_commands(sub) -> None:
     p.add_argument("--on-grid", metavar="MAP", help="simulate on this map's grid (shape, voxel size, origin)")
     p.set_defaults(func=cmd_simulate)
 
-    p = _parser(sub, "eval", "compare an output map/stack with a reference using registered metrics",
-                "emgan eval generated.mrc experimental.mrc --metrics ssim,pearson,fsc --json")
+    p = action_parser(sub, "eval", "compare an output map/stack with a reference using registered metrics",
+                       "emgan eval generated.mrc experimental.mrc --metrics ssim,pearson,fsc --json")
     p.add_argument("output", help="map (.mrc/.map/.ccp4) or image stack (.mrcs)")
     p.add_argument("reference", help="reference of the same kind")
     p.add_argument("--metrics", default=None,
@@ -118,10 +107,14 @@ def cmd_plugins(args) -> int:
 def cmd_recipes(args) -> int:
     from ..recipes import find_recipe, shipped_recipes
 
-    if args.action == "show":
+    if args.action in ("show", "path"):
         if not args.name:
-            raise EmganError("recipes show needs a recipe name; see `emgan recipes`")
-        print(find_recipe(args.name).read_text(), end="")
+            raise EmganError(f"recipes {args.action} needs a recipe name; see `emgan recipes`")
+        path = find_recipe(args.name)
+        if args.action == "path":
+            print(os.path.abspath(path))
+        else:
+            print(path.read_text(), end="")
         return 0
     found = shipped_recipes()
     if not found:
@@ -138,8 +131,13 @@ def cmd_recipes(args) -> int:
 def cmd_validate(args) -> int:
     from ..recipes import load_recipe, validate
 
-    recipe = validate(load_recipe(args.recipe, args.overrides))
-    print(f"{recipe.path}: ok ({len(recipe.data)} sections)")
+    recipe = validate(load_recipe(args.recipe, args.overrides), files=not args.no_files)
+    files = "; schema only, input files not checked" if args.no_files else ""
+    print(f"{recipe.path}: ok ({len(recipe.data)} sections{files})")
+    if recipe.resolved:
+        folder = os.path.dirname(os.path.abspath(recipe.path))
+        written = ", ".join(dict.fromkeys(w for w, _ in recipe.resolved.values()))
+        print(f"  from the recipe's folder {folder}: {written}")
     return 0
 
 
@@ -262,18 +260,18 @@ def cmd_eval(args) -> int:
 # -- run / infer -----------------------------------------------------------------------------------
 
 def add_training_commands(sub) -> None:
-    p = _parser(sub, "run", "train a recipe (or resume a run); with torchrun: distributed",
-                "emgan run struc2mapgan-quickstart train.steps=200 -o runs/demo\n"
-                "  emgan run --resume runs/demo\n"
-                "  torchrun --nproc_per_node=4 -m emgan_core.cli.main run recipe.yaml -o runs/ddp")
+    p = action_parser(sub, "run", "train a recipe (or resume a run); with torchrun: distributed",
+                       "emgan run struc2mapgan-quickstart train.steps=200 -o runs/demo\n"
+                       "  emgan run --resume runs/demo\n"
+                       "  torchrun --nproc_per_node=4 -m emgan_core.cli.main run recipe.yaml -o runs/ddp")
     p.add_argument("recipe", nargs="?", help="recipe file or shipped recipe name")
     p.add_argument("params", nargs="*", help="dotted overrides key.path=value")
     p.add_argument("-o", "--run-dir", help="run directory (default runs/RECIPE-TIMESTAMP)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
     p.set_defaults(func=cmd_run)
 
-    p = _parser(sub, "infer", "run a trained generator on a new input (no recipe needed)",
-                "emgan infer runs/demo model.pdb -o generated.mrc --ref-map experimental.mrc")
+    p = action_parser(sub, "infer", "run a trained generator on a new input (no recipe needed)",
+                       "emgan infer runs/demo model.pdb -o generated.mrc --ref-map experimental.mrc")
     p.add_argument("checkpoint", help="checkpoint file or run directory (uses checkpoints/last.pt)")
     p.add_argument("input", help="input map, image stack or structure, as the model was trained")
     p.add_argument("-o", "--output", required=True, help="output map or stack (written atomically)")
@@ -330,8 +328,8 @@ def cmd_infer(args) -> int:
 # -- bench ------------------------------------------------------------------------------------------
 
 def add_bench_command(sub) -> None:
-    p = _parser(sub, "bench", "run methods (simulators, checkpoints) over inputs and write a report",
-                "emgan bench benchmarks/struc2mapgan/pairs.yaml -o out/bench")
+    p = action_parser(sub, "bench", "run methods (simulators, checkpoints) over inputs and write a report",
+                       "emgan bench benchmarks/struc2mapgan/pairs.yaml -o out/bench")
     p.add_argument("benchmark", help="benchmark YAML (inputs, methods, metrics)")
     p.add_argument("-o", "--out", required=True, help="output folder for results and report")
     p.add_argument("--device", default="auto", help="cpu, cuda … (default: cuda if available)")

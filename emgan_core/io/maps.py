@@ -92,15 +92,18 @@ def _start_xyz(header) -> tuple[int, int, int]:
     return tuple(by_axis.get(a, 0) for a in (1, 2, 3))
 
 
-def read_map(path: str | os.PathLike) -> Volume:
+def read_map(path: str | os.PathLike, allow_stack: bool = True) -> Volume:
     """Read an MRC/CCP4 map (optionally gzip/bzip2-compressed) as a (z, y, x) float32 Volume.
 
     Non-standard axis orders are transposed to (z, y, x); voxel size, ORIGIN and N*START are kept.
     Raises :class:`EmganError` for a missing, truncated or corrupt file, a header that disagrees
-    with the file size, or non-finite values.
+    with the file size, or non-finite values; with ``allow_stack`` False, also for a particle
+    stack (.mrcs/.star). The MRC space group cannot tell: maps with ISPG 0 (EMD-2566) are common.
     """
     path = Path(path)
     where = str(path)
+    if not allow_stack and path.name.lower().endswith((".mrcs", ".star")):
+        raise EmganError("this is a particle image stack, not a 3D map (.mrc/.map/.ccp4)", where)
     mrc, _notes = _open(path)
     try:
         header = mrc.header

@@ -16,8 +16,8 @@ image stacks (.mrcs), paired image by image.
 from __future__ import annotations
 
 import functools
-from pathlib import Path
-from typing import Any, Literal
+from dataclasses import dataclass, fields
+from typing import Literal
 
 import numpy as np
 import torch
@@ -26,12 +26,30 @@ from ..errors import EmganError
 from ..inferers import PatchInferer
 from ..interfaces import Simulator, Task
 from ..io import read_image_stack, read_map, read_structure
+from ..io.manifest import read_manifest
 from ..io.structures import is_structure_path
+from ..params import InputPath
 from ..training.data import PatchPairs
 from ..transforms import normalise as normalise_array
 from ..transforms import resample_to_grid
 from ..volume import ImageStack, Volume
 
+
+
+@dataclass
+class Pair:
+    """A ``data.train``/``data.val`` item of ``task/paired``: a ``target`` map (or .mrcs stack) and its
+    ``input`` map, or the ``model`` (PDB/mmCIF) the simulator turns into the input; the target's
+    ``resolution`` (Å) for resolution-conditioned generators; ``pixel_size`` (Å) for headerless stacks."""
+
+    target: InputPath
+    input: InputPath | None = None
+    model: InputPath | None = None
+    resolution: float | None = None
+    pixel_size: float | None = None
+
+
+PAIR_KEYS = tuple(f.name for f in fields(Pair))
 
 
 def _name(loss) -> str:
@@ -69,12 +87,14 @@ class PairedTask(Task):
         spatial_dims: 3 for maps (z, y, x), 2 for image stacks (y, x).
     """
 
+    #: each split: a list of :class:`Pair` records, or a CSV manifest with those columns
+    data_keys = {"train": list[Pair] | InputPath, "val": list[Pair] | InputPath | None}
+
     def __init__(self, conditional: bool = False, normalise: Literal["minmax", "zscore", "none"] = "minmax",
                  spatial_dims: Literal[2, 3] = 3):
         self.conditional = conditional
         self.normalise = normalise
         self.spatial_dims = spatial_dims
-        self._stash: tuple[Any, torch.Tensor] | None = None
         self.eval = {}
 
     # -- wiring ---------------------------------------------------------------------------------
@@ -113,23 +133,13 @@ class PairedTask(Task):
         return self.generator(batch["input"])
 
     def _items(self, split: str) -> list[dict]:
-        """The pairs of ``data.<split>``: a list, or a manifest CSV (e.g. from a curation command)
-        whose rows with ``kept`` true and a matching ``split`` column are used."""
+        """The pairs of ``data.<split>``: a list, or a CSV manifest (e.g. from a curation command;
+        :func:`~emgan_core.io.manifest.read_manifest`)."""
         items = self.data.get(split) or []
         if not isinstance(items, str):
             return items
-        import csv
-
-        path = Path(items)
-        if not path.is_file():
-            raise EmganError("manifest not found", f"data.{split}: {path}")
-        wanted = {"train": {"train", ""}, "val": {"val"}}.get(split, {split})
-        with open(path, newline="") as f:
-            rows = [r for r in csv.DictReader(f)
-                    if str(r.get("kept", "True")).lower() in ("true", "1", "yes")
-                    and (r.get("split") or "") in wanted]
-        return [{k: (float(v) if k == "resolution" else v) for k, v in r.items()
-                 if k in ("input", "model", "target", "resolution", "pixel_size") and v != ""} for r in rows]
+        rows = read_manifest(items, split, PAIR_KEYS, paths=("input", "model", "target"))
+        return [{k: (float(v) if k == "resolution" else v) for k, v in r.items()} for r in rows]
 
     def _loaders(self, split: str):
         items = self._items(split)
@@ -160,15 +170,13 @@ class PairedTask(Task):
     def _judge(self, inp, out):
         return torch.cat([inp, out], 1) if self.conditional else out
 
-    def critic_losses(self, batch):
-        inp, real = batch["input"], batch["target"]
-        keep = batch is getattr(self, "generator_batch", None)
-        with torch.set_grad_enabled(keep and torch.is_grad_enabled()):
-            fake = self._generate(batch)
-        if keep:
-            self._stash = (batch, fake)  # reused by generator_losses on the same batch
+    def generate(self, batch):
+        return self._generate(batch)
+
+    def critic_losses(self, batch, generated):
+        inp, real, fake = batch["input"], batch["target"], generated.detach()
         loss, weight = self.adversarial[0]
-        both = self.critic(torch.cat([self._judge(inp, real), self._judge(inp, fake.detach())]))
+        both = self.critic(torch.cat([self._judge(inp, real), self._judge(inp, fake)]))
         real_logits, fake_logits = both.split(inp.shape[0])
         terms = {"critic/adversarial": weight * loss.critic_loss(real_logits, fake_logits)}
         gp = getattr(self.train, "gradient_penalty", None)
@@ -176,16 +184,11 @@ class PairedTask(Task):
             from ..training.penalties import gradient_penalty
 
             terms["critic/gradient_penalty"] = gp * gradient_penalty(
-                self.critic, self._judge(inp, real), self._judge(inp, fake.detach()))
+                self.critic, self._judge(inp, real), self._judge(inp, fake))
         return terms
 
-    def generator_losses(self, batch):
-        inp, target = batch["input"], batch["target"]
-        if self._stash is not None and self._stash[0] is batch:
-            fake = self._stash[1]
-        else:
-            fake = self._generate(batch)
-        self._stash = None
+    def generator_losses(self, batch, generated):
+        inp, target, fake = batch["input"], batch["target"], generated
         terms = {}
         if self.adversarial:
             loss, weight = self.adversarial[0]

@@ -13,78 +13,50 @@ from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Sampler
+
+from .samples import SeededSamples
 
 Loader = Callable[[], tuple[np.ndarray, np.ndarray]]
 
 
-class PatchPairs(Dataset):
+class PatchPairs(SeededSamples):
     """Random (input, target) patches from pairs of arrays.
 
     ``loaders[k]()`` returns (input (C, *S), target (C_t, *S)) float32 arrays of the same spatial
     shape S = (z, y, x), optionally followed by a dict of per-pair scalars (e.g. the target's
-    resolution in Å) that every patch of the pair carries. For 2D work (``spatial_dims=2``) S is a stack (n, y, x) and patches are
-    (C, y, x) images taken from one slice. ``augment``: ``flips`` (bool), ``rot90`` (bool), and
-    input-only torchio ``noise`` (std), ``blur`` (std in voxels), ``anisotropy`` (max downsampling).
+    resolution in Å) that every patch of the pair carries. For 2D work (``spatial_dims=2``) S is a
+    stack (n, y, x) and patches are (C, y, x) images taken from one slice. Every item is a random
+    patch (validation too: a fixed ``length`` of seeded patches). ``augment``: ``flips``, ``rot90``
+    (:class:`SeededSamples`), and input-only torchio ``noise`` (std), ``blur`` (std in voxels),
+    ``anisotropy`` (max downsampling).
     """
 
     def __init__(self, loaders: Sequence[Loader], patch_size, length: int, seed: int = 0,
                  spatial_dims: int = 3, augment: dict | None = None, cache_size: int = 8):
         self.loaders = list(loaders)
-        if not self.loaders:
-            raise ValueError("no training pairs")
+        super().__init__(len(self.loaders), length, seed, augment, spatial_dims, what="training pairs")
         size = [int(v) for v in np.atleast_1d(patch_size)]
         self.patch = tuple(size * spatial_dims if len(size) == 1 else size)
-        self.length = int(length)
-        self.seed = int(seed)
-        self.spatial_dims = spatial_dims
-        self.augment = dict(augment or {})
         self._load = functools.lru_cache(maxsize=cache_size)(lambda k: self.loaders[k]())
 
-    def __len__(self) -> int:
-        return self.length
+    @property
+    def training(self) -> bool:  # every item is a random patch
+        return True
 
-    def _crop(self, arr: np.ndarray, start, size) -> np.ndarray:
-        spatial = arr.shape[1:]
-        out = np.zeros((arr.shape[0],) + tuple(size), np.float32)
-        src = tuple(slice(max(0, s), min(n, s + p)) for s, p, n in zip(start, size, spatial))
-        dst = tuple(slice(sl.start - s, sl.stop - s) for sl, s in zip(src, start))
-        out[(slice(None),) + dst] = arr[(slice(None),) + src]
-        return out
-
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        rng = np.random.default_rng([self.seed, int(index)])
-        k = int(rng.integers(len(self.loaders)))
+    def draw(self, k: int, rng: np.random.Generator) -> dict:
         inp, tgt, *rest = self._load(k)
-        extras = rest[0] if rest else {}
-        spatial = inp.shape[1:]
-        if self.spatial_dims == 2:
-            size = (1,) + self.patch
-        else:
-            size = self.patch
-        start = [int(rng.integers(0, max(1, n - p + 1))) for n, p in zip(spatial, size)]
-        x = self._crop(inp, start, size)
-        y = self._crop(tgt, start, size)
+        size = (1,) + self.patch if self.spatial_dims == 2 else self.patch
+        start = [int(rng.integers(0, max(1, n - p + 1))) for n, p in zip(inp.shape[1:], size)]
+        x, y = crop(inp, start, size), crop(tgt, start, size)
         if self.spatial_dims == 2:
             x, y = x[:, 0], y[:, 0]
-        x, y = self._geometric(x, y, rng)
-        x = self._intensity(x, rng)
-        item = {"input": torch.from_numpy(np.ascontiguousarray(x)),
-                "target": torch.from_numpy(np.ascontiguousarray(y))}
-        item.update({key: torch.tensor(float(v)) for key, v in extras.items()})
-        return item
+        return {"input": x, "target": y, **{key: float(v) for key, v in (rest[0] if rest else {}).items()}}
 
-    def _geometric(self, x, y, rng):
-        axes = list(range(1, x.ndim))
-        if self.augment.get("flips"):
-            flip = [a for a in axes if rng.random() < 0.5]
-            if flip:
-                x, y = np.flip(x, flip), np.flip(y, flip)
-        if self.augment.get("rot90") and len(set(self.patch)) == 1:
-            plane = [axes[i] for i in rng.choice(len(axes), 2, replace=False)]
-            turns = int(rng.integers(4))
-            x, y = np.rot90(x, turns, plane), np.rot90(y, turns, plane)
-        return x, y
+    def transform(self, sample: dict, rng: np.random.Generator) -> dict:
+        sample = super().transform(sample, rng)
+        sample["input"] = self._intensity(sample["input"], rng)
+        return sample
 
     def _intensity(self, x, rng):
         keys = {"noise", "blur", "anisotropy"} & set(self.augment)
@@ -107,6 +79,16 @@ class PatchPairs(Dataset):
             out = tio.Compose(transforms)(tensor)
         out = out.numpy()
         return out[:, 0] if self.spatial_dims == 2 else out
+
+
+def crop(arr: np.ndarray, start, size) -> np.ndarray:
+    """The box ``start`` + ``size`` of a (C, *S) array, zero-filled where it leaves the array."""
+    spatial = arr.shape[1:]
+    out = np.zeros((arr.shape[0],) + tuple(size), np.float32)
+    src = tuple(slice(max(0, s), min(n, s + p)) for s, p, n in zip(start, size, spatial))
+    dst = tuple(slice(sl.start - s, sl.stop - s) for sl, s in zip(src, start))
+    out[(slice(None),) + dst] = arr[(slice(None),) + src]
+    return out
 
 
 class StepBatchSampler(Sampler[list[int]]):

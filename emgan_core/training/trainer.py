@@ -330,13 +330,20 @@ class Trainer:
 
     def _train_step(self, group: list[dict], running: dict[str, torch.Tensor]) -> None:
         """Critic updates on every batch of ``group`` (when there is a critic), then one generator
-        update on the last batch; loss terms are added to ``running``."""
-        cfg = self.cfg
-        self.task.generator_batch = group[-1]
+        update on the last batch; the last batch's generated output is computed once, with
+        gradients, and serves both; loss terms are added to ``running``."""
+        cfg, last = self.cfg, group[-1]
+        with self.autocast():
+            generated = self.task.generate(last)
         if self.opt_c:
             for batch in group:
                 with self.autocast():
-                    terms = self.task.critic_losses(batch)
+                    if batch is last:
+                        terms = self.task.critic_losses(batch, generated)
+                    else:
+                        with torch.no_grad():
+                            other = self.task.generate(batch)
+                        terms = self.task.critic_losses(batch, other)
                 self._update(sum(terms.values()), self.opt_c, self.critic_roles)
                 if cfg.weight_clip:
                     for r in self.critic_roles:
@@ -344,7 +351,7 @@ class Trainer:
                 for k, v in terms.items():
                     running[k] = running.get(k, 0) + v.detach()
         with self.autocast():
-            gterms = self.task.generator_losses(group[-1])
+            gterms = self.task.generator_losses(last, generated)
         self._update(sum(gterms.values()), self.opt_g, self.gen_roles)
         for r, e in self.ema.items():
             e.update(self.modules[r])

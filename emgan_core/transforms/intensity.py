@@ -1,21 +1,66 @@
-"""Intensity normalisation of maps and images."""
+"""Intensity normalisation of maps, images and samples: the one place every task takes it from.
+
+``per_sample`` treats the first axis as samples (an (n, y, x) stack, an (n, C, z, y, x) batch), each
+normalised on its own; otherwise the whole array is one sample.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-NORMALISATIONS = ("none", "minmax", "zscore")
+NORMALISATIONS = ("none", "minmax", "signed-minmax", "zscore")
 
 
-def normalise(data: np.ndarray, mode: str) -> np.ndarray:
-    """``none``, ``minmax`` (to [0, 1]) or ``zscore`` (mean 0, standard deviation 1); float32."""
+def _axes(data: np.ndarray, per_sample: bool):
+    return tuple(range(1, data.ndim)) if per_sample else None
+
+
+def normalise(data: np.ndarray, mode: str, scale: float = 1.0, per_sample: bool = False) -> np.ndarray:
+    """float32 ``data`` normalised by ``mode``:
+
+    - ``none``: unchanged;
+    - ``minmax``: min → 0, max → 1; ``signed-minmax``: min → −1, max → +1 (tanh outputs);
+    - ``zscore``: (x − mean) / (std · ``scale``), i.e. in units of ``scale`` standard deviations.
+
+    A constant sample becomes 0.
+    """
+    if mode not in NORMALISATIONS:
+        raise ValueError(f"unknown normalisation '{mode}' (choose from {', '.join(NORMALISATIONS)})")
     data = np.asarray(data, dtype=np.float32)
     if mode == "none":
         return data
-    if mode == "minmax":
-        lo, hi = float(data.min()), float(data.max())
-        return (data - lo) / (hi - lo) if hi > lo else np.zeros_like(data)
+    axes = _axes(data, per_sample)
+    x = data.astype(np.float64)
     if mode == "zscore":
-        sd = float(data.std())
-        return (data - data.mean()) / sd if sd > 0 else np.zeros_like(data)
-    raise ValueError(f"unknown normalisation '{mode}' (choose from {', '.join(NORMALISATIONS)})")
+        return Standardiser.of(x, per_sample).apply(x, scale)
+    lo, hi = x.min(axis=axes, keepdims=True), x.max(axis=axes, keepdims=True)
+    span = np.where(hi > lo, hi - lo, np.inf)
+    unit = (x - lo) / span
+    return (unit if mode == "minmax" else 2.0 * unit - np.where(hi > lo, 1.0, 0.0)).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Standardiser:
+    """The mean and standard deviation of a sample (or of each sample), to map others through the
+    same affine transform and back: a noisy particle's statistics applied to its clean target, and
+    the generator's output returned to the input's units."""
+
+    mean: np.ndarray
+    sd: np.ndarray
+
+    @classmethod
+    def of(cls, data: np.ndarray, per_sample: bool = False) -> "Standardiser":
+        x = np.asarray(data, np.float64)
+        axes = _axes(x, per_sample)
+        sd = x.std(axis=axes, keepdims=True)
+        return cls(x.mean(axis=axes, keepdims=True), np.where(sd > 0, sd, 1.0))
+
+    def apply(self, data: np.ndarray, scale: float = 1.0) -> np.ndarray:
+        """(x − mean) / (sd · scale), float32."""
+        return ((np.asarray(data, np.float64) - self.mean) / (self.sd * scale)).astype(np.float32)
+
+    def invert(self, data: np.ndarray, scale: float = 1.0) -> np.ndarray:
+        """x · sd · scale + mean, float32."""
+        return (np.asarray(data, np.float64) * self.sd * scale + self.mean).astype(np.float32)

@@ -14,8 +14,8 @@ import numpy as np
 
 from emgan_core.errors import EmganError
 from emgan_core.metrics import fid, inception_score, prdc, ssim
+from emgan_core.transforms.intensity import normalise
 
-from .samples import normalise
 from .sets import LabelledSet, new_set_folder, read_set, write_set
 
 
@@ -24,14 +24,14 @@ def class_diversity(samples: np.ndarray, labels: np.ndarray) -> dict[str, float]
     sample z-scored first (0 when every sample of the class is the same: mode collapse)."""
     out = {}
     for label in sorted(set(labels)):
-        group = np.stack([normalise(s, 1.0) for s in samples[labels == label]])
+        group = normalise(samples[labels == label], "zscore", per_sample=True)
         out[label] = float(group.std(0).mean()) if len(group) > 1 else 0.0
     return out
 
 
 def mean_ssim(a: np.ndarray, b: np.ndarray) -> float:
     """Mean SSIM of paired z-scored samples."""
-    return float(np.mean([ssim(normalise(x, 1.0), normalise(y, 1.0)).values["ssim"] for x, y in zip(a, b)]))
+    return float(np.mean([ssim(normalise(x, "zscore"), normalise(y, "zscore")).values["ssim"] for x, y in zip(a, b)]))
 
 
 def evaluate_generated(gan, classifier, source: LabelledSet, real: LabelledSet, paired: LabelledSet | None = None,

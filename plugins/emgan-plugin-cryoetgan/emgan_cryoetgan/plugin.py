@@ -35,9 +35,9 @@ def emgan_classifiers():
 
 @hookimpl
 def emgan_tasks():
-    return [Component("cycle", "emgan_cryoetgan.cycle:CycleTask",
+    return [Component("cycle", "emgan_cryoetgan.task:CycleTask",
                       "unpaired cycle-consistent GAN between two domains (CycleGAN, CryoETGAN)"),
-            Component("classify", "emgan_cryoetgan.classify:ClassifyTask",
+            Component("classify", "emgan_cryoetgan.task:ClassifyTask",
                       "supervised classification of labelled subtomograms or images")]
 
 

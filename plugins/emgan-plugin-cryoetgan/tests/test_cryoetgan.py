@@ -273,7 +273,8 @@ def test_networks_keep_the_paper_shapes():
 
 
 def test_noise_sigma_adds_the_papers_noise_to_domain_a_only():
-    from emgan_cryoetgan.samples import UnpairedSamples, normalise
+    from emgan_core.transforms.intensity import normalise
+    from emgan_cryoetgan.task import UnpairedSamples
 
     rng = np.random.default_rng(0)
     a, b = rng.gamma(2.0, size=(3, 16, 16, 16)), rng.normal(size=(3, 16, 16, 16))
@@ -287,13 +288,13 @@ def test_noise_sigma_adds_the_papers_noise_to_domain_a_only():
     diffs = np.concatenate(diffs)
     # σ = 0.2 of the map's standard deviation, i.e. 0.2 / scale in normalised units
     assert diffs.std() == pytest.approx(0.2 / 3.0, rel=0.02) and abs(diffs.mean()) < 0.002
-    assert normalise(a[0], 3.0).std() == pytest.approx(1 / 3.0, rel=1e-4)
+    assert normalise(a[0], "zscore", 3.0).std() == pytest.approx(1 / 3.0, rel=1e-4)
 
 
 def test_gradient_penalty_is_on_the_mean_patch_score():
     import torch
 
-    from emgan_cryoetgan.cycle import _gradient_penalty
+    from emgan_cryoetgan.task import _gradient_penalty
 
     # D(x) = mean over 8³ patches of c·x: ‖∇D‖ = c / √512, so c = √512 costs nothing and 2√512 costs 1
     for c, expected in ((512 ** 0.5, 0.0), (2 * 512 ** 0.5, 1.0), (3 * 512 ** 0.5, 4.0)):
@@ -470,3 +471,14 @@ def test_real_microtubule_boxes_put_the_axis_along_y(shared_dir):
     assert 95 < radius[13] < radius[14] < 135
     with pytest.raises(EmganError, match="TIFF volume not found"):
         read_tiff_volume(folder / "12pf_MT.tif")
+
+
+def test_plugin_contract(sets, tmp_path):
+    from emgan_core.testing import check_plugin
+
+    data = [f"data.train.a=[{{set: {sets['train']}, column: density}}]",
+            f"data.train.b=[{{set: {sets['train']}, column: subtomogram}}]", "data.val=null"]
+    out = check_plugin("cryoetgan", tmp_path, "cryoetgan-quickstart", [*TINY_CYCLE, *data],
+                       source=str(sets["test"].parent / "density" / "000000.mrc"),
+                       user_data=("cryoetgan", "cryoetgan-quickstart", "cryoetgan-classifier", "cryoetgan-microtubules"))
+    assert out.data.shape == (16, 16, 16)

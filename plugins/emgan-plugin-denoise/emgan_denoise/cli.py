@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
-from emgan_core.cli import add_action, add_actions
+from emgan_core.cli import Action, configure_actions
 from emgan_core.errors import EmganError
 
-EXAMPLES = {
-    "simulate": "emgan denoise simulate examples/data/1aki.pdb -n 100 --snr 0.05 --ctf -o out/particles",
-    "evaluate": "emgan denoise evaluate runs/denoise examples/data/1orc.pdb -n 64",
-}
 
-
-def _parser(sub, name: str, help: str) -> argparse.ArgumentParser:
-    return add_action(sub, name, help, EXAMPLES[name])
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    sub = add_actions(parser)
-    p = _parser(sub, "simulate", "write noisy particles, their clean projections and a RELION STAR file")
+def _simulate_arguments(p) -> None:
     p.add_argument("source", help="structure (PDB/mmCIF) or map (MRC)")
     p.add_argument("-o", "--output", required=True, help="folder for noisy.mrcs, clean.mrcs, particles.star")
     p.add_argument("-n", "--count", type=int, default=100, help="number of particles (100)")
@@ -34,19 +22,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     noise.add_argument("--sigma", type=float, help="noise standard deviation in projection units")
     p.add_argument("--ctf", action="store_true", help="apply a CTF (defocus 1–2.5 µm, 300 kV, Cs 2.7 mm)")
     p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=cmd_simulate)
-
-    p = _parser(sub, "evaluate", "denoise simulated particles of a structure or map and score them")
-    p.add_argument("checkpoint", help="checkpoint file or run directory")
-    p.add_argument("source", help="structure or map (held out from training for a fair test)")
-    p.add_argument("-n", "--count", type=int, default=64, help="number of particles (64)")
-    p.add_argument("--snr", type=float, help="noise level (default: the model's training simulator's)")
-    p.add_argument("--seed", type=int, default=12345, help="orientations and noise")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.add_argument("--eval-mode", action="store_true", help="generator in eval mode (dropout off, running "
-                   "batch-norm statistics) instead of pix2pix's test-time dropout and batch statistics")
-    p.set_defaults(func=cmd_evaluate)
 
 
 def cmd_simulate(args) -> int:
@@ -105,6 +80,18 @@ def evaluate_checkpoint(checkpoint, source, count: int = 64, snr: float | None =
     return scores
 
 
+def _evaluate_arguments(p) -> None:
+    p.add_argument("checkpoint", help="checkpoint file or run directory")
+    p.add_argument("source", help="structure or map (held out from training for a fair test)")
+    p.add_argument("-n", "--count", type=int, default=64, help="number of particles (64)")
+    p.add_argument("--snr", type=float, help="noise level (default: the model's training simulator's)")
+    p.add_argument("--seed", type=int, default=12345, help="orientations and noise")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--eval-mode", action="store_true", help="generator in eval mode (dropout off, running "
+                   "batch-norm statistics) instead of pix2pix's test-time dropout and batch statistics")
+
+
 def cmd_evaluate(args) -> int:
     from emgan_core.inference import resolve_device
 
@@ -119,3 +106,13 @@ def cmd_evaluate(args) -> int:
         s = scores[name]
         print(f"{name:10s} {s['frc_0.5_A']:10.2f} {s['frc_0.143_A']:12.2f} {s['psnr_dB']:8.2f} {s['ssim']:6.3f}")
     return 0
+
+
+ACTIONS = (
+    Action("simulate", "write noisy particles, their clean projections and a RELION STAR file",
+           "emgan denoise simulate examples/data/1aki.pdb -n 100 --snr 0.05 --ctf -o out/particles",
+           cmd_simulate, _simulate_arguments),
+    Action("evaluate", "denoise simulated particles of a structure or map and score them",
+           "emgan denoise evaluate runs/denoise examples/data/1orc.pdb -n 64", cmd_evaluate, _evaluate_arguments),
+)
+configure = configure_actions(*ACTIONS)

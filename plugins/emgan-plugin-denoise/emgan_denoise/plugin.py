@@ -15,6 +15,18 @@ def emgan_simulators():
 
 
 @hookimpl
+def emgan_generators():
+    return [Component("denoise-unet", "emgan_denoise.networks:DenoiseUNet",
+                      "pix2pix U-Net on particle images, the denoising paper's 8 levels × 64 channels")]
+
+
+@hookimpl
+def emgan_critics():
+    return [Component("denoise-patchgan", "emgan_denoise.networks:DenoisePatchGAN",
+                      "PatchGAN on (noisy, clean) particle image pairs, 70×70 receptive field by default")]
+
+
+@hookimpl
 def emgan_tasks():
     return [Component("denoise", "emgan_denoise.task:DenoiseTask",
                       "pix2pix denoising of particle images (noisy → clean projection)")]

@@ -18,49 +18,65 @@ undoes it, so denoised images are in the input's units.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
 from emgan_core.errors import EmganError
 from emgan_core.inference import check_test_mode, test_time
+from emgan_core.inferers import BatchInferer
 from emgan_core.io import read_image_stack, read_particle_images, read_particle_star
 from emgan_core.io.particles import ParticleTable, stack_rows
+from emgan_core.params import InputPath
 from emgan_core.tasks.paired import PairedTask
+from emgan_core.training.samples import SeededSamples
+from emgan_core.transforms.intensity import Standardiser
 from emgan_core.volume import ImageStack
 
 from .particles import reference_projections
 from .simulator import ProjectionSimulator
 
 SPLIT_SEED = {"train": 0, "val": 10_000}
-ITEM_KEYS = {"structure", "map", "count", "seed", "star", "reference", "ctf", "pixel_size"}
 
 
-class ParticlePairs(Dataset):
+@dataclass
+class ParticleSource:
+    """A ``data.train``/``data.val`` item: ``count`` projections of a ``structure`` (PDB/mmCIF) or a
+    ``map`` at random orientations (``seed`` picks them), or the real particles of a ``star`` file
+    paired with projections of the ``reference`` map at their poses (``ctf``: with each particle's
+    CTF; ``pixel_size`` Å for headerless stacks)."""
+
+    structure: InputPath | None = None
+    map: InputPath | None = None
+    count: int = 64
+    seed: int | None = None
+    star: InputPath | None = None
+    reference: InputPath | None = None
+    ctf: bool | None = None
+    pixel_size: float | None = None
+
+
+ITEM_KEYS = {f.name for f in fields(ParticleSource)}
+
+
+class ParticlePairs(SeededSamples):
     """Normalised (input, target) images (1, n, n).
 
     ``sources`` are ("simulated", clean (m, n, n)) or ("fixed", noisy (m, n, n), target (m, n, n)).
-    With ``length`` None every image once, in order, noise seeded by the index (validation);
-    otherwise item ``i`` is a random image with fresh CTF and noise from a generator seeded by
-    (seed, i), flipped/rotated if ``augment`` says.
+    Simulated images get fresh CTF and noise from the item's generator (fixed per index for
+    validation); see :class:`~emgan_core.training.samples.SeededSamples`.
     """
 
     def __init__(self, sources, simulator: ProjectionSimulator | None, scale: float, length: int | None = None,
-                 seed: int = 0, augment: dict | None = None):
+                 seed: int = 0, augment=None):
         self.sources, self.simulator, self.scale = sources, simulator, float(scale)
         self.index = [(k, j) for k, src in enumerate(sources) for j in range(len(src[1]))]
-        if not self.index:
-            raise EmganError("no images", "data")
-        self.length, self.seed, self.augment = length, seed, dict(augment or {})
+        super().__init__(len(self.index), length, seed, augment, spatial_dims=2, what="images")
 
-    def __len__(self) -> int:
-        return self.length if self.length is not None else len(self.index)
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        rng = np.random.default_rng([self.seed, int(i)])
-        k, j = self.index[int(rng.integers(len(self.index))) if self.length is not None else i]
+    def draw(self, i: int, rng) -> dict:
+        k, j = self.index[i]
         kind, *arrays = self.sources[k]
         if kind == "simulated":
             noisy, target, _ = self.simulator.corrupt(arrays[0][j:j + 1], rng)
@@ -68,20 +84,13 @@ class ParticlePairs(Dataset):
         else:
             noisy, target = arrays[0][j], arrays[1][j]
         x, y = normalise_pair(noisy, target, self.scale)
-        if self.length is not None and self.augment.get("flips"):
-            axes = [a for a in (0, 1) if rng.random() < 0.5]
-            x, y = np.flip(x, axes), np.flip(y, axes)
-        if self.length is not None and self.augment.get("rot90"):
-            turns = int(rng.integers(4))
-            x, y = np.rot90(x, turns), np.rot90(y, turns)
-        return {"input": torch.from_numpy(np.ascontiguousarray(x)[None].astype(np.float32)),
-                "target": torch.from_numpy(np.ascontiguousarray(y)[None].astype(np.float32))}
+        return {"input": x[None], "target": y[None]}
 
 
 def normalise_pair(noisy: np.ndarray, target: np.ndarray, scale: float):
     """(z-scored noisy, target through the same map ÷ scale) for (y, x) images."""
-    mu, sd = float(noisy.mean()), float(noisy.std()) or 1.0
-    return (noisy - mu) / sd, (target - mu) / (sd * scale)
+    s = Standardiser.of(noisy)
+    return s.apply(noisy), s.apply(target, scale)
 
 
 class DenoiseTask(PairedTask):
@@ -94,6 +103,7 @@ class DenoiseTask(PairedTask):
             (:func:`emgan_core.inference.test_time`).
     """
 
+    data_keys = {"train": list[ParticleSource], "val": list[ParticleSource] | None}
     accepts_star = True  # infer(star=...) takes the particle table of a stack
 
     def __init__(self, scale: float = 3.0, ctf: bool = True, test_mode: Literal["pix2pix", "eval"] = "pix2pix"):
@@ -199,21 +209,15 @@ class DenoiseTask(PairedTask):
         if any(n % multiple for n in images.shape[1:]):
             raise EmganError(f"images are {images.shape[2]}×{images.shape[1]} pixels but this U-Net needs "
                              f"sizes divisible by {multiple}: crop or pad the particles", "images")
-        batch_size = batch_size or int((self.eval or {}).get("batch_size", 16))
-        out = np.empty_like(images, dtype=np.float32)
-        with test_time(generator, mode=self.test_mode):
-            self._denoise_batches(generator, images, batch_size, device, out)
-        return out
+        inferer = BatchInferer(batch_size or int((self.eval or {}).get("batch_size", 16)), device)
 
-    def _denoise_batches(self, generator, images, batch_size, device, out) -> None:
-        for s in range(0, len(images), batch_size):
-            chunk = images[s:s + batch_size].astype(np.float64)
-            mu = chunk.mean((1, 2), keepdims=True)
-            sd = chunk.std((1, 2), keepdims=True)
-            sd[sd == 0] = 1.0
-            x = torch.from_numpy(((chunk - mu) / sd)[:, None].astype(np.float32)).to(device)
-            y = generator(x).float().cpu().numpy()[:, 0]
-            out[s:s + batch_size] = y * sd * self.scale + mu
+        def run(chunk):
+            s = Standardiser.of(chunk, per_sample=True)
+            y = generator(inferer.tensor(s.apply(chunk)[:, None])).float().cpu().numpy()[:, 0]
+            return s.invert(y, self.scale)
+
+        with test_time(generator, mode=self.test_mode):
+            return inferer(run, images)
 
     def infer(self, source: Any, batch_size: int | None = None, device: str | torch.device = "cpu",
               star: ParticleTable | None = None) -> ImageStack:

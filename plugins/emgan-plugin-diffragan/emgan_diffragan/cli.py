@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -10,67 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from emgan_core.cli import add_action, add_actions, add_simulator_args, simulator_from
+from emgan_core.cli import Action, add_simulator_args, configure_actions, simulator_from
 from emgan_core.errors import EmganError
-
-EXAMPLES = {
-    "simulate": "emgan diffragan simulate examples/data/1aki.pdb --angles 0 45 90 -o out/triplet",
-    "build-dataset": "emgan diffragan build-dataset examples/data/1aki.pdb examples/data/1ubq.pdb "
-                     "--orientations 1078 -o out/triplets --recipe diffragan-quickstart",
-    "generate": "emgan diffragan generate runs/diffragan out/triplets/1orc.zarr -o out/1orc_generated.mrcs",
-    "evaluate": "emgan diffragan evaluate runs/diffragan out/triplets/1orc.zarr --png out/1orc.png",
-}
-
-
-def _parser(sub, name: str, help: str) -> argparse.ArgumentParser:
-    return add_action(sub, name, help, EXAMPLES[name])
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    sub = add_actions(parser)
-    p = _parser(sub, "simulate", "simulate one triplet; write its three images (.mrcs) and a PNG")
-    p.add_argument("structure", help="PDB or mmCIF file")
-    p.add_argument("-o", "--output", required=True, help="folder for triplet_{diffraction,low,high}.mrcs and triplet.png")
-    p.add_argument("--angles", nargs=3, type=float, default=(0.0, 0.0, 0.0), metavar=("ROT", "TILT", "PSI"),
-                   help="RELION Euler angles, degrees (0 0 0)")
-    p.add_argument("--seed", type=int, default=0, help="Poisson noise seed")
-    add_simulator_args(p, "--set image_size=64 --set sampling=0.25")
-    p.set_defaults(func=cmd_simulate)
-
-    p = _parser(sub, "build-dataset", "simulate N triplets per structure into DIR/<name>.zarr with Dask; resumes")
-    p.add_argument("structures", nargs="+", help="PDB or mmCIF files")
-    p.add_argument("-n", "--orientations", type=int, required=True, help="triplets per structure")
-    p.add_argument("-o", "--output", required=True, help="dataset folder")
-    p.add_argument("--random", action="store_true", help="uniformly random orientations (default: Z-Y-Z grid)")
-    p.add_argument("--seed", type=int, default=0, help="orientations (with --random) and noise")
-    p.add_argument("--workers", type=int, default=2, help="local Dask worker processes (2)")
-    p.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://host:8786) instead")
-    p.add_argument("--chunk", type=int, default=8, help="triplets per task (8)")
-    p.add_argument("--overwrite", action="store_true", help="start finished or foreign stores again")
-    add_simulator_args(p, "--set image_size=64 --set sampling=0.25")
-    p.set_defaults(func=cmd_build)
-
-    p = _parser(sub, "generate", "generate high-res images of a triplet store: .mrcs + RELION STAR with angles")
-    p.add_argument("checkpoint", help="checkpoint file or run directory")
-    p.add_argument("dataset", help="triplet store (.zarr)")
-    p.add_argument("-o", "--output", required=True, help=".mrcs stack; the STAR file is written beside it")
-    p.add_argument("--device", default="auto")
-    _test_time_args(p)
-    p.set_defaults(func=cmd_generate)
-
-    p = _parser(sub, "evaluate", "score generated and low-res images against the high-res truth (FRC, SSIM)")
-    p.add_argument("checkpoint", help="checkpoint file or run directory")
-    p.add_argument("dataset", help="triplet store (.zarr), e.g. of a held-out protein")
-    p.add_argument("--threshold", type=float, default=0.1, help="difference mask: fraction of the range (0.1)")
-    p.add_argument("--png", help="write a figure of a few triplets with their generated images")
-    p.add_argument("--control", action="store_true",
-                   help="also score images generated with each triplet's diffraction pattern swapped for "
-                        "another triplet's (swapped) and with a blank pattern (blank): what the pattern "
-                        "contributes")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--json", action="store_true", help="print JSON")
-    _test_time_args(p)
-    p.set_defaults(func=cmd_evaluate)
 
 
 def _test_time_args(p) -> None:
@@ -82,6 +22,15 @@ def _test_time_args(p) -> None:
 def build_simulator(recipe: str | None, params: list[str], where: str):
     """``simulator/abtem-triplet`` with the recipe's settings (if any) updated by KEY=VALUE words."""
     return simulator_from("abtem-triplet", recipe, params, where)
+
+
+def _simulate_arguments(p) -> None:
+    p.add_argument("structure", help="PDB or mmCIF file")
+    p.add_argument("-o", "--output", required=True, help="folder for triplet_{diffraction,low,high}.mrcs and triplet.png")
+    p.add_argument("--angles", nargs=3, type=float, default=(0.0, 0.0, 0.0), metavar=("ROT", "TILT", "PSI"),
+                   help="RELION Euler angles, degrees (0 0 0)")
+    p.add_argument("--seed", type=int, default=0, help="Poisson noise seed")
+    add_simulator_args(p, "--set image_size=64 --set sampling=0.25")
 
 
 def cmd_simulate(args) -> int:
@@ -106,6 +55,19 @@ def cmd_simulate(args) -> int:
           f"diffraction {t.angular_sampling:.4f} mrad/pixel to ±{sim.max_angle:g} mrad; "
           f"wave sampling {sim.sampling} Å; low-res dose {t.dose[0]:.1f} e/Å²; {elapsed:.2f} s")
     return 0
+
+
+def _build_dataset_arguments(p) -> None:
+    p.add_argument("structures", nargs="+", help="PDB or mmCIF files")
+    p.add_argument("-n", "--orientations", type=int, required=True, help="triplets per structure")
+    p.add_argument("-o", "--output", required=True, help="dataset folder")
+    p.add_argument("--random", action="store_true", help="uniformly random orientations (default: Z-Y-Z grid)")
+    p.add_argument("--seed", type=int, default=0, help="orientations (with --random) and noise")
+    p.add_argument("--workers", type=int, default=2, help="local Dask worker processes (2)")
+    p.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://host:8786) instead")
+    p.add_argument("--chunk", type=int, default=8, help="triplets per task (8)")
+    p.add_argument("--overwrite", action="store_true", help="start finished or foreign stores again")
+    add_simulator_args(p, "--set image_size=64 --set sampling=0.25")
 
 
 def cmd_build(args) -> int:
@@ -148,6 +110,14 @@ def _load(checkpoint, dataset, device, args=None):
     return task, TripletStore(dataset), device
 
 
+def _generate_arguments(p) -> None:
+    p.add_argument("checkpoint", help="checkpoint file or run directory")
+    p.add_argument("dataset", help="triplet store (.zarr)")
+    p.add_argument("-o", "--output", required=True, help=".mrcs stack; the STAR file is written beside it")
+    p.add_argument("--device", default="auto")
+    _test_time_args(p)
+
+
 def cmd_generate(args) -> int:
     from emgan_core.io import write_image_stack, write_particle_star
     from emgan_core.io.atomic import check_writable
@@ -172,20 +142,34 @@ def cmd_generate(args) -> int:
     return 0
 
 
+def _evaluate_arguments(p) -> None:
+    p.add_argument("checkpoint", help="checkpoint file or run directory")
+    p.add_argument("dataset", help="triplet store (.zarr), e.g. of a held-out protein")
+    p.add_argument("--threshold", type=float, default=0.1, help="difference mask: fraction of the range (0.1)")
+    p.add_argument("--png", help="write a figure of a few triplets with their generated images")
+    p.add_argument("--control", action="store_true",
+                   help="also score images generated with each triplet's diffraction pattern swapped for "
+                        "another triplet's (swapped) and with a blank pattern (blank): what the pattern "
+                        "contributes")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    _test_time_args(p)
+
+
 def cmd_evaluate(args) -> int:
     from .evaluate import compare, difference_mask
     from .figures import comparison_figure
 
     task, store, device = _load(args.checkpoint, args.dataset, args.device, args)
     arrays = store.load()
-    generated = task.generate(arrays["diffraction"], arrays["low"], device=device, store=store)
+    generated = task.generate_images(arrays["diffraction"], arrays["low"], device=device, store=store)
     images = {"low": arrays["low"], "generated": generated}
     if args.control:
         if len(generated) < 2:
             raise EmganError("--control needs at least 2 triplets", args.dataset)
         swapped = np.roll(arrays["diffraction"], 1, axis=0)  # triplet i gets triplet i-1's pattern
-        images["swapped"] = task.generate(swapped, arrays["low"], device=device, store=store)
-        images["blank"] = task.generate(np.zeros_like(arrays["diffraction"]), arrays["low"], device=device,
+        images["swapped"] = task.generate_images(swapped, arrays["low"], device=device, store=store)
+        images["blank"] = task.generate_images(np.zeros_like(arrays["diffraction"]), arrays["low"], device=device,
                                         store=store)
     scores = compare(images, arrays["high"], store.pixel_size, args.threshold)
     if args.png:
@@ -203,3 +187,21 @@ def cmd_evaluate(args) -> int:
         print(f"{name:10s} {s['frc_0.5_A']:10.2f} {s['frc_0.143_A']:12.2f} {s['ssim']:6.3f} {s['psnr_dB']:8.2f} "
               f"{s['masked_fraction']:7.3f}")
     return 0
+
+
+ACTIONS = (
+    Action("simulate", "simulate one triplet; write its three images (.mrcs) and a PNG",
+           "emgan diffragan simulate examples/data/1aki.pdb --angles 0 45 90 -o out/triplet",
+           cmd_simulate, _simulate_arguments),
+    Action("build-dataset", "simulate N triplets per structure into DIR/<name>.zarr with Dask; resumes",
+           "emgan diffragan build-dataset examples/data/1aki.pdb examples/data/1ubq.pdb "
+           "--orientations 1078 -o out/triplets --recipe diffragan-quickstart",
+           cmd_build, _build_dataset_arguments),
+    Action("generate", "generate high-res images of a triplet store: .mrcs + RELION STAR with angles",
+           "emgan diffragan generate runs/diffragan out/triplets/1orc.zarr -o out/1orc_generated.mrcs",
+           cmd_generate, _generate_arguments),
+    Action("evaluate", "score generated and low-res images against the high-res truth (FRC, SSIM)",
+           "emgan diffragan evaluate runs/diffragan out/triplets/1orc.zarr --png out/1orc.png",
+           cmd_evaluate, _evaluate_arguments),
+)
+configure = configure_actions(*ACTIONS)

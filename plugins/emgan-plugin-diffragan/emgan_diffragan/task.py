@@ -17,47 +17,55 @@ SSIM/PSNR are computed after a least-squares fit onto the truth.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass, fields
 import sys
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
 from emgan_core.errors import EmganError
 from emgan_core.inference import check_test_mode, test_time
+from emgan_core.inferers import BatchInferer
+from emgan_core.params import InputPath
 from emgan_core.tasks.paired import PairedTask
+from emgan_core.training.samples import SeededSamples
+from emgan_core.transforms.intensity import normalise
 from emgan_core.volume import ImageStack
 
 from .dataset import TripletStore, build_dataset, store_path
 from .simulator import TripletSimulator
 
-ITEM_KEYS = {"dataset", "indices", "structure", "orientations", "mode", "seed"}
+
+
+@dataclass
+class TripletSource:
+    """A ``data.train``/``data.val`` item: a built triplet store (``dataset``, ``indices`` [start,
+    stop] for a range), or a ``structure`` (PDB/mmCIF) to simulate ``orientations`` triplets of, on
+    a Z-Y-Z ``grid`` or at ``random`` orientations drawn with ``seed``."""
+
+    dataset: InputPath | None = None
+    indices: list[int] | None = None
+    structure: InputPath | None = None
+    orientations: int | None = None
+    mode: Literal["grid", "random"] = "grid"
+    seed: int = 0
+
+
+ITEM_KEYS = {f.name for f in fields(TripletSource)}
 
 
 def to_unit_range(images: np.ndarray) -> np.ndarray:
     """Per image (n, y, x), min → −1 and max → +1 (a constant image → 0)."""
-    flat = images.reshape(len(images), -1).astype(np.float64)
-    lo, hi = flat.min(1, keepdims=True), flat.max(1, keepdims=True)
-    span = np.where(hi > lo, hi - lo, 1.0)
-    return (2.0 * (flat - lo) / span - 1.0).reshape(images.shape).astype(np.float32)
-
-
-def to_zscore(images: np.ndarray, scale: float = 1.0) -> np.ndarray:
-    """Per image (n, y, x), (x − mean) / (std · scale) (a constant image → 0)."""
-    flat = images.reshape(len(images), -1).astype(np.float64)
-    mu, sd = flat.mean(1, keepdims=True), flat.std(1, keepdims=True)
-    return ((flat - mu) / (np.where(sd > 0, sd, 1.0) * scale)).reshape(images.shape).astype(np.float32)
+    return normalise(images, "signed-minmax", per_sample=True)
 
 
 def normalise_images(images: np.ndarray, mode: str, scale: float = 1.0) -> np.ndarray:
     """``minmax`` → [-1, 1] per image, or ``zscore`` divided by ``scale``."""
-    if mode == "minmax":
-        return to_unit_range(images)
-    if mode == "zscore":
-        return to_zscore(images, scale)
-    raise EmganError(f"image normalisation must be 'minmax' or 'zscore', got {mode!r}", "images")
+    if mode not in ("minmax", "zscore"):
+        raise EmganError(f"image normalisation must be 'minmax' or 'zscore', got {mode!r}", "images")
+    return normalise(images, "signed-minmax" if mode == "minmax" else "zscore", scale, per_sample=True)
 
 
 def phase_extended(diffraction: np.ndarray, low: np.ndarray, pattern_k: float, pixel_size: float) -> np.ndarray:
@@ -100,32 +108,17 @@ def network_inputs(diffraction: np.ndarray, low: np.ndarray, mode: str = "log",
     return np.stack(channels, axis=1)
 
 
-class TripletImages(Dataset):
-    """{"input": (2, y, x), "target": (1, y, x)} float32; with ``length`` set, item i is a random
-    triplet rotated by a random multiple of 90° (a change of psi) when ``rot90``."""
+class TripletImages(SeededSamples):
+    """{"input": (2, y, x), "target": (1, y, x)} float32; training items are random triplets turned
+    by random quarter turns (a change of psi) when ``augment`` has ``rot90``."""
 
     def __init__(self, inputs: np.ndarray, targets: np.ndarray, length: int | None = None, seed: int = 0,
-                 rot90: bool = False):
-        if len(inputs) == 0:
-            raise EmganError("no triplets", "data")
+                 augment=None):
         self.inputs, self.targets = inputs, targets
-        self.length, self.seed, self.rot90 = length, seed, rot90
+        super().__init__(len(inputs), length, seed, augment, spatial_dims=2, what="triplets")
 
-    def __len__(self) -> int:
-        return self.length if self.length is not None else len(self.inputs)
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        if self.length is None:
-            x, y = self.inputs[i], self.targets[i]
-        else:
-            rng = np.random.default_rng([self.seed, int(i)])
-            j = int(rng.integers(len(self.inputs)))
-            x, y = self.inputs[j], self.targets[j]
-            if self.rot90:
-                turns = int(rng.integers(4))
-                x, y = np.rot90(x, turns, axes=(-2, -1)), np.rot90(y, turns, axes=(-2, -1))
-        return {"input": torch.from_numpy(np.ascontiguousarray(x)),
-                "target": torch.from_numpy(np.ascontiguousarray(y)[None])}
+    def draw(self, j: int, rng) -> dict:
+        return {"input": self.inputs[j], "target": self.targets[j][None]}
 
 
 class DiffraGANTask(PairedTask):
@@ -141,6 +134,11 @@ class DiffraGANTask(PairedTask):
             (:func:`phase_extended`; not in the paper; the generator then needs ``in_channels: 3``
             and the critic ``in_channels: 4``).
     """
+
+    #: triplet items, and where structure items are built: ``cache`` folder, ``workers`` (local Dask
+    #: processes) or the address of a running Dask ``scheduler``
+    data_keys = {"train": list[TripletSource], "val": list[TripletSource] | None, "cache": str,
+                 "workers": int, "scheduler": str | None}
 
     def __init__(self, diffraction: Literal["log", "linear"] = "log", images: Literal["minmax", "zscore"] = "minmax",
                  scale: float = 3.0, test_mode: Literal["pix2pix", "eval"] = "pix2pix", hybrid: bool = False):
@@ -284,8 +282,8 @@ class DiffraGANTask(PairedTask):
         arrays = self._split("train")
         if arrays is None:
             raise EmganError("no training items", "data.train")
-        rot90 = bool((self.train.augment or {}).get("rot90", False)) if self.train is not None else False
-        return TripletImages(*arrays, length=2**62, seed=seed, rot90=rot90)
+        return TripletImages(*arrays, length=2**62, seed=seed,
+                             augment=self.train.augment if self.train is not None else None)
 
     def val_dataset(self, seed: int):
         arrays = self._split("val")
@@ -322,7 +320,7 @@ class DiffraGANTask(PairedTask):
         self.hybrid, self.geometry = bool(spec.get("hybrid", False)), spec.get("geometry")
 
     @torch.no_grad()
-    def generate(self, diffraction: np.ndarray, low: np.ndarray, batch_size: int | None = None,
+    def generate_images(self, diffraction: np.ndarray, low: np.ndarray, batch_size: int | None = None,
                  device: str | torch.device = "cpu", store: TripletStore | None = None) -> np.ndarray:
         """High-res images (n, y, x) in [-1, 1] from (n, y, x) diffraction patterns and low-res images,
         in batches of ``batch_size`` with the generator in ``self.test_mode`` (pix2pix: stochastic,
@@ -335,15 +333,15 @@ class DiffraGANTask(PairedTask):
         if diffraction.shape[-1] % multiple or diffraction.shape[-2] % multiple:
             raise EmganError(f"images are {diffraction.shape[-1]} pixels but this U-Net needs sizes divisible "
                              f"by {multiple}", "inputs")
-        batch_size = batch_size or int((self.eval or {}).get("batch_size", 16))
-        out = np.empty(low.shape, np.float32)
+        inferer = BatchInferer(batch_size or int((self.eval or {}).get("batch_size", 16)), device)
         hybrid = (self._hybrid_geometry(store) if store is not None else tuple(self.geometry)) if self.hybrid else None
+
+        def run(d, lo):
+            x = network_inputs(d, lo, self.diffraction, self.images, hybrid)
+            return generator(inferer.tensor(x))[:, 0]
+
         with test_time(generator, mode=self.test_mode):
-            for s in range(0, len(low), batch_size):
-                x = torch.from_numpy(network_inputs(diffraction[s:s + batch_size], low[s:s + batch_size],
-                                                    self.diffraction, self.images, hybrid)).to(device)
-                out[s:s + batch_size] = generator(x).float().cpu().numpy()[:, 0]
-        return out
+            return inferer(run, diffraction, low)
 
     def infer(self, source: Any, batch_size: int | None = None, device: str | torch.device = "cpu",
               indices=None) -> ImageStack:
@@ -354,5 +352,5 @@ class DiffraGANTask(PairedTask):
             raise EmganError(f"triplets are {store.pixel_size:.3f} Å/pixel but the model was trained at "
                              f"{trained:.3f} Å/pixel", str(store.path))
         arrays = store.load(indices)
-        return ImageStack(self.generate(arrays["diffraction"], arrays["low"], batch_size, device, store),
+        return ImageStack(self.generate_images(arrays["diffraction"], arrays["low"], batch_size, device, store),
                           store.pixel_size)

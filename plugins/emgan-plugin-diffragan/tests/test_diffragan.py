@@ -271,7 +271,7 @@ def test_train_generate_and_evaluate(tmp_path, store, emgan):
     assert np.abs(stack.data - evaluated).mean() > 0.05 * np.abs(evaluated).mean()
     emgan("diffragan", "generate", run, store, "-o", tmp_path / "gen" / "eval.mrcs", "--eval-mode", check_rc=0)
     assert np.allclose(read_image_stack(tmp_path / "gen" / "eval.mrcs").data, evaluated, atol=1e-5)
-    task.generate(arrays["diffraction"], arrays["low"])
+    task.generate_images(arrays["diffraction"], arrays["low"])
     after = [m.running_mean for m in task.generator.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert all(torch.equal(a, b) for a, b in zip(running, after))
     # evaluate: the input's scores are those of the core metric on the stored images; the generated
@@ -306,3 +306,12 @@ def test_phase_extended_input_rebuilds_an_image_from_its_amplitudes_and_phases()
     assert np.allclose(same, image - image.mean(), atol=1e-5)
     other = phase_extended(pattern[None], rng.random((1, n, n)), k_pixel, px)[0]
     assert np.corrcoef(other.ravel(), image.ravel())[0, 1] < 0.3
+
+
+def test_plugin_contract(tmp_path, store):
+    from emgan_core.testing import check_plugin
+
+    data = [f"data.train=[{{dataset: {store}, indices: [0, 4]}}]", "data.val=null", "simulator.params.image_size=32"]
+    out = check_plugin("diffragan", tmp_path, "diffragan-quickstart", [*TINY, *data], source=str(store),
+                       user_data=("diffragan",))
+    assert out.data.shape == (6, 32, 32)

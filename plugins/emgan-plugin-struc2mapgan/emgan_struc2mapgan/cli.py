@@ -6,17 +6,23 @@ import argparse
 import sys
 from pathlib import Path
 
-from emgan_core.cli import add_actions
+from emgan_core.cli import Action, configure_actions
 from emgan_core.errors import EmganError
 
 PRETRAINED = Path(__file__).parent / "pretrained" / "struc2mapgan.pt"
 
 
-def configure(parser: argparse.ArgumentParser) -> None:
-    sub = add_actions(parser)
-    p = sub.add_parser("curate", help="curate experimental map + model pairs into training targets",
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
-                       epilog="example:\n  emgan struc2mapgan curate examples/data/struc2mapgan_pairs.csv -o out/curated")
+def _fractions(text: str) -> dict[str, float]:
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) != 3 or min(values) < 0 or abs(sum(values) - 1) > 1e-6:
+        raise EmganError(f"'{text}' is not three shares summing to 1 (train,val,test)", "--split-fractions")
+    return dict(zip(("train", "val", "test"), values))
+
+
+def _curate_arguments(p) -> None:
     p.add_argument("pairs", help="CSV with columns map, model, resolution (optional label, split: "
                                  "train/val/test, blank = chosen by curation)")
     p.add_argument("-o", "--out", required=True, help="output folder (maps + curated.csv manifest)")
@@ -35,30 +41,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
                    help="sequence identity (%%) at which two pairs share a cluster and a set (30, as the paper)")
     p.add_argument("--split-fractions", default="0.8,0.1,0.1", metavar="TRAIN,VAL,TEST",
                    help="shares of the kept pairs for clusters without a given split (0.8,0.1,0.1)")
-    p.set_defaults(func=cmd_curate)
-
-    p = sub.add_parser("generate", help="experimental-like map of an atomic model",
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
-                       epilog="example:\n  emgan struc2mapgan generate model.pdb -o generated.mrc --ckpt runs/s2m "
-                              "--ref-map experimental.mrc")
-    p.add_argument("model", help="PDB or mmCIF file")
-    p.add_argument("-o", "--output", required=True, help="output MRC map (written atomically)")
-    p.add_argument("--ckpt", help="checkpoint file or run directory (default: the shipped pretrained model)")
-    p.add_argument("--ref-map", metavar="MAP", help="resample the result onto this map's grid")
-    p.add_argument("--resolution", type=float, help="target resolution in Å (resolution-conditioned models)")
-    p.add_argument("--batch-size", type=int, help="32³ boxes per forward pass")
-    p.add_argument("--device", default="auto", help="cpu, cuda … (default: cuda if available)")
-    p.set_defaults(func=cmd_generate)
-
-
-def _fractions(text: str) -> dict[str, float]:
-    try:
-        values = [float(v) for v in text.split(",")]
-    except ValueError:
-        values = []
-    if len(values) != 3 or min(values) < 0 or abs(sum(values) - 1) > 1e-6:
-        raise EmganError(f"'{text}' is not three shares summing to 1 (train,val,test)", "--split-fractions")
-    return dict(zip(("train", "val", "test"), values))
 
 
 def cmd_curate(args) -> int:
@@ -86,6 +68,16 @@ def _needs_simulator(task, checkpoint) -> None:
         raise EmganError("this checkpoint was not trained from atomic models (no simulator)", str(checkpoint))
 
 
+def _generate_arguments(p) -> None:
+    p.add_argument("model", help="PDB or mmCIF file")
+    p.add_argument("-o", "--output", required=True, help="output MRC map (written atomically)")
+    p.add_argument("--ckpt", help="checkpoint file or run directory (default: the shipped pretrained model)")
+    p.add_argument("--ref-map", metavar="MAP", help="resample the result onto this map's grid")
+    p.add_argument("--resolution", type=float, help="target resolution in Å (resolution-conditioned models)")
+    p.add_argument("--batch-size", type=int, help="32³ boxes per forward pass")
+    p.add_argument("--device", default="auto", help="cpu, cuda … (default: cuda if available)")
+
+
 def cmd_generate(args) -> int:
     from emgan_core.inference import infer_to_file
 
@@ -101,3 +93,14 @@ def cmd_generate(args) -> int:
     print(f"{args.output}: struc2mapGAN map of {args.model}, shape {out.shape}, {out.voxel_size[0]:.3g} Å voxels, "
           f"{seconds:.2f} s on {device}", file=sys.stderr)
     return 0
+
+
+ACTIONS = (
+    Action("curate", "curate experimental map + model pairs into training targets",
+           "emgan struc2mapgan curate examples/data/struc2mapgan_pairs.csv -o out/curated",
+           cmd_curate, _curate_arguments),
+    Action("generate", "experimental-like map of an atomic model",
+           "emgan struc2mapgan generate model.pdb -o generated.mrc --ckpt runs/s2m --ref-map experimental.mrc",
+           cmd_generate, _generate_arguments),
+)
+configure = configure_actions(*ACTIONS)

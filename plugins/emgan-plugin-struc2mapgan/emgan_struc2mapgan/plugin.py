@@ -23,6 +23,12 @@ def emgan_critics():
 
 
 @hookimpl
+def emgan_tasks():
+    return [Component("struc2mapgan", "emgan_struc2mapgan.task:Struc2mapGANTask",
+                      "simulated map of a model → experimental-like map, paired cubes (struc2mapGAN)")]
+
+
+@hookimpl
 def emgan_recipes():
     return [RecipeDir(Path(__file__).parent / "recipes")]
 

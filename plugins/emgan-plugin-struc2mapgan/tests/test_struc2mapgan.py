@@ -320,3 +320,16 @@ def test_curate_shared_pairs_clusters(data_dir, shared_dir, tmp_path):
     assert len({by[k].cluster for k in ("emringer", "hb_5me2", "emd6374")}) == 3
     assert {by["hb_5me2"].split, by["emd6374"].split} == {"train", "val"}  # the two clusters share out
     assert all(r.kept and r.correlation >= 0.65 for r in rows)
+
+
+def test_plugin_contract(tmp_path, data_dir):
+    from emgan_core.testing import check_plugin
+
+    pair = (f"data.train=[{{model: {data_dir / 'emringerweb_test_model.pdb'}, "
+            f"target: {data_dir / 'emringerweb_test_map.ccp4'}, resolution: 3.0}}]")
+    out = check_plugin("struc2mapgan", tmp_path, "struc2mapgan-quickstart",
+                       [pair, "data.val=null", "train.batch_size=1", "train.patch_size=32",
+                        "generator.params.widths=[4,8,8,8]", "critic.params.widths=[4,4,4,4]"],
+                       source=str(data_dir / "emringerweb_test_model.pdb"),
+                       user_data=("struc2mapgan", "struc2mapgan-quickstart"))
+    assert out.data.ndim == 3 and out.data.max() > out.data.min()

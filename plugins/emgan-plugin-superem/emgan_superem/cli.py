@@ -2,34 +2,34 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 
-from emgan_core.cli import add_action, add_actions
+from emgan_core.cli import Action, configure_actions
 from emgan_core.errors import EmganError
 
-EXAMPLES = {
-    "import-weights": "emgan superem import-weights G_model -o superem.ckpt",
-    "enhance": "emgan superem enhance map.mrc -o enhanced.mrc --ckpt superem.ckpt --model model.pdb",
-    "evaluate": "emgan superem evaluate map.mrc enhanced.mrc --model model.pdb --resolution 3.3",
-}
 
-
-def _parser(sub, name: str, help: str) -> argparse.ArgumentParser:
-    return add_action(sub, name, help, EXAMPLES[name])
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    sub = add_actions(parser)
-    p = _parser(sub, "import-weights", "convert the published EM-GAN generator (G_model) to an emgan checkpoint")
+def _import_weights_arguments(p) -> None:
     p.add_argument("weights", help="published state dict (EM-GAN model/G_model)")
     p.add_argument("-o", "--output", required=True, help="emgan checkpoint to write (atomically)")
     p.add_argument("--stride", type=int, default=4, help="default inference stride in voxels (4)")
-    p.set_defaults(func=cmd_import)
 
-    p = _parser(sub, "enhance", "enhance a whole map with a SuperEM generator")
+
+def cmd_import(args) -> int:
+    from emgan_core.io.atomic import check_writable
+
+    from .weights import import_weights
+
+    check_writable(args.output)
+    state = import_weights(args.weights, args.output, stride=args.stride)
+    n = sum(v.numel() for k, v in state.items() if not k.endswith(("running_mean", "running_var", "num_batches_tracked")))
+    print(f"{args.output}: SuperEM generator, {n:,} parameters (published: 884,258 incl. 15 unused PReLU "
+          f"weights), {len(state)} tensors")
+    return 0
+
+
+def _enhance_arguments(p) -> None:
     p.add_argument("map", help="input map (MRC/CCP4), any voxel size")
     p.add_argument("-o", "--output", required=True, help="output MRC, on the input's grid (written atomically)")
     p.add_argument("--ckpt", required=True, help="checkpoint file or run directory")
@@ -47,37 +47,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
                                    "(1.21 Å³/Da); without --contour or --model only negatives are zeroed")
     p.add_argument("--batch-size", type=int, help="cubes per forward pass (8)")
     p.add_argument("--device", default="auto", help="cpu, cuda … (default: cuda if available)")
-    p.set_defaults(func=cmd_enhance)
-
-    p = _parser(sub, "evaluate", "compare a map and its enhanced version against the model")
-    p.add_argument("before", help="input map")
-    p.add_argument("after", help="enhanced map (same grid as the input)")
-    p.add_argument("--model", required=True, help="atomic model fitted in the map (PDB/mmCIF)")
-    p.add_argument("--resolution", type=float, required=True, help="reported resolution of the input map (Å)")
-    p.add_argument("--contour", type=float,
-                   help="contour of the input map (map units; default: the level enclosing the model's "
-                        "molecular volume at 1.21 Å³/Da)")
-    p.add_argument("--stride", type=int, default=4, help="cube grid step for the per-cube CC (paper: 4)")
-    p.add_argument("--cc", choices=["about-zero", "about-mean", "pearson"], default="about-zero",
-                   help="per-cube score: Chimera measure correlation about zero (paper, default) or about "
-                        "the mean inside the model-map cube's contour, or Pearson over the whole cube")
-    p.add_argument("--no-controls", action="store_true",
-                   help="skip the controls (the input blurred, and the input's contour mask) scored alongside")
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=cmd_evaluate)
-
-
-def cmd_import(args) -> int:
-    from emgan_core.io.atomic import check_writable
-
-    from .weights import import_weights
-
-    check_writable(args.output)
-    state = import_weights(args.weights, args.output, stride=args.stride)
-    n = sum(v.numel() for k, v in state.items() if not k.endswith(("running_mean", "running_var", "num_batches_tracked")))
-    print(f"{args.output}: SuperEM generator, {n:,} parameters (published: 884,258 incl. 15 unused PReLU "
-          f"weights), {len(state)} tensors")
-    return 0
 
 
 def cmd_enhance(args) -> int:
@@ -86,7 +55,7 @@ def cmd_enhance(args) -> int:
     from emgan_core.io.atomic import check_writable
 
     check_writable(args.output)
-    source = read_map(args.map)
+    source = read_map(args.map, allow_stack=False)
     contour = args.contour
     if args.model:
         from emgan_core.io import read_structure
@@ -120,6 +89,23 @@ def controls(volume):
     sigma = 1.0 / float(np.mean(volume.voxel_size))
     return {"blur": volume.with_data(gaussian_filter(data, sigma)),
             "mask": volume.with_data((data > 0).astype(np.float32))}
+
+
+def _evaluate_arguments(p) -> None:
+    p.add_argument("before", help="input map")
+    p.add_argument("after", help="enhanced map (same grid as the input)")
+    p.add_argument("--model", required=True, help="atomic model fitted in the map (PDB/mmCIF)")
+    p.add_argument("--resolution", type=float, required=True, help="reported resolution of the input map (Å)")
+    p.add_argument("--contour", type=float,
+                   help="contour of the input map (map units; default: the level enclosing the model's "
+                        "molecular volume at 1.21 Å³/Da)")
+    p.add_argument("--stride", type=int, default=4, help="cube grid step for the per-cube CC (paper: 4)")
+    p.add_argument("--cc", choices=["about-zero", "about-mean", "pearson"], default="about-zero",
+                   help="per-cube score: Chimera measure correlation about zero (paper, default) or about "
+                        "the mean inside the model-map cube's contour, or Pearson over the whole cube")
+    p.add_argument("--no-controls", action="store_true",
+                   help="skip the controls (the input blurred, and the input's contour mask) scored alongside")
+    p.add_argument("--json", action="store_true", help="print JSON")
 
 
 def cmd_evaluate(args) -> int:
@@ -165,3 +151,16 @@ def cmd_evaluate(args) -> int:
     for t in ("0.5", "0.143"):
         print(f"FSC-{t} with the model map: {f_before[f'resolution_{t}_A']:.2f} Å → {f_after[f'resolution_{t}_A']:.2f} Å")
     return 0
+
+
+ACTIONS = (
+    Action("import-weights", "convert the published EM-GAN generator (G_model) to an emgan checkpoint",
+           "emgan superem import-weights G_model -o superem.ckpt", cmd_import, _import_weights_arguments),
+    Action("enhance", "enhance a whole map with a SuperEM generator",
+           "emgan superem enhance map.mrc -o enhanced.mrc --ckpt superem.ckpt --model model.pdb",
+           cmd_enhance, _enhance_arguments),
+    Action("evaluate", "compare a map and its enhanced version against the model",
+           "emgan superem evaluate map.mrc enhanced.mrc --model model.pdb --resolution 3.3",
+           cmd_evaluate, _evaluate_arguments),
+)
+configure = configure_actions(*ACTIONS)

@@ -30,7 +30,7 @@ def emgan_tasks():
 
 @hookimpl
 def emgan_metrics():
-    return [Component("cube-cc", "emgan_superem.metrics.cube_correlation:cube_correlation",
+    return [Component("cube-cc", "emgan_superem.metrics:cube_correlation",
                       CUBE_CC_SUMMARY, wrap="emgan_core.metrics:metric_factory")]
 
 

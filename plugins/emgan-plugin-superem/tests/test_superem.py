@@ -299,3 +299,18 @@ def test_quickstart_training_runs_from_the_identity(tmp_path, data_dir, emgan):
     out = tmp_path / "sr.mrc"
     emgan("superem", "enhance", data_dir / EMD2566, "-o", out, "--ckpt", run, "--stride", "12", check_rc=0)
     assert read_map(out).shape == read_map(data_dir / EMD2566).shape
+
+
+def test_plugin_contract(tmp_path, data_dir):
+    from emgan_core.io import read_map
+    from emgan_core.testing import check_plugin
+
+    source = read_map(data_dir / "emd2566_3J6B_chain9.mrc")
+    from emgan_core.volume import Volume
+
+    small = Volume(np.ascontiguousarray(source.data[:32, :32, :32]), source.voxel_size, source.origin)
+    out = check_plugin("superem", tmp_path, "superem-quickstart",
+                       ["train.batch_size=2", "train.val_batches=1", "generator.params.channels=16",
+                        "generator.params.blocks=1", "critic.params.channels=16"],
+                       source=small, infer_options={"stride": 12, "windows": "all"}, user_data=("superem",))
+    assert out.data.shape == small.data.shape and np.allclose(out.voxel_size, small.voxel_size)

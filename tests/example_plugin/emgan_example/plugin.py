@@ -16,6 +16,12 @@ def emgan_generators():
 
 
 @hookimpl
+def emgan_tasks():
+    return [Component("example-deblur", "emgan_example.task:DeblurTask",
+                      "map from its blurred copy, paired GAN (example plugin)")]
+
+
+@hookimpl
 def emgan_metrics():
     return [Component("mean-abs-diff", "emgan_example.metrics:mean_abs_diff", "mean absolute difference",
                       wrap="emgan_core.metrics:metric_factory")]

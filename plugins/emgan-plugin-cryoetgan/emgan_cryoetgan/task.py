@@ -1,7 +1,8 @@
-"""``task/cycle``: unpaired translation between two domains with two generators and two critics
-(CycleGAN, Zhu et al. 2017; CryoETGAN's Wasserstein version, Wu et al. 2022).
+"""CryoETGAN's two tasks: ``task/cycle``, the unpaired translation between domains (CycleGAN, Zhu et
+al. 2017; CryoETGAN's Wasserstein version, Wu et al. 2022), and ``task/classify``, the downstream
+classifier that scores it, with the seeded datasets they draw from.
 
-G_ab maps domain A to B, G_ba maps B to A; critic_a judges A samples, critic_b B samples. The
+``task/cycle``: G_ab maps domain A to B, G_ba maps B to A; critic_a judges A samples, critic_b B samples. The
 critics minimise the recipe's adversarial loss (``wasserstein`` with ``train.weight_clip`` and
 RMSprop as in the paper; ``train.gradient_penalty`` optional), the generators its generator side in
 both directions plus ``cycle_weight`` · (|G_ba(G_ab(a)) − a|₁ + |G_ab(G_ba(b)) − b|₁) and, if asked,
@@ -14,10 +15,19 @@ being a set table (CSV/STAR, ``{set: TABLE, column: NAME}``), an .mrcs stack (2D
 Labels are not used: the domains are unpaired. Samples are normalised one by one to units of
 ``scale`` standard deviations about their mean; generated samples are returned in those units × scale
 (i.e. in standard deviations).
+
+``task/classify``: supervised training of a registered classifier on labelled sample sets.
+
+Data (recipe ``data``): ``train`` and optionally ``val``, lists of set tables (CSV/STAR, or
+``{set: TABLE, column: NAME}``) whose ``label`` column names each sample's class. The classes are
+the sorted training labels; the classifier's ``n_classes`` must match. Loss: cross-entropy (with
+``label_smoothing``). The trained classifier gives class probabilities (accuracy, Inception
+Score) and embeddings (FID, PRDC) through :meth:`ClassifyTask.predict`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -25,11 +35,77 @@ import torch
 import torch.nn.functional as F
 
 from emgan_core.errors import EmganError
+from emgan_core.inferers import BatchInferer
 from emgan_core.interfaces import Task
+from emgan_core.params import InputPath
+from emgan_core.training.samples import SeededSamples
+from emgan_core.transforms.intensity import normalise
 from emgan_core.volume import ImageStack, Volume
 
-from .samples import UnpairedSamples, add_noise, normalise
 from .sets import LabelledSet, read_samples
+
+
+@dataclass
+class SampleSet:
+    """A data item naming a set table (CSV/STAR) and the ``column`` of its sample paths; a plain
+    path (a table, an .mrcs stack or one map) is an item too."""
+
+    set: InputPath
+    column: str | None = None
+
+
+#: the items of one domain (or of a classifier's split)
+Samples = list[SampleSet | InputPath] | SampleSet | InputPath
+
+
+@dataclass
+class Domains:
+    """``data.train``/``data.val`` of ``task/cycle``: the unpaired samples of domain ``a`` and ``b``."""
+
+    a: Samples
+    b: Samples
+
+
+def add_noise(sample: np.ndarray, sigma: float, scale: float, rng: np.random.Generator) -> np.ndarray:
+    """A sample (already z-scored ÷ ``scale``) plus zero-mean Gaussian noise of ``sigma`` standard deviations of
+    the sample (so σ/scale in normalised units): CryoETGAN's noise on the density maps."""
+    if not sigma:
+        return sample
+    return (sample + rng.standard_normal(sample.shape) * (sigma / scale)).astype(np.float32)
+
+
+class UnpairedSamples(SeededSamples):
+    """Item ``i``: {"a": (1, *S), "b": (1, *S)}, a random sample of each domain drawn independently,
+    flipped if ``flips``; for validation (``length`` None) the first min(len(a), len(b)) samples in
+    order, pairs (i, i). ``noise_a``: σ of the Gaussian noise added to every domain-A sample after
+    normalisation, in the sample's standard deviations (:func:`add_noise`), fresh at each draw."""
+
+    def __init__(self, a: np.ndarray, b: np.ndarray, scale: float, length: int | None = None, seed: int = 0,
+                 flips: bool = False, noise_a: float = 0.0):
+        self.a, self.b, self.scale, self.noise_a = a, b, float(scale), float(noise_a)
+        super().__init__(min(len(a), len(b)), length, seed, {"flips": flips}, spatial_dims=a.ndim - 1,
+                         what="samples in both domains")
+
+    def pick(self, rng) -> tuple[int, int]:
+        return int(rng.integers(len(self.a))), int(rng.integers(len(self.b)))
+
+    def draw(self, key, rng) -> dict:
+        ia, ib = (key, key) if isinstance(key, int) else key
+        a = add_noise(normalise(self.a[ia], "zscore", self.scale), self.noise_a, self.scale, rng)
+        return {"a": a[None], "b": normalise(self.b[ib], "zscore", self.scale)[None]}
+
+
+class LabelledSamples(SeededSamples):
+    """Item ``i``: {"x": (1, *S), "y": class index}; random draws, flipped if ``flips``, when
+    ``length`` is given, else every sample once in order."""
+
+    def __init__(self, samples: np.ndarray, classes: np.ndarray, scale: float, length: int | None = None,
+                 seed: int = 0, flips: bool = False):
+        self.samples, self.classes, self.scale = samples, np.asarray(classes, np.int64), float(scale)
+        super().__init__(len(samples), length, seed, {"flips": flips}, spatial_dims=samples.ndim - 1)
+
+    def draw(self, i: int, rng) -> dict:
+        return {"x": normalise(self.samples[i], "zscore", self.scale)[None], "y": int(self.classes[i])}
 
 
 def _gather(items, where: str, spatial_dims: int) -> LabelledSet:
@@ -75,6 +151,7 @@ class CycleTask(Task):
             training sample; seeded per sample (``noise_seed``) when translating A to B.
     """
 
+    data_keys = {"train": Domains, "val": Domains | None}
     roles = {"generator_ab": "generator", "generator_ba": "generator", "critic_a": "critic", "critic_b": "critic"}
     optional_roles = frozenset()
 
@@ -88,7 +165,6 @@ class CycleTask(Task):
             raise ValueError(f"direction must be 'ab' or 'ba', got {direction!r}")
         self.cycle_weight, self.identity_weight, self.scale = float(cycle_weight), float(identity_weight), float(scale)
         self.spatial_dims, self.flips, self.direction = int(spatial_dims), bool(flips), direction
-        self._stash = None
         self.eval = {}
         self.voxel_size = 1.0
 
@@ -133,15 +209,15 @@ class CycleTask(Task):
 
     # -- the game ---------------------------------------------------------------------------------
 
-    def _fakes(self, batch, grad: bool):
-        with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
-            return self.networks["generator_ab"](batch["a"]), self.networks["generator_ba"](batch["b"])
+    def _fakes(self, batch):
+        return self.networks["generator_ab"](batch["a"]), self.networks["generator_ba"](batch["b"])
 
-    def critic_losses(self, batch):
-        keep = batch is getattr(self, "generator_batch", None)
-        fake_b, fake_a = self._fakes(batch, keep)
-        if keep:
-            self._stash = (batch, fake_b, fake_a)
+    def generate(self, batch):
+        """(G_ab(a), G_ba(b))."""
+        return self._fakes(batch)
+
+    def critic_losses(self, batch, generated):
+        fake_b, fake_a = generated
         loss, weight = self.adversarial
         terms = {}
         gp = getattr(self.train, "gradient_penalty", None)
@@ -153,12 +229,8 @@ class CycleTask(Task):
                 terms[f"critic/gradient_penalty_{side}"] = gp * _gradient_penalty(critic, real, fake)
         return terms
 
-    def generator_losses(self, batch):
-        if self._stash is not None and self._stash[0] is batch:
-            _, fake_b, fake_a = self._stash
-        else:
-            fake_b, fake_a = self._fakes(batch, True)
-        self._stash = None
+    def generator_losses(self, batch, generated):
+        fake_b, fake_a = generated
         g_ab, g_ba = self.networks["generator_ab"], self.networks["generator_ba"]
         loss, weight = self.adversarial
         terms = {"generator/adversarial_b": weight * loss.generator_loss(self.networks["critic_b"](fake_b)),
@@ -171,14 +243,15 @@ class CycleTask(Task):
         return terms
 
     def validation_losses(self, batch):
-        fake_b, fake_a = self._fakes(batch, False)
+        fake_b, fake_a = self._fakes(batch)
         g_ab, g_ba = self.networks["generator_ab"], self.networks["generator_ba"]
         return {"val/cycle_a": F.l1_loss(g_ba(fake_b), batch["a"]), "val/cycle_b": F.l1_loss(g_ab(fake_a), batch["b"]),
                 "val/output_std_b": fake_b.std(), "val/output_std_a": fake_a.std()}
 
     def summaries(self, batch):
         one = {k: v[:1] for k, v in batch.items()}
-        fake_b, fake_a = self._fakes(one, False)
+        with torch.no_grad():
+            fake_b, fake_a = self._fakes(one)
         pick = (lambda t: t[0, 0, t.shape[2] // 2]) if self.spatial_dims == 3 else (lambda t: t[0, 0])
         return {name: pick(t).float().cpu().numpy() for name, t in
                 (("a", one["a"]), ("a_to_b", fake_b), ("b", one["b"]), ("b_to_a", fake_a))}
@@ -211,16 +284,18 @@ class CycleTask(Task):
             raise EmganError(f"samples {samples.shape[1:]} must be {self.spatial_dims}D with sizes that are "
                              "multiples of 4", "samples")
         generator = self.networks[f"generator_{direction}"].to(device).eval()
-        batch_size = batch_size or int((self.eval or {}).get("batch_size", 8))
-        out = np.empty(samples.shape, np.float32)
-        for s in range(0, len(samples), batch_size):
-            x = [normalise(v, self.scale) for v in samples[s:s + batch_size]]
-            if direction == "ab" and self.noise_sigma:
-                x = [add_noise(v, self.noise_sigma, self.scale, np.random.default_rng([noise_seed, s + j]))
-                     for j, v in enumerate(x)]
-            x = torch.from_numpy(np.stack(x)[:, None])
-            out[s:s + batch_size] = generator(x.to(device)).float().cpu().numpy()[:, 0] * self.scale
-        return out
+        inferer = BatchInferer(batch_size or int((self.eval or {}).get("batch_size", 8)), device)
+        noisy = direction == "ab" and self.noise_sigma
+        index = np.arange(len(samples))
+
+        def run(chunk, idx):
+            x = normalise(chunk, "zscore", self.scale, per_sample=True)
+            if noisy:
+                x = np.stack([add_noise(v, self.noise_sigma, self.scale, np.random.default_rng([noise_seed, int(j)]))
+                              for v, j in zip(x, idx)])
+            return generator(inferer.tensor(x[:, None]))[:, 0] * self.scale
+
+        return inferer(run, samples, index)
 
     def infer(self, source, batch_size: int | None = None, device: str | torch.device = "cpu",
               direction: str | None = None):
@@ -234,3 +309,120 @@ class CycleTask(Task):
         if isinstance(value, ImageStack):
             return ImageStack(self.translate(value.data, direction, batch_size, device), value.pixel_size)
         return value.with_data(self.translate(value.data[None], direction, batch_size, device)[0])
+
+
+class ClassifyTask(Task):
+    """Cross-entropy classification of (z, y, x) samples (or (y, x) images).
+
+    Args:
+        scale: per-sample normalisation headroom, as ``task/cycle``. flips: random axis flips.
+        label_smoothing: of the cross-entropy.
+    """
+
+    data_keys = {"train": Samples, "val": Samples | None}
+    roles = {"classifier": "classifier"}
+    optional_roles = frozenset()
+
+    def __init__(self, scale: float = 3.0, flips: bool = True, label_smoothing: float = 0.0):
+        if not scale > 0 or not 0 <= label_smoothing < 1:
+            raise ValueError("scale must be > 0 and label_smoothing in [0, 1)")
+        self.scale, self.flips, self.label_smoothing = float(scale), bool(flips), float(label_smoothing)
+        self.classes: list[str] = []
+        self.eval = {}
+
+    def bind(self, networks, losses, train=None, data=None, eval=None, simulator=None):
+        super().bind(networks, losses, train, data, eval, simulator)
+        if losses:
+            raise EmganError("task/classify uses cross-entropy: remove the losses section", "losses")
+
+    @property
+    def classifier(self):
+        return self.networks["classifier"]
+
+    # -- data -------------------------------------------------------------------------------------
+
+    def _set(self, split: str) -> LabelledSet | None:
+        items = self.data.get(split)
+        if not items:
+            return None
+        items = [items] if isinstance(items, (str, dict)) else items
+        sets = [read_samples(item, f"data.{split}.{i}") for i, item in enumerate(items)]
+        for i, s in enumerate(sets):
+            if (s.labels == "").any():
+                raise EmganError("samples without a label: give a table with a 'label' column", f"data.{split}.{i}")
+        return LabelledSet(np.concatenate([s.samples for s in sets]), np.concatenate([s.labels for s in sets]),
+                           sets[0].voxel_size, sets[0].table)
+
+    def class_indices(self, labels: np.ndarray, where: str) -> np.ndarray:
+        """Labels as indices into :attr:`classes`; a label the classifier does not know is an error."""
+        index = {c: i for i, c in enumerate(self.classes)}
+        unknown = sorted(set(labels) - set(index))
+        if unknown:
+            raise EmganError(f"labels {unknown} are not among the trained classes {self.classes}", where)
+        return np.array([index[c] for c in labels], np.int64)
+
+    def train_dataset(self, seed: int):
+        data = self._set("train")
+        if data is None:
+            raise EmganError("no training data", "data.train")
+        self.classes = sorted(set(data.labels))
+        n = getattr(getattr(self.classifier, "module", self.classifier), "n_classes", None)
+        if n != len(self.classes):
+            raise EmganError(f"the classifier has n_classes {n} but the training data has {len(self.classes)} "
+                             f"classes ({', '.join(self.classes)})", "classifier.params.n_classes")
+        return LabelledSamples(data.samples, self.class_indices(data.labels, "data.train"), self.scale, 2**62,
+                               seed, self.flips)
+
+    def val_dataset(self, seed: int):
+        data = self._set("val")
+        if data is None:
+            return None
+        return LabelledSamples(data.samples, self.class_indices(data.labels, "data.val"), self.scale)
+
+    # -- training ---------------------------------------------------------------------------------
+
+    def generate(self, batch):
+        """The classifier's logits."""
+        return self.classifier(batch["x"])
+
+    def critic_losses(self, batch, generated):
+        return {}
+
+    def generator_losses(self, batch, generated):
+        return {"classifier/cross_entropy": F.cross_entropy(generated, batch["y"], label_smoothing=self.label_smoothing)}
+
+    def validation_losses(self, batch):
+        logits = self.classifier(batch["x"])
+        return {"val/cross_entropy": F.cross_entropy(logits, batch["y"]),
+                "val/accuracy": (logits.argmax(1) == batch["y"]).double().mean()}
+
+    # -- inference --------------------------------------------------------------------------------
+
+    def inference_spec(self):
+        return {"classes": list(self.classes), "scale": self.scale}
+
+    def load_inference_spec(self, spec):
+        self.classes = list(spec["classes"])
+        self.scale = float(spec.get("scale", self.scale))
+
+    @torch.no_grad()
+    def predict(self, samples: np.ndarray, batch_size: int = 32, device: str | torch.device = "cpu"):
+        """(class probabilities (N, K), embeddings (N, D)) of (N, *S) samples, each normalised alone."""
+        net = self.classifier.to(device).eval()
+        inferer = BatchInferer(batch_size, device)
+
+        def run(chunk):
+            x = inferer.tensor(normalise(chunk, "zscore", self.scale, per_sample=True)[:, None])
+            return torch.cat([torch.softmax(net(x), 1), net.embed(x)], 1)
+
+        both = inferer(run, samples).astype(np.float64)
+        k = len(self.classes) or int(getattr(net, "n_classes"))
+        return both[:, :k], both[:, k:]
+
+    def accuracy(self, data: LabelledSet, where: str) -> float:
+        """Fraction of ``data``'s samples whose most probable class is their label."""
+        probs, _ = self.predict(data.samples)
+        return float((probs.argmax(1) == self.class_indices(data.labels, where)).mean())
+
+    def infer(self, source, **options):
+        raise EmganError("a classifier gives labels, not maps: use 'emgan cryoetgan classify'", str(source))

@@ -1,0 +1,1 @@
+../../../../../examples/data/emd6374_3JB0_chainD.mrc

@@ -1,0 +1,1 @@
+../../../../../examples/data/emd2566_3J6B_chain9.mrc
