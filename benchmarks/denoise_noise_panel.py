@@ -43,7 +43,7 @@ def main() -> int:
     from emgan_core.recipes import load_recipe, validate
     from emgan_core.training import Trainer
     from emgan_denoise.cli import denoise_simulated
-    from emgan_denoise.evaluate import compare
+    from emgan_core.metrics import image_scores
 
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
@@ -58,7 +58,8 @@ def main() -> int:
         train_s = time.perf_counter() - t0
         for label, source in (("held-out orientations", args.seen), ("held-out protein", args.heldout)):
             pairs, den, sim = denoise_simulated(run, source, args.count, snr)
-            scores = compare(pairs.noisy.data, den, pairs.clean.data, sim.pixel_size)
+            scores = {name: image_scores(images, pairs.clean.data, sim.pixel_size).values
+                      for name, images in (("noisy", pairs.noisy.data), ("denoised", den))}
             rows.append({"snr": snr, "test": label, "protein": Path(source).stem, "train_s": train_s, **{
                 f"{k}/{m}": v for k, s in scores.items() for m, v in s.items()}})
             if label == "held-out protein":

@@ -122,10 +122,11 @@ def plugin_recipes(plugin: str) -> dict[str, Path]:
 
 
 def check_plugin(plugin: str, tmp_path: Path, recipe: str, overrides=(), source=None, infer_options=None,
-                 user_data: tuple[str, ...] = ()):
+                 user_data: tuple[str, ...] = (), params: dict[str, dict] | None = None):
     """The contract every plugin's tests run (docs/plugin-authoring.md), returning the inference output:
 
-    1. every component ``plugin`` registers builds with its default parameters;
+    1. every component ``plugin`` registers builds with its default parameters (``params``: those of
+       components with required ones, by key, e.g. ``{"generator/x": {"pixel_size": 1.0}}``);
     2. every recipe it ships validates, those named in ``user_data`` (recipes that name the user's
        own files or the outputs of an earlier command) on their schema only;
     3. ``recipe`` with ``overrides`` (tiny inputs, ``train.steps=1``) trains one step through the CLI,
@@ -147,7 +148,7 @@ def check_plugin(plugin: str, tmp_path: Path, recipe: str, overrides=(), source=
     mine = [e for e in registry.entries.values() if e.plugin == plugin]
     assert mine or plugin_recipes(plugin), f"plugin '{plugin}' registers nothing"
     for entry in mine:
-        built = registry.build(entry.kind, entry.component.name)
+        built = registry.build(entry.kind, entry.component.name, **(params or {}).get(entry.key, {}))
         assert built is not None, entry.key
     recipes = plugin_recipes(plugin)
     assert recipe in recipes, f"'{recipe}' is not a recipe of plugin '{plugin}' ({', '.join(recipes)})"

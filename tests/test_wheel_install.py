@@ -42,7 +42,7 @@ SHIPPED = {
     "superem": ["3J6B_chain9.pdb", "emd2566_3J6B_chain9.mrc"],
 }
 #: recipes whose data the plugin ships: validated with their files
-FULL = {"denoise-quickstart", "diffragan-quickstart", "diffragan", "superem-quickstart"}
+FULL = {"denoise-quickstart", "diffragan-quickstart", "diffragan", "diffragan-phasing", "superem-quickstart"}
 #: recipes reading the user's data or an earlier command's output: validated with --no-files
 SCHEMA_ONLY = {"cryoetgan", "cryoetgan-classifier", "cryoetgan-microtubules", "cryoetgan-quickstart",
                "denoise", "struc2mapgan", "struc2mapgan-quickstart", "superem"}

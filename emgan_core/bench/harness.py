@@ -17,14 +17,19 @@ A benchmark is YAML::
 Inputs may also be image stacks: ``{input: noisy.mrcs, reference: clean.mrcs, star: particles.star}``
 (the STAR file, optional, gives a task that reads particle tables the stack's metadata); outputs are
 then stacks of the reference's shape, each image normalised on its own, scored by metrics that take
-stacks (``image-scores``, ``frc``); controls are per image.
+stacks (``image-scores``, ``frc``); controls are per image. An input that is not itself an image
+(a DiffraGAN triplet store) names its ``baseline`` file, which the ``input`` control scores instead.
+
+A checkpoint method may give ``options`` (keyword options of its task's ``infer``, e.g. ``{pattern:
+swapped}`` for a DiffraGAN control) and ``test_mode`` (``pix2pix`` or ``eval``); torch is seeded
+with the benchmark's ``seed`` (0) before every inference, so test-time dropout repeats exactly.
 
 Outputs and references are normalised (``normalise: minmax`` by default; ``zscore`` or ``none``,
 which metrics with their own normalisation, as the papers' are, want) after the output is resampled
 onto the reference grid; metrics with ``shared_grid = False`` get the output on its own grid.
 ``${key}`` in a simulator parameter takes the value of ``key`` from the input entry (e.g. the map's
 own resolution). Controls: ``noise`` is uniform noise on the reference grid, ``constant`` a map of
-ones, ``input`` the input map itself (for map-to-map methods); each must lose to a real method.
+ones, ``input`` the input itself (or its ``baseline``); each must lose to a real method.
 """
 
 from __future__ import annotations
@@ -47,7 +52,7 @@ from ..transforms.intensity import NORMALISATIONS
 from ..volume import ImageStack, Volume
 
 _VAR = re.compile(r"^\$\{(\w+)\}$")
-SECTIONS = {"name", "inputs", "methods", "metrics", "normalise", "note"}
+SECTIONS = {"name", "inputs", "methods", "metrics", "normalise", "note", "seed"}
 CONTROLS = ("noise", "constant", "input")
 METHOD_KINDS = ("simulator", "checkpoint", "control")
 
@@ -61,6 +66,7 @@ class Benchmark:
     path: Path | None = None
     normalise: str = "minmax"
     note: str = ""
+    seed: int = 0
 
 
 @dataclass
@@ -99,7 +105,7 @@ def load_benchmark(path: str | os.PathLike, registry: Registry | None = None) ->
         if not isinstance(item, dict) or not {"input", "reference"} <= set(item):
             problems.append((f"inputs.{i}", "each input needs 'input' and 'reference'"))
             continue
-        for key in ("input", "reference", "star"):
+        for key in ("input", "reference", "star", "baseline"):
             if key in item and not Path(item[key]).exists():
                 problems.append((f"inputs.{i}.{key}", f"file not found: {item[key]}"))
     if not methods:
@@ -122,6 +128,10 @@ def load_benchmark(path: str | os.PathLike, registry: Registry | None = None) ->
             _check_component("simulator", checked, f"methods.{i}.simulator", registry, problems)
         elif not Path(m["checkpoint"]).exists():
             problems.append((f"methods.{i}.checkpoint", f"file not found: {m['checkpoint']}"))
+        if "checkpoint" not in m and ({"options", "test_mode"} & set(m)):
+            problems.append((f"methods.{i}", "'options' and 'test_mode' go with a 'checkpoint' method"))
+        if not isinstance(m.get("options", {}), dict):
+            problems.append((f"methods.{i}.options", "expected a mapping of keyword options of the task's infer"))
     for i, spec in enumerate(metrics):
         _check_component("metric", spec, f"metrics.{i}", registry, problems)
     if problems:
@@ -132,7 +142,7 @@ def load_benchmark(path: str | os.PathLike, registry: Registry | None = None) ->
     for i, item in enumerate(inputs):
         item.setdefault("label", Path(item["input"]).stem)
     return Benchmark(str(data.get("name") or path.stem), inputs, methods, metrics, path,
-                     data.get("normalise", "minmax"), str(data.get("note") or ""))
+                     data.get("normalise", "minmax"), str(data.get("note") or ""), int(data.get("seed", 0)))
 
 
 def _substitute(params: dict, item: dict, where: str) -> dict:
@@ -150,7 +160,7 @@ def _substitute(params: dict, item: dict, where: str) -> dict:
 def _control(kind: str, item: dict, reference: Volume | ImageStack) -> Volume | ImageStack:
     """A map (stack) that must score low: noise or a constant on the reference grid, or the input."""
     if kind == "input":
-        return read_any(item["input"])
+        return read_any(item.get("baseline", item["input"]))
     if kind == "constant":
         return _like(reference, np.ones(reference.data.shape, np.float32))
     seed = sum(map(ord, item["label"]))  # the same noise for an input on every run
@@ -168,7 +178,7 @@ def _normalised(value: Volume | ImageStack, mode: str) -> Volume | ImageStack:
     return _like(value, normalise(value.data, mode, per_sample=isinstance(value, ImageStack)))
 
 
-def _run_method(method: dict, item: dict, reference, registry: Registry, device: str):
+def _run_method(method: dict, item: dict, reference, registry: Registry, device: str, seed: int = 0):
     if "control" in method:
         return _control(method["control"], item, reference)
     if "simulator" in method:
@@ -185,9 +195,10 @@ def _run_method(method: dict, item: dict, reference, registry: Registry, device:
     from ..inference import load_for_inference
 
     if "_loaded" not in method:  # load each checkpoint once, not once per input
-        method["_loaded"] = load_for_inference(method["checkpoint"], device)
+        method["_loaded"] = load_for_inference(method["checkpoint"], device, test_mode=method.get("test_mode"))
     task, _ = method["_loaded"]
-    options = {}
+    torch.manual_seed(seed)  # test-time dropout (pix2pix) draws the same masks on every run
+    options = dict(method.get("options") or {})
     if item.get("star"):
         if not getattr(task, "accepts_star", False):
             raise EmganError(f"task/{type(task).__name__} does not read particle tables: drop 'star'",
@@ -225,7 +236,7 @@ def run_benchmark(bench: Benchmark, device: str = "cpu", registry: Registry | No
             if device.startswith("cuda"):
                 torch.cuda.reset_peak_memory_stats()
             t0 = time.perf_counter()
-            out = _run_method(method, item, reference, registry, device)
+            out = _run_method(method, item, reference, registry, device, bench.seed)
             own_grid = _normalised(out, bench.normalise) if isinstance(out, (Volume, ImageStack)) else out
             out = _normalised(_on_reference_grid(out, reference, method["label"]), bench.normalise)
             seconds = time.perf_counter() - t0

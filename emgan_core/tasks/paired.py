@@ -198,10 +198,15 @@ class PairedTask(Task):
         return terms
 
     def validation_losses(self, batch):
+        """The content losses on a validation batch, plus :meth:`validation_extras`."""
         fake = self._generate(batch)
         terms = {f"val/{_name(loss)}": loss(fake, batch["target"]) for loss, _ in self.content}
-        terms["val/l1"] = torch.nn.functional.l1_loss(fake, batch["target"])
+        terms.update(self.validation_extras(batch, fake))
         return terms
+
+    def validation_extras(self, batch, fake) -> dict:
+        """Method-specific validation terms of a batch and its generated output (default: L1)."""
+        return {"val/l1": torch.nn.functional.l1_loss(fake, batch["target"])}
 
     def summaries(self, batch):
         with torch.no_grad():

@@ -173,16 +173,13 @@ class DenoiseTask(PairedTask):
         sources = self._sources("val")
         return ParticlePairs(sources, self.simulator, self.scale, seed=seed + 1_000_003) if sources else None
 
-    def validation_losses(self, batch):
-        """Content losses, plus MSE of the input (``val/input_mse``, both in target units after
-        the least-squares scaling of the input onto the target)."""
-        fake = self._generate(batch)
-        terms = {f"val/{getattr(loss, 'name', 'loss')}": loss(fake, batch["target"]) for loss, _ in self.content}
-        terms["val/mse"] = torch.nn.functional.mse_loss(fake, batch["target"])
+    def validation_extras(self, batch, fake):
+        """MSE of the output and of the input (``val/input_mse``, after the least-squares scaling of
+        the input onto the target), both in target units."""
         x, t = batch["input"].flatten(1), batch["target"].flatten(1)
         gain = (x * t).sum(1, keepdim=True) / x.square().sum(1, keepdim=True).clamp_min(1e-12)
-        terms["val/input_mse"] = (gain * x - t).square().mean()
-        return terms
+        return {"val/mse": torch.nn.functional.mse_loss(fake, batch["target"]),
+                "val/input_mse": (gain * x - t).square().mean()}
 
     # -- inference --------------------------------------------------------------------------------
 

@@ -15,8 +15,7 @@ from emgan_core.io import (read_image_stack, read_particle_images, read_particle
                            write_image_stack, write_map, write_particle_star)
 from emgan_core.simulators import apply_ctf, ctf_2d, project_real
 from emgan_core.volume import ImageStack, Volume
-from emgan_core.metrics import fit_to
-from emgan_denoise.evaluate import compare
+from emgan_core.metrics import fit_to, image_scores
 from emgan_denoise.particles import reference_projections
 from emgan_denoise.simulator import ProjectionSimulator
 
@@ -275,7 +274,7 @@ def test_scores_fit_scale_and_reward_a_better_estimate():
     noisy = 5.0 * truth + 2.0 + rng.normal(0, 1.0, truth.shape)
     better = truth + rng.normal(0, 0.02, truth.shape)
     assert np.allclose(fit_to(7.0 * truth - 1.0, truth), truth)
-    scores = compare(noisy, better, truth, 1.5)
+    scores = {"noisy": image_scores(noisy, truth, 1.5).values, "denoised": image_scores(better, truth, 1.5).values}
     assert scores["denoised"]["psnr_dB"] > scores["noisy"]["psnr_dB"] + 10
     assert scores["denoised"]["ssim"] > scores["noisy"]["ssim"]
     assert scores["denoised"]["frc_0.5_A"] < scores["noisy"]["frc_0.5_A"]
@@ -327,3 +326,17 @@ def test_bench_scores_particle_stacks_against_their_truth(tmp_path, data_dir, tr
     path.write_text(yaml.safe_dump(bad))
     proc = emgan("bench", path, "-o", tmp_path / "bad")
     assert proc.returncode != 0 and "denoise-quickstart" in proc.stderr and not (tmp_path / "bad").exists()
+
+
+def test_evaluate_is_the_benchmark_on_simulated_particles(trained, data_dir, emgan):
+    from emgan_core.inference import load_for_inference
+
+    proc = emgan("denoise", "evaluate", trained, data_dir / "1orc.pdb", "-n", "4", "--json", check_rc=0)
+    scores = json.loads(proc.stdout)
+    assert scores["settings"]["count"] == 4 and set(scores) == {"noisy", "denoised", "settings"}
+    sim = load_for_inference(trained)[0].simulator
+    pairs = sim.simulate(str(data_dir / "1orc.pdb"), count=4, seed=12345)  # the command's default seed
+    noisy = image_scores(pairs.noisy.data, pairs.clean.data, sim.pixel_size).values
+    for key in ("frc_0.143_A", "psnr_dB", "ssim"):
+        assert scores["noisy"][key] == pytest.approx(noisy[key], rel=1e-6)
+    assert set(scores["denoised"]) == set(noisy)

@@ -156,36 +156,90 @@ def _evaluate_arguments(p) -> None:
     _test_time_args(p)
 
 
+def _export_arguments(p) -> None:
+    p.add_argument("dataset", help="triplet store (.zarr)")
+    p.add_argument("-o", "--output", required=True, help="folder for diffraction.mrcs, low.mrcs, high.mrcs")
+
+
+def export_store(dataset, folder) -> dict[str, Path]:
+    """The finished triplets of a store as three .mrcs stacks (written atomically) in ``folder``."""
+    from emgan_core.io import write_image_stack
+    from emgan_core.io.atomic import check_writable
+    from emgan_core.volume import ImageStack
+
+    from .dataset import CHANNELS, TripletStore
+
+    store, folder = TripletStore(dataset), Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {name: folder / f"{name}.mrcs" for name in CHANNELS}
+    for path in paths.values():
+        check_writable(path)
+    arrays = store.load()
+    for name, path in paths.items():
+        write_image_stack(path, ImageStack(arrays[name], store.pixel_size))
+    return paths
+
+
+def cmd_export(args) -> int:
+    paths = export_store(args.dataset, args.output)
+    print(f"{args.output}: {', '.join(p.name for p in paths.values())} (the store's finished triplets)")
+    return 0
+
+
+def evaluation_benchmark(checkpoint, dataset, exported: dict[str, Path], threshold: float = 0.1,
+                         control: bool = False, eval_mode: bool = False, seed: int = 0):
+    """The benchmark ``evaluate`` runs (the same as a shipped benchmark file would give to ``emgan
+    bench``): the generated images and the low-res input (``input`` control on its ``baseline``)
+    against the high-res truth, with the swapped- and blank-pattern controls if asked."""
+    from emgan_core.bench.harness import Benchmark
+
+    mode = {"test_mode": "eval"} if eval_mode else {}
+    methods = [{"label": "generated", "checkpoint": str(checkpoint), **mode},
+               {"label": "low", "control": "input"}]
+    if control:
+        methods += [{"label": p, "checkpoint": str(checkpoint), "options": {"pattern": p}, **mode}
+                    for p in ("swapped", "blank")]
+    inputs = [{"label": Path(dataset).stem, "input": str(dataset), "reference": str(exported["high"]),
+               "baseline": str(exported["low"])}]
+    metrics = ["image-scores", {"name": "difference-mask", "params": {"threshold": threshold}}]
+    return Benchmark("diffragan-evaluate", inputs, methods, metrics, normalise="none", seed=seed)
+
+
 def cmd_evaluate(args) -> int:
-    from .evaluate import compare, difference_mask
+    import tempfile
+
+    from emgan_core.bench.harness import run_benchmark
+    from emgan_core.inference import resolve_device
+
     from .figures import comparison_figure
+    from .metrics import difference_mask
 
     task, store, device = _load(args.checkpoint, args.dataset, args.device, args)
-    arrays = store.load()
-    generated = task.generate_images(arrays["diffraction"], arrays["low"], device=device, store=store)
-    images = {"low": arrays["low"], "generated": generated}
-    if args.control:
-        if len(generated) < 2:
-            raise EmganError("--control needs at least 2 triplets", args.dataset)
-        swapped = np.roll(arrays["diffraction"], 1, axis=0)  # triplet i gets triplet i-1's pattern
-        images["swapped"] = task.generate_images(swapped, arrays["low"], device=device, store=store)
-        images["blank"] = task.generate_images(np.zeros_like(arrays["diffraction"]), arrays["low"], device=device,
-                                        store=store)
-    scores = compare(images, arrays["high"], store.pixel_size, args.threshold)
+    if args.control and len(store.load()["high"]) < 2:
+        raise EmganError("--control needs at least 2 triplets", args.dataset)
+    with tempfile.TemporaryDirectory() as tmp:
+        exported = export_store(args.dataset, tmp)
+        bench = evaluation_benchmark(args.checkpoint, args.dataset, exported, args.threshold, args.control,
+                                     args.eval_mode, args.seed)
+        results = {r.method: r for r in run_benchmark(bench, resolve_device(args.device))}
+    scores = {name: {**r.values, "frc_curve": r.curves.get("frc", {})} for name, r in results.items()}
     if args.png:
+        arrays = store.load()
+        generated = results["generated"].output.data
         comparison_figure(arrays["diffraction"], arrays["low"], generated, arrays["high"],
                           difference_mask(generated, arrays["high"], args.threshold), store.pixel_size, args.png)
-    scores["settings"] = {"triplets": int(len(generated)), "pixel_size": store.pixel_size,
+    scores["settings"] = {"triplets": int(len(results["generated"].output.data)), "pixel_size": store.pixel_size,
                           "threshold": args.threshold, "test_mode": task.test_mode, "seed": args.seed}
     if args.json:
         print(json.dumps(scores, indent=2))
         return 0
-    print(f"{args.dataset}: {len(generated)} triplets, {store.pixel_size:.4f} Å/pixel")
+    print(f"{args.dataset}: {scores['settings']['triplets']} triplets, {store.pixel_size:.4f} Å/pixel")
     print(f"{'':10s} {'FRC-0.5 Å':>10s} {'FRC-0.143 Å':>12s} {'SSIM':>6s} {'PSNR dB':>8s} {'masked':>7s}")
-    for name in images:
-        s = scores[name]
-        print(f"{name:10s} {s['frc_0.5_A']:10.2f} {s['frc_0.143_A']:12.2f} {s['ssim']:6.3f} {s['psnr_dB']:8.2f} "
-              f"{s['masked_fraction']:7.3f}")
+    for name in ("low", "generated", "swapped", "blank"):
+        if name in scores:
+            s = scores[name]
+            print(f"{name:10s} {s['frc_0.5_A']:10.2f} {s['frc_0.143_A']:12.2f} {s['ssim']:6.3f} "
+                  f"{s['psnr_dB']:8.2f} {s['masked_fraction']:7.3f}")
     return 0
 
 
@@ -197,6 +251,8 @@ ACTIONS = (
            "emgan diffragan build-dataset examples/data/1aki.pdb examples/data/1ubq.pdb "
            "--orientations 1078 -o out/triplets --recipe diffragan-quickstart",
            cmd_build, _build_dataset_arguments),
+    Action("export", "write a triplet store's three image stacks (.mrcs), e.g. as benchmark references",
+           "emgan diffragan export out/triplets/1orc.zarr -o out/1orc", cmd_export, _export_arguments),
     Action("generate", "generate high-res images of a triplet store: .mrcs + RELION STAR with angles",
            "emgan diffragan generate runs/diffragan out/triplets/1orc.zarr -o out/1orc_generated.mrcs",
            cmd_generate, _generate_arguments),

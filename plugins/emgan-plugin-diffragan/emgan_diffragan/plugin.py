@@ -17,13 +17,22 @@ def emgan_simulators():
 @hookimpl
 def emgan_generators():
     return [Component("diffragan-unet", "emgan_diffragan.networks:DiffraGANUNet",
-                      "pix2pix U-Net on (diffraction, low-res image) → high-res image (DiffraGAN)")]
+                      "pix2pix U-Net on (diffraction, low-res image) → high-res image (DiffraGAN)"),
+            Component("diffragan-phasing-unet", "emgan_diffragan.networks:DiffraGANPhasingUNet",
+                      "DiffraGAN U-Net with a classical phaser's output (pattern amplitudes, HIO) as a third channel")]
 
 
 @hookimpl
 def emgan_tasks():
     return [Component("diffragan", "emgan_diffragan.task:DiffraGANTask",
                       "conditional GAN phasing: diffraction + low-res → high-res")]
+
+
+@hookimpl
+def emgan_metrics():
+    return [Component("difference-mask", "emgan_diffragan.metrics:masked_fraction",
+                      "share of pixels in DiffraGAN's difference mask (|fitted − truth| > threshold × range)",
+                      wrap="emgan_core.metrics:metric_factory")]
 
 
 @hookimpl
@@ -34,4 +43,4 @@ def emgan_recipes():
 @hookimpl
 def emgan_commands():
     return [Command("diffragan", "emgan_diffragan.cli:configure",
-                    "DiffraGAN: simulate triplets, build datasets, generate, evaluate")]
+                    "DiffraGAN: simulate triplets, build datasets, generate, export, evaluate")]

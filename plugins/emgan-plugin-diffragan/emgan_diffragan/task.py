@@ -289,12 +289,9 @@ class DiffraGANTask(PairedTask):
         arrays = self._split("val")
         return TripletImages(*arrays) if arrays is not None else None
 
-    def validation_losses(self, batch):
-        """Content losses and the MSE of the generated image (both in [-1, 1] target units)."""
-        fake = self._generate(batch)
-        terms = {f"val/{getattr(loss, 'name', 'loss')}": loss(fake, batch["target"]) for loss, _ in self.content}
-        terms["val/mse"] = torch.nn.functional.mse_loss(fake, batch["target"])
-        return terms
+    def validation_extras(self, batch, fake):
+        """The MSE of the generated image (in [-1, 1] target units)."""
+        return {"val/mse": torch.nn.functional.mse_loss(fake, batch["target"])}
 
     def summaries(self, batch):
         with torch.no_grad():
@@ -344,13 +341,32 @@ class DiffraGANTask(PairedTask):
             return inferer(run, diffraction, low)
 
     def infer(self, source: Any, batch_size: int | None = None, device: str | torch.device = "cpu",
-              indices=None) -> ImageStack:
-        """Generated high-res images of a triplet store's finished triplets (``indices``: a subset)."""
+              indices=None, pattern: Literal["true", "swapped", "blank"] = "true") -> ImageStack:
+        """Generated high-res images of a triplet store's finished triplets (``indices``: a subset).
+
+        ``pattern``: each triplet's own diffraction pattern (``true``), the pattern of the previous
+        triplet (``swapped``: the control that shows what the particular pattern contributes), or a
+        blank one (``blank``)."""
         store = source if isinstance(source, TripletStore) else TripletStore(source)
         trained = (self.eval or {}).get("pixel_size")
         if trained and not np.isclose(store.pixel_size, trained, rtol=0.02):
             raise EmganError(f"triplets are {store.pixel_size:.3f} Å/pixel but the model was trained at "
                              f"{trained:.3f} Å/pixel", str(store.path))
         arrays = store.load(indices)
-        return ImageStack(self.generate_images(arrays["diffraction"], arrays["low"], batch_size, device, store),
+        diffraction = swap_patterns(arrays["diffraction"], pattern, str(store.path))
+        return ImageStack(self.generate_images(diffraction, arrays["low"], batch_size, device, store),
                           store.pixel_size)
+
+
+def swap_patterns(diffraction: np.ndarray, pattern: str, where: str) -> np.ndarray:
+    """(n, y, x) patterns as ``pattern`` asks: ``true`` unchanged, ``swapped`` triplet i gets triplet
+    i − 1's, ``blank`` all zero."""
+    if pattern == "true":
+        return diffraction
+    if pattern == "blank":
+        return np.zeros_like(diffraction)
+    if pattern != "swapped":
+        raise EmganError(f"pattern must be 'true', 'swapped' or 'blank', got {pattern!r}", "pattern")
+    if len(diffraction) < 2:
+        raise EmganError("swapping patterns needs at least 2 triplets", where)
+    return np.roll(diffraction, 1, axis=0)

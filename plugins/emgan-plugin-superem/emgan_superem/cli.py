@@ -39,8 +39,8 @@ def _enhance_arguments(p) -> None:
                    help="cubes computed: centre voxel above the contour (published pipeline, default), "
                         "density in the central stride³ block, any density, all")
     p.add_argument("--fast", action="store_true",
-                   help="stride 8: 5-8× fewer cubes; r 0.97-0.99 with the stride-4 output on real maps, lower on "
-                        "small boxes (README; benchmarks/superem_infer.py)")
+                   help="stride 6: 2.5-3.4× fewer cubes; r 0.992-0.996 with the stride-4 output on maps of "
+                        "60³ voxels and more, 0.98 on a 50³ cut-out (README; benchmarks/superem_infer.py)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--contour", type=float, help="zero densities below this level (map units) first")
     g.add_argument("--model", help="atomic model: contour at the level enclosing its molecular volume "

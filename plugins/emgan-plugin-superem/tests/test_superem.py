@@ -266,6 +266,15 @@ def test_cli_import_enhance_keeps_the_grid(tmp_path, data_dir, emgan):
     assert res.shape == src.shape
     assert np.allclose(res.voxel_size, src.voxel_size) and np.allclose(res.origin, src.origin)
     assert np.isfinite(res.data).all() and res.data.max() > 0
+    # a particle stack is not a map: refused in one line before any work, nothing written
+    from emgan_core.io import write_image_stack
+    from emgan_core.volume import ImageStack
+
+    stack = tmp_path / "particles.mrcs"
+    write_image_stack(stack, ImageStack(np.random.default_rng(0).random((5, 64, 64), dtype=np.float32), 1.0))
+    bad = emgan("superem", "enhance", stack, "-o", tmp_path / "stack.mrc", "--ckpt", ckpt)
+    assert bad.returncode == 2 and "particle image stack, not a 3D map" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1 and not (tmp_path / "stack.mrc").exists()
 
 
 def test_cli_bad_weights_one_line(tmp_path, emgan):
