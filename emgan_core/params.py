@@ -176,6 +176,17 @@ def check_record(value, hint, key: str, base_dir: Path | None = None) -> list[tu
     return [(key, problem)] if problem else []
 
 
+def require_record(value, record, where: str) -> None:
+    """Raise :class:`~emgan_core.errors.EmganError` (one line: the first problem at its key path)
+    unless ``value`` fits the typed ``record`` (see :func:`check_record`)."""
+    problems = check_record(value, record, where)
+    if problems:
+        from .errors import EmganError
+
+        key, message = problems[0]
+        raise EmganError(message, key)
+
+
 def check_params(factory, params: dict, where: str, base_dir: Path | None = None) -> list[tuple[str, str]]:
     """Problems as (key, message) pairs: unknown names (with close matches), wrong types, missing
     required parameters. An empty list means ``factory(**params)`` gets what it declares."""

@@ -19,6 +19,12 @@ from .errors import RegistryError
 from .records import Command, Component, RecipeDir  # noqa: F401 - re-exported
 
 ENTRY_POINT_GROUP = "emgan"
+
+
+def _core_version() -> str:
+    from .version import __version__
+
+    return __version__
 KINDS = ("simulator", "generator", "critic", "classifier", "loss", "metric", "task")
 _HOOK_OF_KIND = {kind: f"emgan_{kind}s" if kind != "loss" else "emgan_losses" for kind in KINDS}
 _NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
@@ -60,7 +66,13 @@ class Registry:
             raise RegistryError(self.unknown_message(kind, name)) from None
 
     def build(self, kind: str, name: str, **params):
-        return self.get(kind, name).component.factory(**params)
+        entry = self.get(kind, name)
+        factory = entry.component.factory
+        missing = sorted(getattr(factory, "__abstractmethods__", ()))
+        if missing:  # written for another emgan-core: say which methods, not a bare TypeError
+            raise RegistryError(f"{entry.key} from {entry.distribution} {entry.version} does not implement "
+                                f"{', '.join(missing)} (emgan-core {_core_version()} API): update the plugin")
+        return factory(**params)
 
     def names(self, kind: str) -> list[str]:
         return sorted(n for k, n in self.entries if k == kind)

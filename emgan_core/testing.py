@@ -137,19 +137,42 @@ def check_plugin(plugin: str, tmp_path: Path, recipe: str, overrides=(), source=
        ``source`` is None).
     """
     import numpy as np
+
+    from emgan_core.volume import ImageStack, Volume
+
+    _check_components(plugin, params or {})
+    _check_recipes(plugin, recipe, user_data)
+    task = _train_one_step_and_reload(recipe, tmp_path, overrides)
+    if source is None:
+        return None
+    out = task.infer(source, **(infer_options or {}))
+    assert isinstance(out, (Volume, ImageStack)), type(out)
+    assert np.isfinite(out.data).all() and out.data.size > 0
+    return out
+
+
+def _check_components(plugin: str, params: dict[str, dict]) -> None:
+    """Every component of ``plugin`` builds, as an instance of its kind's interface."""
     import torch
 
-    from emgan_core.inference import load_for_inference
-    from emgan_core.recipes import load_recipe, validate
+    from emgan_core.interfaces import Loss, Simulator, Task
     from emgan_core.registry import get_registry
-    from emgan_core.volume import ImageStack, Volume
 
     registry = get_registry()
     mine = [e for e in registry.entries.values() if e.plugin == plugin]
     assert mine or plugin_recipes(plugin), f"plugin '{plugin}' registers nothing"
+    expected = {"simulator": Simulator, "generator": torch.nn.Module, "critic": torch.nn.Module,
+                "classifier": torch.nn.Module, "loss": Loss, "task": Task}
     for entry in mine:
-        built = registry.build(entry.kind, entry.component.name, **(params or {}).get(entry.key, {}))
-        assert built is not None, entry.key
+        built = registry.build(entry.kind, entry.component.name, **params.get(entry.key, {}))
+        assert isinstance(built, expected.get(entry.kind, object)) and (entry.kind != "metric" or callable(built)), \
+            f"{entry.key} built a {type(built).__name__}"
+
+
+def _check_recipes(plugin: str, recipe: str, user_data: tuple[str, ...]) -> None:
+    """Every recipe of ``plugin`` validates (those in ``user_data`` on their schema only)."""
+    from emgan_core.recipes import load_recipe, validate
+
     recipes = plugin_recipes(plugin)
     assert recipe in recipes, f"'{recipe}' is not a recipe of plugin '{plugin}' ({', '.join(recipes)})"
     unknown = set(user_data) - set(recipes)
@@ -157,23 +180,25 @@ def check_plugin(plugin: str, tmp_path: Path, recipe: str, overrides=(), source=
     for name, path in recipes.items():
         validate(load_recipe(path), files=name not in user_data)
 
+
+def _train_one_step_and_reload(recipe: str, tmp_path: Path, overrides):
+    """``emgan run RECIPE train.steps=1 …``, checked for a complete run folder; returns the task
+    loaded back for inference, its weights checked against the checkpoint's."""
+    import torch
+
+    from emgan_core.inference import load_for_inference
+    from emgan_core.recipes import find_recipe, load_recipe
+
     run = tmp_path / f"{recipe}-contract"
     proc = run_emgan("run", recipe, "-o", run, "train.steps=1", *overrides)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    last = run / "checkpoints" / "last.pt"
-    assert last.is_file(), sorted(p.name for p in run.rglob("*"))
+    assert (run / "checkpoints" / "last.pt").is_file(), sorted(p.name for p in run.rglob("*"))
     assert not list(run.rglob(".*")), f"temporary files left: {list(run.rglob('.*'))}"  # atomic writes
-
-    task_name = load_recipe(recipes[recipe]).data.get("task") or "paired"
+    task_name = load_recipe(find_recipe(recipe)).data.get("task") or "paired"
     task_name = task_name["name"] if isinstance(task_name, dict) else task_name
     task, ckpt = load_for_inference(run, "cpu", task=task_name)
     for role, module in task.networks.items():
         state = (ckpt["state"]["ema"] or {}).get(role, ckpt["state"]["networks"][role])
         for key, value in module.state_dict().items():
             assert torch.equal(value.cpu(), state[key].cpu()), f"{role}.{key} differs after loading"
-    if source is None:
-        return None
-    out = task.infer(source, **(infer_options or {}))
-    assert isinstance(out, (Volume, ImageStack)), type(out)
-    assert np.isfinite(out.data).all() and out.data.size > 0
-    return out
+    return task

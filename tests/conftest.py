@@ -14,13 +14,27 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_PLUGIN = ROOT / "tests" / "example_plugin"
 
 
+def _installed_copy_is_stale() -> bool:
+    """True when the example plugin is not installed, or when any of its source files differs from
+    the installed (non-editable) copy, so that the tests run the code in the checkout."""
+    try:
+        dist = md.distribution("emgan-plugin-example")
+    except md.PackageNotFoundError:
+        return True
+    source = EXAMPLE_PLUGIN / "emgan_example"
+    for path in source.rglob("*"):
+        if path.is_file() and "__pycache__" not in path.parts:
+            installed = Path(dist.locate_file(Path("emgan_example") / path.relative_to(source)))
+            if not installed.is_file() or installed.read_bytes() != path.read_bytes():
+                return True
+    return False
+
+
 @pytest.fixture(scope="session")
 def example_plugin():
     """Install the third-party example plugin into this environment (once), like a user would."""
-    try:
-        md.distribution("emgan-plugin-example")
-    except md.PackageNotFoundError:
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+    if _installed_copy_is_stale():
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall",
                         "--no-build-isolation", str(EXAMPLE_PLUGIN)], check=True)
         importlib.invalidate_caches()
     from emgan_core.registry import get_registry

@@ -91,7 +91,9 @@ def test_an_action_is_a_frozen_record():
 
 def test_every_plugin_action_has_an_example_of_itself():
     """Each installed plugin command is declared with actions, and each action's example runs it."""
-    for name, (command, _) in sorted(get_registry().commands.items()):
+    commands = get_registry().commands
+    assert {"struc2mapgan", "superem", "diffragan", "cryoetgan", "denoise"} <= set(commands)
+    for name, (command, _) in sorted(commands.items()):
         actions = getattr(command.configurator(), "actions", None)
         assert actions, f"command '{name}' is not built with configure_actions"
         for action in actions:

@@ -162,3 +162,26 @@ def test_listing_plugins_and_commands_imports_no_torch():
         imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if "|" in line}
         assert not {m for m in imported if m.split(".")[0] in {"torch", "scipy", "skimage", "torchio"}}, args
         assert "emgan_core.builtin" in imported and not any(m.endswith(".networks") for m in imported)
+
+
+def test_a_task_written_for_the_old_api_is_one_line_naming_what_it_lacks():
+    from emgan_core.errors import RegistryError
+    from emgan_core.interfaces import Task
+    from emgan_core.records import Component
+    from emgan_core.registry import Registry
+
+    class OldTask(Task):  # emgan-core 0.1: no generate(), losses took the batch alone
+        def critic_losses(self, batch):
+            return {}
+
+        def generator_losses(self, batch):
+            return {}
+
+        def infer(self, source):
+            return None
+
+    reg = Registry()
+    reg.add("task", Component("old-task", OldTask, "old"), "old", "emgan-plugin-old", "0.1.0")
+    with pytest.raises(RegistryError, match=r"task/old-task from emgan-plugin-old 0.1.0 does not implement "
+                                            r"generate \(emgan-core 0.2.0 API\)"):
+        reg.build("task", "old-task")

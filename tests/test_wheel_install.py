@@ -217,7 +217,7 @@ def test_emgan_runs_from_an_empty_folder(venv, tmp_path):
     proc = _run(venv, emgan, "plugins", cwd=folder)
     assert proc.returncode == 0 and "BROKEN" not in proc.stdout, proc.stderr
     for plugin in PLUGINS:
-        assert f"{plugin}  (emgan-plugin-{plugin} 0.1.0)" in proc.stdout
+        assert f"{plugin}  (emgan-plugin-{plugin} 0.2.0)" in proc.stdout
     proc = _run(venv, emgan, "recipes", cwd=folder)
     assert proc.returncode == 0 and {ln.split()[0] for ln in proc.stdout.splitlines()} == FULL | SCHEMA_ONLY
     proc = _run(venv, emgan, "validate", "superem-quickstart", cwd=folder)

@@ -96,6 +96,8 @@ def load_benchmark(path: str | os.PathLike, registry: Registry | None = None) ->
         raise EmganError("a benchmark must be a YAML mapping", str(path))
     for key in set(data) - SECTIONS:
         problems.append((key, f"unknown section ({', '.join(sorted(SECTIONS))})"))
+    if not isinstance(data.get("seed", 0), int) or isinstance(data.get("seed", 0), bool):
+        problems.append(("seed", f"expected an integer, got {data.get('seed')!r}"))
     if data.get("normalise", "minmax") not in NORMALISATIONS:
         problems.append(("normalise", f"expected one of {', '.join(NORMALISATIONS)}"))
     inputs, methods, metrics = data.get("inputs") or [], data.get("methods") or [], data.get("metrics") or []
@@ -110,6 +112,23 @@ def load_benchmark(path: str | os.PathLike, registry: Registry | None = None) ->
                 problems.append((f"inputs.{i}.{key}", f"file not found: {item[key]}"))
     if not methods:
         problems.append(("methods", "no methods"))
+    _check_methods(methods, registry, problems)
+    for i, spec in enumerate(metrics):
+        _check_component("metric", spec, f"metrics.{i}", registry, problems)
+    if problems:
+        raise RecipeError([f"{recipe.where(k)}: {k}: {msg}" for k, msg in problems])
+    for i, m in enumerate(methods):
+        m.setdefault("label", m["simulator"]["name"] if "simulator" in m
+                     else f"control-{m['control']}" if "control" in m else Path(m["checkpoint"]).stem)
+    for i, item in enumerate(inputs):
+        item.setdefault("label", Path(item["input"]).stem)
+    return Benchmark(str(data.get("name") or path.stem), inputs, methods, metrics, path,
+                     data.get("normalise", "minmax"), str(data.get("note") or ""), int(data.get("seed", 0)))
+
+
+def _check_methods(methods: list, registry: Registry, problems: list) -> None:
+    """Problems (key, message) of a benchmark's ``methods`` section: kinds, controls, simulators,
+    checkpoints and their options."""
     for i, m in enumerate(methods):
         if not isinstance(m, dict) or len(set(METHOD_KINDS) & set(m)) != 1:
             problems.append((f"methods.{i}", "each method needs exactly one of 'simulator', 'checkpoint' "
@@ -132,17 +151,6 @@ def load_benchmark(path: str | os.PathLike, registry: Registry | None = None) ->
             problems.append((f"methods.{i}", "'options' and 'test_mode' go with a 'checkpoint' method"))
         if not isinstance(m.get("options", {}), dict):
             problems.append((f"methods.{i}.options", "expected a mapping of keyword options of the task's infer"))
-    for i, spec in enumerate(metrics):
-        _check_component("metric", spec, f"metrics.{i}", registry, problems)
-    if problems:
-        raise RecipeError([f"{recipe.where(k)}: {k}: {msg}" for k, msg in problems])
-    for i, m in enumerate(methods):
-        m.setdefault("label", m["simulator"]["name"] if "simulator" in m
-                     else f"control-{m['control']}" if "control" in m else Path(m["checkpoint"]).stem)
-    for i, item in enumerate(inputs):
-        item.setdefault("label", Path(item["input"]).stem)
-    return Benchmark(str(data.get("name") or path.stem), inputs, methods, metrics, path,
-                     data.get("normalise", "minmax"), str(data.get("note") or ""), int(data.get("seed", 0)))
 
 
 def _substitute(params: dict, item: dict, where: str) -> dict:

@@ -20,8 +20,8 @@ class BatchInferer:
     """``inferer(fn, *arrays)``: ``fn`` on consecutive batches of the (n, ...) ``arrays``.
 
     ``fn(*batches)`` gets numpy slices of ``batch_size`` samples and returns a tensor or array of
-    shape (b, ...); the results are collected into one float32 (n, ...) array. ``prepare`` (optional)
-    turns the numpy slices into the tensors ``fn`` expects, on ``device``.
+    shape (b, ...), one result per sample; the results are collected into one float32 (n, ...)
+    array. :meth:`tensor` puts a slice on the inferer's device as ``fn`` needs it.
     """
 
     def __init__(self, batch_size: int = 16, device: str | torch.device = "cpu"):
@@ -41,12 +41,18 @@ class BatchInferer:
         n = len(arrays[0])
         if any(len(a) != n for a in arrays):
             raise EmganError(f"input stacks differ in length: {[len(a) for a in arrays]}", "inputs")
+        if n == 0:
+            raise EmganError("no samples to infer", "inputs")
         out = None
         for start in range(0, n, self.batch_size):
-            result = fn(*(a[start:start + self.batch_size] for a in arrays))
+            batch = [a[start:start + self.batch_size] for a in arrays]
+            result = fn(*batch)
             if isinstance(result, torch.Tensor):
                 result = result.detach().float().cpu().numpy()
+            if len(result) != len(batch[0]):
+                raise EmganError(f"the network gave {len(result)} results for a batch of {len(batch[0])} samples",
+                                 "inputs")
             if out is None:
                 out = np.empty((n,) + result.shape[1:], np.float32)
             out[start:start + len(result)] = result
-        return out if out is not None else np.empty((0,), np.float32)
+        return out

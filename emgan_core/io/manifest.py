@@ -18,7 +18,7 @@ def resolve_path(value: str, base: Path) -> str:
     if not value or Path(value).is_absolute():
         return value
     candidate = base / value
-    return str(candidate) if candidate.exists() and not Path(value).exists() else value
+    return str(candidate) if candidate.exists() else value
 
 
 def read_manifest(path: str | os.PathLike, split: str | None = None, columns=None,

@@ -102,7 +102,7 @@ def read_map(path: str | os.PathLike, allow_stack: bool = True) -> Volume:
     """
     path = Path(path)
     where = str(path)
-    if not allow_stack and path.name.lower().endswith((".mrcs", ".star")):
+    if not allow_stack and path.name.lower().endswith((".mrcs", ".mrcs.gz", ".mrcs.bz2", ".star")):
         raise EmganError("this is a particle image stack, not a 3D map (.mrc/.map/.ccp4)", where)
     mrc, _notes = _open(path)
     try:

@@ -2,8 +2,9 @@
 
 Item ``i`` of a training dataset is drawn with its own generator seeded by (seed, i): which sample,
 its noise, its flips and quarter turns. Any worker, any rank, a resumed run — all see the same item
-for the same index. A validation dataset (``length`` None) is every sample once, in order, with the
-same per-index seeding of its noise and no augmentation.
+for the same index. A validation dataset (``length`` None) is every sample once, in order, without
+augmentation; its noise comes from a separate stream, (seed, i, 1), so that no validation item
+repeats the noise of a training item even when both datasets get the same seed.
 
 A subclass says how many samples there are (``count``) and how one is drawn (:meth:`draw`); the base
 does the seeding, the picking and the geometric augmentation shared by all methods.
@@ -63,7 +64,8 @@ class SeededSamples(Dataset):
     Args:
         count: number of distinct samples (the validation length).
         length: training length (items drawn at random), or None for validation (each sample once).
-        seed: base seed; item ``i`` uses ``numpy.random.default_rng([seed, i])``.
+        seed: base seed; training item ``i`` uses ``numpy.random.default_rng([seed, i])``,
+            validation item ``i`` ``default_rng([seed, i, 1])``.
         augment: ``flips`` / ``rot90`` (a mapping or :class:`~emgan_core.training.config.Augment`),
             applied to training items only.
         spatial_dims: 3 for (C, z, y, x) arrays, 2 for (C, y, x).
@@ -100,9 +102,9 @@ class SeededSamples(Dataset):
                          bool(self.augment.get("rot90")))
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        rng = np.random.default_rng([self.seed, int(i)])
         if not self.training:
-            return as_tensors(self.draw(int(i), rng))
+            return as_tensors(self.draw(int(i), np.random.default_rng([self.seed, int(i), 1])))
+        rng = np.random.default_rng([self.seed, int(i)])
         return as_tensors(self.transform(self.draw(self.pick(rng), rng), rng))
 
 

@@ -31,14 +31,15 @@ def normalise(data: np.ndarray, mode: str, scale: float = 1.0, per_sample: bool 
     data = np.asarray(data, dtype=np.float32)
     if mode == "none":
         return data
-    axes = _axes(data, per_sample)
-    x = data.astype(np.float64)
     if mode == "zscore":
-        return Standardiser.of(x, per_sample).apply(x, scale)
-    lo, hi = x.min(axis=axes, keepdims=True), x.max(axis=axes, keepdims=True)
-    span = np.where(hi > lo, hi - lo, np.inf)
-    unit = (x - lo) / span
-    return (unit if mode == "minmax" else 2.0 * unit - np.where(hi > lo, 1.0, 0.0)).astype(np.float32)
+        return Standardiser.of(data, per_sample).apply(data, scale)
+    axes = _axes(data, per_sample)
+    lo, hi = data.min(axis=axes, keepdims=True), data.max(axis=axes, keepdims=True)
+    span = np.where(hi > lo, hi - lo, np.float32(np.inf))
+    unit = (data - lo) / span  # float32 throughout: maps of 10⁸ voxels stay within 2× their size
+    if mode == "minmax":
+        return unit
+    return (2.0 * unit - np.where(hi > lo, 1.0, 0.0)).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -52,15 +53,18 @@ class Standardiser:
 
     @classmethod
     def of(cls, data: np.ndarray, per_sample: bool = False) -> "Standardiser":
-        x = np.asarray(data, np.float64)
+        """Mean and standard deviation accumulated in float64 (exact for large maps)."""
+        x = np.asarray(data)
         axes = _axes(x, per_sample)
-        sd = x.std(axis=axes, keepdims=True)
-        return cls(x.mean(axis=axes, keepdims=True), np.where(sd > 0, sd, 1.0))
+        sd = x.std(axis=axes, keepdims=True, dtype=np.float64)
+        return cls(x.mean(axis=axes, keepdims=True, dtype=np.float64), np.where(sd > 0, sd, 1.0))
 
     def apply(self, data: np.ndarray, scale: float = 1.0) -> np.ndarray:
         """(x − mean) / (sd · scale), float32."""
-        return ((np.asarray(data, np.float64) - self.mean) / (self.sd * scale)).astype(np.float32)
+        mean, sd = self.mean.astype(np.float32), (self.sd * scale).astype(np.float32)
+        return ((np.asarray(data, np.float32) - mean) / sd).astype(np.float32, copy=False)
 
     def invert(self, data: np.ndarray, scale: float = 1.0) -> np.ndarray:
         """x · sd · scale + mean, float32."""
-        return (np.asarray(data, np.float64) * self.sd * scale + self.mean).astype(np.float32)
+        mean, sd = self.mean.astype(np.float32), (self.sd * scale).astype(np.float32)
+        return (np.asarray(data, np.float32) * sd + mean).astype(np.float32, copy=False)

@@ -46,57 +46,53 @@ def cmd_simulate(args) -> int:
     return 0
 
 
-def denoise_simulated(checkpoint, source, count: int = 64, snr: float | None = None, seed: int = 12345,
-                      device: str = "cpu", test_mode: str | None = None):
-    """(pairs, denoised (n, y, x), simulator): ``count`` particles of ``source`` simulated with the
-    model's own simulator (optionally at another ``snr``), then denoised (``test_mode``: the
-    model's own, pix2pix by default, or ``eval``; torch seeded with ``seed``)."""
-    import torch
-
+def _simulated_particles(checkpoint, source, count: int, snr: float | None, seed: int, device: str = "cpu",
+                         test_mode: str | None = None):
+    """(task, pairs, simulator): the model and ``count`` particles of ``source`` simulated with its own
+    simulator (optionally at another ``snr``)."""
     from emgan_core.inference import load_for_inference
 
     from .simulator import ProjectionSimulator
 
     task, _ = load_for_inference(checkpoint, device, test_mode=test_mode)
-    torch.manual_seed(seed)
     sim = task.simulator
     if not isinstance(sim, ProjectionSimulator):
         raise EmganError("the checkpoint was not trained with simulator/projection", str(checkpoint))
     if snr is not None:
         sim.snr, sim.sigma = float(snr), None
-    pairs = sim.simulate(source, count=count, seed=seed)
+    return task, sim.simulate(source, count=count, seed=seed), sim
+
+
+def denoise_simulated(checkpoint, source, count: int = 64, snr: float | None = None, seed: int = 12345,
+                      device: str = "cpu", test_mode: str | None = None):
+    """(pairs, denoised (n, y, x), simulator): :func:`_simulated_particles`, then denoised
+    (``test_mode``: the model's own, pix2pix by default, or ``eval``; torch seeded with ``seed``)."""
+    import torch
+
+    task, pairs, sim = _simulated_particles(checkpoint, source, count, snr, seed, device, test_mode)
+    torch.manual_seed(seed)
     return pairs, task.denoise(pairs.noisy.data, device=device), sim
 
 
 def evaluate_checkpoint(checkpoint, source, count: int = 64, snr: float | None = None, seed: int = 12345,
                         device: str = "cpu", test_mode: str | None = None) -> dict:
     """Scores (FRC, PSNR, SSIM; core ``image-scores``) of noisy and denoised particles against the
-    clean ones: ``count`` particles of ``source`` simulated with the model's own simulator
-    (optionally at another ``snr``), written to a temporary folder and run through the benchmark
-    harness as ``benchmarks/denoise/quickstart.yaml`` runs them (the noisy stack is the ``input``
-    control)."""
+    clean ones: :func:`_simulated_particles`, written to a temporary folder and run through the
+    benchmark harness as ``benchmarks/denoise/quickstart.yaml`` runs them (the noisy stack is the
+    ``input`` control)."""
     import tempfile
 
     from emgan_core.bench.harness import Benchmark, run_benchmark
-    from emgan_core.inference import load_for_inference
     from emgan_core.io import write_image_stack
 
-    from .simulator import ProjectionSimulator
-
-    sim = load_for_inference(checkpoint, "cpu")[0].simulator
-    if not isinstance(sim, ProjectionSimulator):
-        raise EmganError("the checkpoint was not trained with simulator/projection", str(checkpoint))
-    if snr is not None:
-        sim.snr, sim.sigma = float(snr), None
-    pairs = sim.simulate(source, count=count, seed=seed)
+    task, pairs, sim = _simulated_particles(checkpoint, source, count, snr, seed, device, test_mode)
     with tempfile.TemporaryDirectory() as tmp:
         noisy, clean = Path(tmp) / "noisy.mrcs", Path(tmp) / "clean.mrcs"
         write_image_stack(noisy, pairs.noisy)
         write_image_stack(clean, pairs.clean)
-        mode = {"test_mode": test_mode} if test_mode else {}
+        model = {"label": "denoised", "checkpoint": str(checkpoint), "_loaded": (task, None)}
         bench = Benchmark("denoise-evaluate", [{"label": Path(source).stem, "input": str(noisy), "reference": str(clean)}],
-                          [{"label": "denoised", "checkpoint": str(checkpoint), **mode},
-                           {"label": "noisy", "control": "input"}], ["image-scores"], normalise="none", seed=seed)
+                          [model, {"label": "noisy", "control": "input"}], ["image-scores"], normalise="none", seed=seed)
         scores = {r.method: r.values for r in run_benchmark(bench, device)}
     scores["settings"] = {"count": count, "snr": sim.snr, "sigma": sim.sigma, "pixel_size": sim.pixel_size,
                           "image_size": sim.image_size, "ctf": sim.ctf}

@@ -18,7 +18,7 @@ undoes it, so denoised images are in the input's units.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -29,7 +29,7 @@ from emgan_core.inference import check_test_mode, test_time
 from emgan_core.inferers import BatchInferer
 from emgan_core.io import read_image_stack, read_particle_images, read_particle_star
 from emgan_core.io.particles import ParticleTable, stack_rows
-from emgan_core.params import InputPath
+from emgan_core.params import InputPath, require_record
 from emgan_core.tasks.paired import PairedTask
 from emgan_core.training.samples import SeededSamples
 from emgan_core.transforms.intensity import Standardiser
@@ -58,7 +58,6 @@ class ParticleSource:
     pixel_size: float | None = None
 
 
-ITEM_KEYS = {f.name for f in fields(ParticleSource)}
 
 
 class ParticlePairs(SeededSamples):
@@ -131,11 +130,7 @@ class DenoiseTask(PairedTask):
         return sim.project(sim.volume_for(sim.read_input(path)), angles)
 
     def _source(self, item: dict, where: str, default_seed: int):
-        if not isinstance(item, dict):
-            raise EmganError("each item is a mapping, e.g. {structure: model.pdb, count: 256}", where)
-        unknown = set(item) - ITEM_KEYS
-        if unknown:
-            raise EmganError(f"unknown item key(s) {sorted(unknown)}; known: {sorted(ITEM_KEYS)}", where)
+        require_record(item, ParticleSource, where)
         if "star" in item:
             if "reference" not in item:
                 raise EmganError("a 'star' item needs a 'reference' map", where)

@@ -215,16 +215,19 @@ def cmd_evaluate(args) -> int:
     from .metrics import difference_mask
 
     task, store, device = _load(args.checkpoint, args.dataset, args.device, args)
-    if args.control and len(store.load()["high"]) < 2:
+    arrays = store.load()
+    if args.control and len(arrays["high"]) < 2:
         raise EmganError("--control needs at least 2 triplets", args.dataset)
     with tempfile.TemporaryDirectory() as tmp:
         exported = export_store(args.dataset, tmp)
         bench = evaluation_benchmark(args.checkpoint, args.dataset, exported, args.threshold, args.control,
                                      args.eval_mode, args.seed)
+        for method in bench.methods:  # the model loaded once serves every checkpoint method
+            if "checkpoint" in method:
+                method["_loaded"] = (task, None)
         results = {r.method: r for r in run_benchmark(bench, resolve_device(args.device))}
     scores = {name: {**r.values, "frc_curve": r.curves.get("frc", {})} for name, r in results.items()}
     if args.png:
-        arrays = store.load()
         generated = results["generated"].output.data
         comparison_figure(arrays["diffraction"], arrays["low"], generated, arrays["high"],
                           difference_mask(generated, arrays["high"], args.threshold), store.pixel_size, args.png)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from emgan_core.errors import EmganError
 from emgan_core.interfaces import MetricResult, as_array
 from emgan_core.metrics import fit_to
 
@@ -12,7 +13,8 @@ def difference_mask(images: np.ndarray, truth: np.ndarray, threshold: float = 0.
     """(n, y, x) bool: |a·image + b − truth| > threshold · (max − min of truth), per image, after the
     least-squares fit a·image + b onto the truth."""
     if not 0 < threshold < 1:
-        raise ValueError(f"threshold is a fraction of the truth's range in (0, 1), got {threshold}")
+        raise EmganError(f"threshold is a fraction of the truth's range in (0, 1), got {threshold}",
+                         "difference-mask.threshold")
     fitted = fit_to(images, truth)
     span = np.ptp(truth.reshape(len(truth), -1), axis=1)[:, None, None]
     return np.abs(fitted - truth) > threshold * span

@@ -17,7 +17,7 @@ SSIM/PSNR are computed after a least-squares fit onto the truth.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 import sys
 from pathlib import Path
 from typing import Any, Literal
@@ -28,7 +28,7 @@ import torch
 from emgan_core.errors import EmganError
 from emgan_core.inference import check_test_mode, test_time
 from emgan_core.inferers import BatchInferer
-from emgan_core.params import InputPath
+from emgan_core.params import InputPath, require_record
 from emgan_core.tasks.paired import PairedTask
 from emgan_core.training.samples import SeededSamples
 from emgan_core.transforms.intensity import normalise
@@ -53,7 +53,6 @@ class TripletSource:
     seed: int = 0
 
 
-ITEM_KEYS = {f.name for f in fields(TripletSource)}
 
 
 def to_unit_range(images: np.ndarray) -> np.ndarray:
@@ -110,7 +109,8 @@ def network_inputs(diffraction: np.ndarray, low: np.ndarray, mode: str = "log",
 
 class TripletImages(SeededSamples):
     """{"input": (2, y, x), "target": (1, y, x)} float32; training items are random triplets turned
-    by random quarter turns (a change of psi) when ``augment`` has ``rot90``."""
+    by random quarter turns (a change of psi) when ``augment`` has ``rot90`` and mirrored when it has
+    ``flips`` (the mirror image of the protein: the shipped recipes do not ask for it)."""
 
     def __init__(self, inputs: np.ndarray, targets: np.ndarray, length: int | None = None, seed: int = 0,
                  augment=None):
@@ -233,6 +233,7 @@ class DiffraGANTask(PairedTask):
     def _arrays(self, key: tuple):
         item, where, split = dict(key[0]), key[1], key[2]
         store = self._store(item, where, split)
+        self._check_phasing(store)
         indices = None
         if "indices" in item:
             lo, hi = (list(item["indices"]) + [None])[:2]
@@ -241,6 +242,26 @@ class DiffraGANTask(PairedTask):
         return (network_inputs(arrays["diffraction"], arrays["low"], self.diffraction, self.images,
                                self._hybrid_geometry(store)),
                 normalise_images(arrays["high"], self.images, self.scale), store.pixel_size)
+
+    def _check_phasing(self, store: TripletStore) -> None:
+        """A generator that phases the pattern itself (``generator/diffragan-phasing-unet``) needs the
+        pattern linear in intensity, no hybrid channel, and the store's geometry; else one line."""
+        g = getattr(self.generator, "module", self.generator)
+        if not hasattr(g, "pattern_k"):
+            return
+        if self.diffraction != "linear":
+            raise EmganError("the phasing generator needs the pattern's intensities: set diffraction: linear",
+                             "task.params.diffraction")
+        if self.hybrid:
+            raise EmganError("the phasing generator makes its own Fourier-domain channel: set hybrid: false",
+                             "task.params.hybrid")
+        from emgan_core.simulators import electron_wavelength
+
+        k = store.angular_sampling / (1000.0 * electron_wavelength(float(store.settings["energy"])))
+        if not (np.isclose(g.pattern_k, k, rtol=0.01) and np.isclose(g.pixel_size, store.pixel_size, rtol=0.01)):
+            raise EmganError(f"pattern_k {g.pattern_k:.6g} Å⁻¹/pixel and pixel_size {g.pixel_size:.6g} Å do not "
+                             f"match the triplets ({k:.6g} Å⁻¹/pixel, {store.pixel_size:.6g} Å/pixel)",
+                             "generator.params")
 
     def _hybrid_geometry(self, store: TripletStore) -> tuple[float, float] | None:
         """(Å⁻¹ per pattern pixel, Å/pixel) of a store when ``hybrid``, else None."""
@@ -259,11 +280,7 @@ class DiffraGANTask(PairedTask):
         checked = []
         for i, item in enumerate(items):
             where = f"data.{split}.{i}"
-            if not isinstance(item, dict):
-                raise EmganError("each item is a mapping, e.g. {dataset: out/triplets/1aki.zarr}", where)
-            unknown = set(item) - ITEM_KEYS
-            if unknown:
-                raise EmganError(f"unknown item key(s) {sorted(unknown)}; known: {sorted(ITEM_KEYS)}", where)
+            require_record(item, TripletSource, where)
             checked.append((item, where))
         self._build(checked, split)
         parts = []
@@ -352,6 +369,7 @@ class DiffraGANTask(PairedTask):
         if trained and not np.isclose(store.pixel_size, trained, rtol=0.02):
             raise EmganError(f"triplets are {store.pixel_size:.3f} Å/pixel but the model was trained at "
                              f"{trained:.3f} Å/pixel", str(store.path))
+        self._check_phasing(store)
         arrays = store.load(indices)
         diffraction = swap_patterns(arrays["diffraction"], pattern, str(store.path))
         return ImageStack(self.generate_images(diffraction, arrays["low"], batch_size, device, store),

@@ -226,7 +226,7 @@ def test_scores_and_difference_mask():
     # pixels off by more than 10 % of the range: for N(0, 0.5²) noise on a truth spanning ≈ 6.5 σ,
     # P(|e| > 0.65) ≈ 0.19
     assert 0.12 < noisy_fraction < 0.26
-    with pytest.raises(ValueError, match="fraction of the truth's range"):
+    with pytest.raises(EmganError, match="fraction of the truth's range"):
         masked_fraction(noisy, truth, threshold=1.5)
 
 

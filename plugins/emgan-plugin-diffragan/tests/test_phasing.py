@@ -87,6 +87,8 @@ def test_phasing_generator_adds_the_phased_channel_and_caches_rotations():
     turned = net.phased(torch.rot90(x, 1, (2, 3)))  # from the cache: the rotated result
     assert len(net._cache) == 1
     np.testing.assert_array_equal(turned.numpy(), torch.rot90(channel, 1, (2, 3)).numpy())
+    fresh = DiffraGANPhasingUNet(pattern_k, PIXEL, channels=4, depth=6).eval()  # the turned triplet first
+    np.testing.assert_array_equal(fresh.phased(torch.rot90(x, 1, (2, 3))).numpy(), turned.numpy())
     assert net(x).shape == (1, 1, SIZE, SIZE)
     with pytest.raises(ValueError):
         net(x[:, :1])
@@ -112,3 +114,28 @@ def test_phasing_recipe_geometry_matches_its_simulator(data_dir):
     # and the phaser, run as the generator runs it, beats the low-res image beyond 5 Å on this triplet
     phased = P.phase_triplets(t.diffraction, t.low, params["pattern_k"], params["pixel_size"])
     assert P.band_frc(phased, t.high, t.pixel_size) > P.band_frc(t.low, t.high, t.pixel_size) + 0.3
+
+
+def test_phasing_generator_refuses_a_log_pattern_a_hybrid_channel_and_a_foreign_geometry():
+    from types import SimpleNamespace
+
+    from emgan_core.errors import EmganError
+    from emgan_core.simulators import electron_wavelength
+    from emgan_diffragan.networks import DiffraGANPhasingUNet
+    from emgan_diffragan.task import DiffraGANTask
+
+    k, px = 0.0140625, 1.09375
+    store = SimpleNamespace(settings={"energy": 200.0}, pixel_size=px,
+                            angular_sampling=k * 1000.0 * electron_wavelength(200.0))
+    gen = DiffraGANPhasingUNet(pattern_k=k, pixel_size=px, channels=4, depth=2)
+    for params, message in (({"diffraction": "log"}, "diffraction: linear"),
+                            ({"diffraction": "linear", "hybrid": True}, "hybrid: false")):
+        task = DiffraGANTask(**params)
+        task.bind({"generator": gen}, [])
+        with pytest.raises(EmganError, match=message):
+            task._check_phasing(store)
+    task = DiffraGANTask(diffraction="linear")
+    task.bind({"generator": gen}, [])
+    task._check_phasing(store)  # the recipe's geometry: accepted
+    with pytest.raises(EmganError, match="do not match the triplets"):
+        task._check_phasing(SimpleNamespace(**{**vars(store), "pixel_size": 50.0 / 32}))

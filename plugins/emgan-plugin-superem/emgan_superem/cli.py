@@ -118,7 +118,7 @@ def cmd_evaluate(args) -> int:
 
     pair = prepare_pair(args.before, args.model, args.resolution,
                         "auto" if args.contour is None else args.contour)
-    after = prepare_input(read_map(args.after), 1.0)
+    after = prepare_input(read_map(args.after, allow_stack=False), 1.0)
     after = after.with_data(resample_to_grid(after, pair.input).data)
     atoms = read_structure(args.model)
     cubes = cube_improvement(pair.input, after, pair.target, stride=args.stride, method=args.cc)
