@@ -20,6 +20,12 @@ then stacks of the reference's shape, each image normalised on its own, scored b
 stacks (``image-scores``, ``frc``); controls are per image. An input that is not itself an image
 (a DiffraGAN triplet store) names its ``baseline`` file, which the ``input`` control scores instead.
 
+Inputs may be sample sets too (set tables, :mod:`emgan_core.io.sets`): ``{input: test/set.csv,
+input_column: density, reference: test/set.csv, reference_column: subtomogram}``. A checkpoint's task
+then maps the whole input set (labels carried over) and metrics that compare distributions of
+samples score it against the reference set (e.g. FID and PRDC on a classifier's embeddings);
+normalisation and controls are per sample.
+
 A checkpoint method may give ``options`` (keyword options of its task's ``infer``, e.g. ``{pattern:
 swapped}`` for a DiffraGAN control) and ``test_mode`` (``pix2pix`` or ``eval``); torch is seeded
 with the benchmark's ``seed`` (0) before every inference, so test-time dropout repeats exactly.
@@ -29,7 +35,8 @@ which metrics with their own normalisation, as the papers' are, want) after the 
 onto the reference grid; metrics with ``shared_grid = False`` get the output on its own grid.
 ``${key}`` in a simulator parameter takes the value of ``key`` from the input entry (e.g. the map's
 own resolution). Controls: ``noise`` is uniform noise on the reference grid, ``constant`` a map of
-ones, ``input`` the input itself (or its ``baseline``); each must lose to a real method.
+ones, ``input`` the input itself (or its ``baseline``); each must lose to a real method. The
+``reference`` control, the reference scored against itself, is the other end: the best score.
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ import torch
 
 from ..errors import EmganError, RecipeError
 from ..io import read_any, read_structure
+from ..io.sets import LabelledSet, read_set
 from ..recipes import Recipe, _check_component, parse_yaml
 from ..registry import Registry, get_registry
 from ..transforms import normalise, resample_to_grid
@@ -53,7 +61,7 @@ from ..volume import ImageStack, Volume
 
 _VAR = re.compile(r"^\$\{(\w+)\}$")
 SECTIONS = {"name", "inputs", "methods", "metrics", "normalise", "note", "seed"}
-CONTROLS = ("noise", "constant", "input")
+CONTROLS = ("noise", "constant", "input", "reference")
 METHOD_KINDS = ("simulator", "checkpoint", "control")
 
 
@@ -165,25 +173,38 @@ def _substitute(params: dict, item: dict, where: str) -> dict:
     return out
 
 
-def _control(kind: str, item: dict, reference: Volume | ImageStack) -> Volume | ImageStack:
-    """A map (stack) that must score low: noise or a constant on the reference grid, or the input."""
+def read_entry(item: dict, key: str):
+    """The map, stack or sample set an input entry names under ``key`` (``input``, ``reference``,
+    ``baseline``); a set table is read with the entry's ``<key>_column``."""
+    column = item.get(f"{key}_column")
+    if column is not None:
+        return read_set(item[key], column)
+    return read_any(item[key])
+
+
+def _control(kind: str, item: dict, reference):
+    """A map (stack, set) that must score low: noise or a constant on the reference grid, or the input."""
     if kind == "input":
-        return read_any(item.get("baseline", item["input"]))
+        return read_entry(item, "baseline" if "baseline" in item else "input")
+    if kind == "reference":  # the reference scored against itself: the best any method can score
+        return reference
     if kind == "constant":
         return _like(reference, np.ones(reference.data.shape, np.float32))
     seed = sum(map(ord, item["label"]))  # the same noise for an input on every run
     return _like(reference, np.random.default_rng(seed).random(reference.data.shape, dtype=np.float32))
 
 
-def _like(reference: Volume | ImageStack, data: np.ndarray) -> Volume | ImageStack:
+def _like(reference, data: np.ndarray):
     if isinstance(reference, ImageStack):
         return ImageStack(data, reference.pixel_size)
+    if isinstance(reference, LabelledSet):
+        return reference.with_samples(data)
     return reference.with_data(data)
 
 
-def _normalised(value: Volume | ImageStack, mode: str) -> Volume | ImageStack:
-    """``value`` normalised as one map, or image by image for a stack."""
-    return _like(value, normalise(value.data, mode, per_sample=isinstance(value, ImageStack)))
+def _normalised(value, mode: str):
+    """``value`` normalised as one map, or image by image (sample by sample) for a stack (a set)."""
+    return _like(value, normalise(value.data, mode, per_sample=isinstance(value, (ImageStack, LabelledSet))))
 
 
 def _run_method(method: dict, item: dict, reference, registry: Registry, device: str, seed: int = 0):
@@ -214,11 +235,18 @@ def _run_method(method: dict, item: dict, reference, registry: Registry, device:
         from ..io import read_particle_star
 
         options["star"] = read_particle_star(item["star"])
-    return task.infer(item["input"], device=device, **options)
+    source = read_entry(item, "input") if "input_column" in item else item["input"]
+    return task.infer(source, device=device, **options)
 
 
 def _on_reference_grid(out, reference, label: str):
-    """The output on the reference's grid (a map resampled; a stack must match image for image)."""
+    """The output on the reference's grid (a map resampled; a stack must match image for image; a
+    set must hold samples of the reference's shape, any number of them)."""
+    if isinstance(reference, LabelledSet):
+        if not isinstance(out, LabelledSet) or out.samples.shape[1:] != reference.samples.shape[1:]:
+            raise EmganError(f"the reference is a set of {reference.samples.shape[1:]} samples; this method "
+                             f"gave {type(out).__name__} {getattr(out, 'data', np.empty(0)).shape}", label)
+        return out
     if isinstance(reference, ImageStack):
         if not isinstance(out, ImageStack) or out.data.shape != reference.data.shape:
             raise EmganError(f"the reference is a stack of {reference.data.shape} images; this method gave "
@@ -239,13 +267,13 @@ def run_benchmark(bench: Benchmark, device: str = "cpu", registry: Registry | No
         metrics.append((name, registry.build("metric", name, **params)))
     results = []
     for item in bench.inputs:
-        reference = _normalised(read_any(item["reference"]), bench.normalise)
+        reference = _normalised(read_entry(item, "reference"), bench.normalise)
         for method in bench.methods:
             if device.startswith("cuda"):
                 torch.cuda.reset_peak_memory_stats()
             t0 = time.perf_counter()
             out = _run_method(method, item, reference, registry, device, bench.seed)
-            own_grid = _normalised(out, bench.normalise) if isinstance(out, (Volume, ImageStack)) else out
+            own_grid = _normalised(out, bench.normalise) if isinstance(out, (Volume, ImageStack, LabelledSet)) else out
             out = _normalised(_on_reference_grid(out, reference, method["label"]), bench.normalise)
             seconds = time.perf_counter() - t0
             peak = torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else None

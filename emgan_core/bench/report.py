@@ -18,6 +18,7 @@ from pathlib import Path
 
 
 from ..io.atomic import atomic_output
+from ..io.sets import LabelledSet
 from ..volume import ImageStack
 from .harness import Benchmark, Result, summarise
 
@@ -105,18 +106,21 @@ def _slices(results: list[Result], inp: str) -> list[tuple[str, str]]:
     if not rows:
         return []
     panels = [("reference", rows[0].reference.data)] + [(r.method, r.output.data) for r in rows]
-    stack = isinstance(rows[0].reference, ImageStack)
+    stack = isinstance(rows[0].reference, (ImageStack, LabelledSet))  # first, middle and last sample
     n = len(panels[0][1])
     fig, axes = _plt().subplots(3, len(panels), figsize=(1.8 * len(panels), 5.4), squeeze=False)
     for j, (label, vol) in enumerate(panels):
-        mids = ((vol[0], vol[n // 2], vol[n - 1]) if stack else
-                (vol[vol.shape[0] // 2], vol[:, vol.shape[1] // 2], vol[:, :, vol.shape[2] // 2]))
+        if stack:
+            picks = [vol[min(i, len(vol) - 1)] for i in (0, n // 2, n - 1)]
+            mids = [p[p.shape[0] // 2] if p.ndim == 3 else p for p in picks]  # a 3D sample: its central z
+        else:
+            mids = (vol[vol.shape[0] // 2], vol[:, vol.shape[1] // 2], vol[:, :, vol.shape[2] // 2])
         for i, sl in enumerate(mids):
             axes[i, j].imshow(sl, cmap="gray", origin="lower")
             axes[i, j].set_xticks([])
             axes[i, j].set_yticks([])
         axes[0, j].set_title(label, fontsize=8)
-    for i, plane in enumerate(("image 1", f"image {n // 2 + 1}", f"image {n}") if stack else
+    for i, plane in enumerate(("sample 1", f"sample {n // 2 + 1}", f"sample {n}") if stack else
                               ("z mid", "y mid", "x mid")):
         axes[i, 0].set_ylabel(plane, fontsize=8)
     return [(inp, _png(fig))]

@@ -79,7 +79,7 @@ def _simulate_set_arguments(p) -> None:
 def cmd_simulate_set(args) -> int:
     from emgan_core.io import read_structure
 
-    from .sets import new_set_folder, write_set
+    from emgan_core.io.sets import new_set_folder, write_set
 
     if args.count < 1:
         raise EmganError(f"--count must be >= 1, got {args.count}", "--count")
@@ -126,7 +126,7 @@ def _generate_arguments(p) -> None:
 def cmd_generate(args) -> int:
     from emgan_core.volume import Volume
 
-    from .sets import new_set_folder, read_set, write_set
+    from emgan_core.io.sets import new_set_folder, read_set, write_set
 
     task = load_for_inference(args.checkpoint, task="cycle")[0]
     data = read_set(args.set, args.column)
@@ -150,7 +150,7 @@ def cmd_classify(args) -> int:
 
     from emgan_core.io.atomic import atomic_output, check_writable
 
-    from .sets import read_set
+    from emgan_core.io.sets import read_set
 
     check_writable(args.output)
     task = load_for_inference(args.classifier, task="classify")[0]
@@ -179,23 +179,55 @@ def _evaluate_arguments(p) -> None:
     p.add_argument("--json", help="also write the scores here")
 
 
-def cmd_evaluate(args) -> int:
-    from emgan_core.io.atomic import atomic_output, check_writable
+def evaluation_benchmarks(checkpoint, classifier, source, column, real, real_column, k: int = 5,
+                          paired_column: str | None = None):
+    """The benchmarks ``evaluate`` runs (as ``benchmarks/cryoetgan/quickstart.yaml`` does through
+    ``emgan bench``): the translated source set, the source itself (``plain``) and the real set
+    (``real``, its own reference) on the classifier's embeddings; with ``paired_column``, the SSIM of
+    the translated and the plain samples with the source's paired ground truth."""
+    from emgan_core.bench.harness import Benchmark
 
-    from .evaluate import evaluate_generated
-    from .sets import read_set
+    methods = [{"label": "generated", "checkpoint": str(checkpoint)}, {"label": "plain", "control": "input"}]
+    entry = {"label": Path(source).parent.name or "source", "input": str(source), "input_column": column}
+    scores = Benchmark("cryoetgan-evaluate", [{**entry, "reference": str(real), "reference_column": real_column}],
+                       methods + [{"label": "real", "control": "reference"}],
+                       [{"name": "classifier-scores", "params": {"classifier": str(classifier), "k": k}},
+                        "class-diversity"], normalise="none")
+    if paired_column is None:
+        return [scores]
+    paired = Benchmark("cryoetgan-paired", [{**entry, "reference": str(source), "reference_column": paired_column}],
+                       [dict(m) for m in methods], ["sample-ssim"], normalise="none")
+    return [scores, paired]
+
+
+def cmd_evaluate(args) -> int:
+    from emgan_core.bench.harness import run_benchmark
+    from emgan_core.io.atomic import atomic_output, check_writable
+    from emgan_core.io.sets import read_set
 
     if args.json:
         check_writable(args.json)
-    gan = load_for_inference(args.checkpoint, task="cycle")[0]
-    classifier = load_for_inference(args.classifier, task="classify")[0]
-    source = read_set(args.source, args.column)
-    real = read_set(args.real, args.real_column)
-    paired = read_set(args.source, "subtomogram") if "subtomogram" in source.table else None
-    scores = evaluate_generated(gan, classifier, source, real, paired, k=args.k)
-    for name, value in scores["overall"].items():
+    load_for_inference(args.classifier, task="classify")  # a wrong checkpoint is one line, before any work
+    gan = load_for_inference(args.checkpoint, task="cycle")
+    table = read_set(args.source, args.column).table
+    benches = evaluation_benchmarks(args.checkpoint, args.classifier, args.source, args.column, args.real,
+                                    args.real_column, args.k, "subtomogram" if "subtomogram" in table else None)
+    overall, per_class = {}, {}
+    for bench in benches:
+        for method in bench.methods:
+            if "checkpoint" in method:
+                method["_loaded"] = gan
+        for r in run_benchmark(bench):
+            for key, value in r.values.items():
+                if key.startswith("diversity/"):
+                    per_class.setdefault(key.split("/", 1)[1], {})[f"{r.method}_diversity"] = value
+                else:
+                    name = "classifier_accuracy" if key == "accuracy" else key
+                    overall[f"{name}_{r.method}"] = value
+    scores = {"overall": overall, "per_class": per_class}
+    for name, value in overall.items():
         print(f"{name:32s} {value:.4f}")
-    for label, values in scores["per_class"].items():
+    for label, values in per_class.items():
         print(f"{label:16s} " + "  ".join(f"{k} {v:.4f}" for k, v in values.items()))
     if args.json:
         with atomic_output(args.json) as tmp:
@@ -222,7 +254,7 @@ def _downstream_arguments(p) -> None:
 
 
 def cmd_downstream(args) -> int:
-    from .evaluate import downstream
+    from .downstream import downstream
 
     results = downstream(args.checkpoint, args.train, args.test, Path(args.output), args.recipe, args.steps,
                          args.overwrite, args.params, args.real_train, args.conventional_column, args.k)
@@ -255,7 +287,7 @@ def cmd_microtubules(args) -> int:
     from emgan_core.volume import Volume
 
     from .microtubules import cut_boxes, lattice_model, read_tiff_volume
-    from .sets import new_set_folder, write_set
+    from emgan_core.io.sets import new_set_folder, write_set
 
     folder, out = Path(args.folder), Path(args.output)
     if out.exists() and not args.overwrite:

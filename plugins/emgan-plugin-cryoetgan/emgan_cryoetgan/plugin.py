@@ -42,6 +42,18 @@ def emgan_tasks():
 
 
 @hookimpl
+def emgan_metrics():
+    wrap = "emgan_core.metrics:metric_factory"
+    return [Component("classifier-scores", "emgan_cryoetgan.metrics:classifier_scores",
+                      "FID, PRDC, Inception Score and accuracy of a sample set on a trained classifier's embeddings",
+                      wrap=wrap),
+            Component("sample-ssim", "emgan_cryoetgan.metrics:sample_ssim",
+                      "mean SSIM of a sample set with its paired ground truth", wrap=wrap),
+            Component("class-diversity", "emgan_cryoetgan.metrics:class_diversity",
+                      "per-class spread of a sample set (0: mode collapse)", wrap=wrap)]
+
+
+@hookimpl
 def emgan_recipes():
     return [RecipeDir(Path(__file__).parent / "recipes")]
 

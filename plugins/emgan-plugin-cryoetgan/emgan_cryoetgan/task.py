@@ -37,12 +37,11 @@ import torch.nn.functional as F
 from emgan_core.errors import EmganError
 from emgan_core.inferers import BatchInferer
 from emgan_core.interfaces import Task
+from emgan_core.io.sets import LabelledSet, read_samples
 from emgan_core.params import InputPath
 from emgan_core.training.samples import SeededSamples
 from emgan_core.transforms.intensity import normalise
 from emgan_core.volume import ImageStack, Volume
-
-from .sets import LabelledSet, read_samples
 
 
 @dataclass
@@ -299,7 +298,10 @@ class CycleTask(Task):
 
     def infer(self, source, batch_size: int | None = None, device: str | torch.device = "cpu",
               direction: str | None = None):
-        """Translate one map (or every image of an .mrcs stack) in ``direction`` (default: the recipe's)."""
+        """Translate one map, every image of an .mrcs stack or every sample of a set (labels carried
+        over) in ``direction`` (default: the recipe's)."""
+        if isinstance(source, LabelledSet):
+            return source.with_samples(self.translate(source.samples, direction, batch_size, device))
         if isinstance(source, (Volume, ImageStack)):
             value = source
         else:

@@ -12,7 +12,7 @@ from emgan_core.errors import EmganError
 from emgan_core.io import read_map, read_structure
 from emgan_core.testing import check_network_contract
 from emgan_cryoetgan import tomography
-from emgan_cryoetgan.sets import new_set_folder, read_set, write_set
+from emgan_core.io.sets import new_set_folder, read_set, write_set
 from emgan_cryoetgan.simulator import SubtomogramSimulator
 
 SMALL = dict(box=16, voxel_size=6.0, resolution=12.0, method="wedge", snr=10.0, defocus=0.0)
@@ -412,6 +412,25 @@ def test_classifier_evaluate_and_downstream(sets, tmp_path, emgan):
     marginal = p.mean(0)
     kl = (p * (np.log(np.clip(p, 1e-12, None)) - np.log(marginal))).sum(1).mean()
     assert scores["inception_score_real"] == pytest.approx(np.exp(kl), abs=2e-3)
+    # the plain density maps are what the generator must improve on; the real set against itself is
+    # the best a set can score (FID ≈ 0, full coverage), and the classifier's accuracy on the plain
+    # maps is its accuracy on the source labels
+    assert scores["fid_real"] < 1e-6 < scores["fid_plain"] and scores["coverage_real"] == 1.0
+    assert {"ssim_generated", "ssim_plain", "classifier_accuracy_generated"} <= set(scores)
+    # `emgan bench` with the shipped benchmark file gives the same figures
+    import yaml
+    from pathlib import Path
+
+    bench = yaml.safe_load((Path(__file__).parents[3] / "benchmarks" / "cryoetgan" / "quickstart.yaml").read_text())
+    bench["inputs"][0].update(input=str(sets["test"]), reference=str(sets["test"]))
+    bench["methods"][0]["checkpoint"] = str(gan)
+    bench["metrics"][0]["params"].update(classifier=str(cls), k=3)
+    (tmp_path / "bench.yaml").write_text(yaml.safe_dump(bench))
+    emgan("bench", tmp_path / "bench.yaml", "-o", tmp_path / "report", check_rc=0)
+    rows = {r["method"]: r["values"] for r in json.loads((tmp_path / "report" / "results.json").read_text())["results"]}
+    assert rows["cryoetgan-quickstart"]["fid"] == pytest.approx(scores["fid_generated"], rel=1e-6)
+    assert rows["plain-density"]["coverage"] == pytest.approx(scores["coverage_plain"])
+    assert rows["real-s"]["inception_score"] == pytest.approx(scores["inception_score_real"], rel=1e-6)
     out = tmp_path / "downstream"
     proc = emgan("cryoetgan", "downstream", gan, "--train", sets["train"], "--real-train", sets["train"],
                  "--test", sets["test"], "-o", out, "--steps", "200", "--k", "3", "classifier.params.channels=8",

@@ -1,4 +1,5 @@
-"""Labelled sample sets on disk: a table (CSV or RELION STAR) naming one MRC file per sample.
+"""Labelled sample sets on disk (subtomograms, maps, particle images): a table (CSV or RELION STAR)
+naming one MRC file per sample.
 
 CSV: a ``label`` column and one or more path columns (``subtomogram``, ``density``, ``generated``
 or ``path``; pick one with ``column``); extra columns (angles, shifts) are kept. STAR: the
@@ -19,9 +20,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from emgan_core.errors import EmganError
-from emgan_core.io import read_image_stack, read_map, write_map
-from emgan_core.volume import Volume
+from ..errors import EmganError
+from ..volume import Volume
+from .maps import read_map, write_map
+from .stacks import read_image_stack
 
 PATH_COLUMNS = ("subtomogram", "density", "generated", "conventional", "path")
 
@@ -38,6 +40,17 @@ class LabelledSet:
 
     def __len__(self) -> int:
         return len(self.samples)
+
+    @property
+    def data(self) -> np.ndarray:
+        """The samples (N, *S), as ``Volume.data`` / ``ImageStack.data`` hold theirs."""
+        return self.samples
+
+    def with_samples(self, samples: np.ndarray) -> "LabelledSet":
+        """The same labels, voxel size and table with other samples (of the same count)."""
+        if len(samples) != len(self.samples):
+            raise ValueError(f"{len(samples)} samples for a set of {len(self.samples)}")
+        return LabelledSet(np.asarray(samples, np.float32), self.labels, self.voxel_size, self.table)
 
 
 def _read_table(path: Path) -> tuple[pd.DataFrame, str | None, str | None]:

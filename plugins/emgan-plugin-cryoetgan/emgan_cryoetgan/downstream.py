@@ -1,7 +1,8 @@
-"""Scores of generated subtomograms and the downstream-classification experiment.
+"""The paper's downstream-classification experiment: classifiers trained on conventional
+simulations, on CryoETGAN translations and on real subtomograms, each tested on held-out real ones.
 
-Embeddings and class probabilities come from a classifier trained with ``task/classify`` on
-labelled real (domain B) samples, the role CB3D plays in the paper.
+Scores of one translated set (FID, PRDC, Inception Score, accuracy, diversity) are metrics
+(:mod:`emgan_cryoetgan.metrics`) run by the benchmark harness.
 """
 
 from __future__ import annotations
@@ -10,60 +11,9 @@ import copy
 import json
 from pathlib import Path
 
-import numpy as np
-
 from emgan_core.errors import EmganError
-from emgan_core.metrics import fid, inception_score, prdc, ssim
-from emgan_core.transforms.intensity import normalise
-
-from .sets import LabelledSet, new_set_folder, read_set, write_set
-
-
-def class_diversity(samples: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    """Per label: mean over voxels of the standard deviation across that label's samples, each
-    sample z-scored first (0 when every sample of the class is the same: mode collapse)."""
-    out = {}
-    for label in sorted(set(labels)):
-        group = normalise(samples[labels == label], "zscore", per_sample=True)
-        out[label] = float(group.std(0).mean()) if len(group) > 1 else 0.0
-    return out
-
-
-def mean_ssim(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean SSIM of paired z-scored samples."""
-    return float(np.mean([ssim(normalise(x, "zscore"), normalise(y, "zscore")).values["ssim"] for x, y in zip(a, b)]))
-
-
-def evaluate_generated(gan, classifier, source: LabelledSet, real: LabelledSet, paired: LabelledSet | None = None,
-                       k: int = 5) -> dict:
-    """Translate ``source`` (domain A) with ``gan`` and score the result against ``real`` (domain B):
-    FID and PRDC on the classifier's embeddings, Inception Score, the classifier's accuracy on the
-    generated samples (labels carried over), per-class diversity, and, when the source has
-    ``paired`` ground-truth subtomograms (simulated sets), the mean SSIM to them. The same scores of
-    the untranslated source are given as ``plain_*``: what the generator has to improve on."""
-    generated = gan.translate(source.samples)
-    p_gen, e_gen = classifier.predict(generated)
-    p_src, e_src = classifier.predict(source.samples)
-    p_real, e_real = classifier.predict(real.samples)
-    overall = {"fid_generated": fid(e_gen, e_real).values["fid"], "fid_plain": fid(e_src, e_real).values["fid"],
-               "inception_score_generated": inception_score(p_gen).values["inception_score"],
-               "inception_score_plain": inception_score(p_src).values["inception_score"],
-               "inception_score_real": inception_score(p_real).values["inception_score"]}
-    overall.update({f"{name}_generated": v for name, v in prdc(e_gen, e_real, k=k).values.items()})
-    overall.update({f"{name}_plain": v for name, v in prdc(e_src, e_real, k=k).values.items()})
-    labelled = source.labels != ""
-    if labelled.any():
-        truth = classifier.class_indices(source.labels[labelled], "source labels")
-        overall["classifier_accuracy_generated"] = float((p_gen[labelled].argmax(1) == truth).mean())
-        overall["classifier_accuracy_plain"] = float((p_src[labelled].argmax(1) == truth).mean())
-    if paired is not None:
-        overall["ssim_generated"] = mean_ssim(generated, paired.samples)
-        overall["ssim_plain"] = mean_ssim(source.samples, paired.samples)
-    generated_div = class_diversity(generated, source.labels)
-    real_div = class_diversity(real.samples, real.labels)
-    per_class = {label: {"generated_diversity": v, "real_diversity": real_div.get(label, float("nan"))}
-                 for label, v in generated_div.items()}
-    return {"overall": overall, "per_class": per_class, "n_generated": int(len(generated)), "n_real": int(len(real))}
+from emgan_core.io.sets import new_set_folder, read_set, write_set
+from emgan_core.metrics import fid, prdc
 
 
 def _train_classifier(template, train_item: dict, n_classes: int, steps: int | None, run_dir: Path):
