@@ -33,8 +33,9 @@ with the benchmark's ``seed`` (0) before every inference, so test-time dropout r
 Outputs and references are normalised (``normalise: minmax`` by default; ``zscore`` or ``none``,
 which metrics with their own normalisation, as the papers' are, want) after the output is resampled
 onto the reference grid; metrics with ``shared_grid = False`` get the output on its own grid.
-``${key}`` in a simulator parameter takes the value of ``key`` from the input entry (e.g. the map's
-own resolution). Controls: ``noise`` is uniform noise on the reference grid, ``constant`` a map of
+``${key}`` in a simulator or metric parameter takes the value of ``key`` from the input entry (e.g.
+the map's own resolution, its atomic model). A method may also be an ``output`` made elsewhere (a
+file, or ``{input label: file}``), scored as it is: another program's result, an earlier run. Controls: ``noise`` is uniform noise on the reference grid, ``constant`` a map of
 ones, ``input`` the input itself (or its ``baseline``); each must lose to a real method. The
 ``reference`` control, the reference scored against itself, is the other end: the best score.
 """
@@ -62,7 +63,7 @@ from ..volume import ImageStack, Volume
 _VAR = re.compile(r"^\$\{(\w+)\}$")
 SECTIONS = {"name", "inputs", "methods", "metrics", "normalise", "note", "seed"}
 CONTROLS = ("noise", "constant", "input", "reference")
-METHOD_KINDS = ("simulator", "checkpoint", "control")
+METHOD_KINDS = ("simulator", "checkpoint", "control", "output")
 
 
 @dataclass
@@ -122,12 +123,13 @@ def load_benchmark(path: str | os.PathLike, registry: Registry | None = None) ->
         problems.append(("methods", "no methods"))
     _check_methods(methods, registry, problems)
     for i, spec in enumerate(metrics):
-        _check_component("metric", spec, f"metrics.{i}", registry, problems)
+        _check_with_variables("metric", spec, f"metrics.{i}", registry, problems)
     if problems:
         raise RecipeError([f"{recipe.where(k)}: {k}: {msg}" for k, msg in problems])
     for i, m in enumerate(methods):
         m.setdefault("label", m["simulator"]["name"] if "simulator" in m
-                     else f"control-{m['control']}" if "control" in m else Path(m["checkpoint"]).stem)
+                     else f"control-{m['control']}" if "control" in m
+                     else "output" if "output" in m else Path(m["checkpoint"]).stem)
     for i, item in enumerate(inputs):
         item.setdefault("label", Path(item["input"]).stem)
     return Benchmark(str(data.get("name") or path.stem), inputs, methods, metrics, path,
@@ -139,8 +141,13 @@ def _check_methods(methods: list, registry: Registry, problems: list) -> None:
     checkpoints and their options."""
     for i, m in enumerate(methods):
         if not isinstance(m, dict) or len(set(METHOD_KINDS) & set(m)) != 1:
-            problems.append((f"methods.{i}", "each method needs exactly one of 'simulator', 'checkpoint' "
-                                             "or 'control'"))
+            problems.append((f"methods.{i}", "each method needs exactly one of 'simulator', 'checkpoint', "
+                                             "'control' or 'output'"))
+            continue
+        if "output" in m:
+            outputs = m["output"] if isinstance(m["output"], dict) else {"": m["output"]}
+            problems.extend((f"methods.{i}.output", f"file not found: {f}") for f in outputs.values()
+                            if not Path(str(f)).exists())
             continue
         if "control" in m:
             if m["control"] not in CONTROLS:
@@ -148,17 +155,25 @@ def _check_methods(methods: list, registry: Registry, problems: list) -> None:
                                                          f"(one of {', '.join(CONTROLS)})"))
             continue
         if "simulator" in m:
-            spec = m["simulator"]
-            params = {k: v for k, v in (spec.get("params") or {}).items()
-                      if not (isinstance(v, str) and _VAR.match(v))} if isinstance(spec, dict) else {}
-            checked = {**spec, "params": params} if isinstance(spec, dict) else spec
-            _check_component("simulator", checked, f"methods.{i}.simulator", registry, problems)
+            _check_with_variables("simulator", m["simulator"], f"methods.{i}.simulator", registry, problems)
         elif not Path(m["checkpoint"]).exists():
             problems.append((f"methods.{i}.checkpoint", f"file not found: {m['checkpoint']}"))
         if "checkpoint" not in m and ({"options", "test_mode"} & set(m)):
             problems.append((f"methods.{i}", "'options' and 'test_mode' go with a 'checkpoint' method"))
         if not isinstance(m.get("options", {}), dict):
             problems.append((f"methods.{i}.options", "expected a mapping of keyword options of the task's infer"))
+
+
+def _check_with_variables(kind: str, spec, key: str, registry: Registry, problems: list) -> None:
+    """Check a component spec; its ``${key}`` parameters are checked once substituted, per input."""
+    if not isinstance(spec, dict):
+        return _check_component(kind, spec, key, registry, problems)
+    params = spec.get("params") or {}
+    variables = {k for k, v in params.items() if isinstance(v, str) and _VAR.match(v)}
+    found: list = []
+    _check_component(kind, {**spec, "params": {k: v for k, v in params.items() if k not in variables}}, key,
+                     registry, found)
+    problems.extend(p for p in found if not any(f"missing required parameter '{v}'" in p[1] for v in variables))
 
 
 def _substitute(params: dict, item: dict, where: str) -> dict:
@@ -208,6 +223,13 @@ def _normalised(value, mode: str):
 
 
 def _run_method(method: dict, item: dict, reference, registry: Registry, device: str, seed: int = 0):
+    if "output" in method:  # made elsewhere (another program, an earlier run): scored as it is
+        outputs = method["output"]
+        if isinstance(outputs, dict):
+            if item["label"] not in outputs:
+                raise EmganError(f"no output for input '{item['label']}'", method["label"])
+            outputs = outputs[item["label"]]
+        return read_any(outputs)
     if "control" in method:
         return _control(method["control"], item, reference)
     if "simulator" in method:
@@ -261,12 +283,11 @@ def run_benchmark(bench: Benchmark, device: str = "cpu", registry: Registry | No
                   progress=None) -> list[Result]:
     """Every method on every input; outputs resampled onto the reference grid and scored."""
     registry = registry or get_registry()
-    metrics = []
-    for spec in bench.metrics:
-        name, params = (spec, {}) if isinstance(spec, str) else (spec["name"], spec.get("params") or {})
-        metrics.append((name, registry.build("metric", name, **params)))
+    specs = [(spec, {}) if isinstance(spec, str) else (spec["name"], spec.get("params") or {}) for spec in bench.metrics]
     results = []
     for item in bench.inputs:
+        metrics = [(name, registry.build("metric", name, **_substitute(params, item, f"metric {name}")))
+                   for name, params in specs]
         reference = _normalised(read_entry(item, "reference"), bench.normalise)
         for method in bench.methods:
             if device.startswith("cuda"):

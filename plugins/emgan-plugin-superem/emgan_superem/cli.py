@@ -1,4 +1,4 @@
-"""``emgan superem import-weights|enhance|evaluate``."""
+"""``emgan superem import-weights|enhance|prepare|evaluate``."""
 
 from __future__ import annotations
 
@@ -108,49 +108,123 @@ def _evaluate_arguments(p) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
 
 
-def cmd_evaluate(args) -> int:
-    from emgan_core.io import read_map, read_structure
-    from emgan_core.metrics import fsc
+def evaluation_benchmark(prepared: dict, model, stride: int = 4, controls: bool = True):
+    """The benchmark ``evaluate`` runs (``benchmarks/superem/published.yaml`` through ``emgan bench``)
+    on prepared files (``input``, ``target``, ``after`` and, with ``controls``, ``blur`` and ``mask``,
+    all on the 1 Å working grid): the enhanced map, the input itself (``before``) and the controls,
+    scored against the model map by the paper's per-cube CC, d_model and FSC."""
+    from emgan_core.bench.harness import Benchmark
+
+    methods = [{"label": "after", "output": str(prepared["after"])}, {"label": "before", "control": "input"}]
+    if controls:
+        methods += [{"label": name, "output": str(prepared[name])} for name in ("blur", "mask")]
+    metrics = [{"name": "cube-improvement", "params": {"before": "${input}", "stride": stride}},
+               {"name": "model-resolution", "params": {"model": "${model}"}}, "fsc"]
+    entry = {"label": "map", "input": str(prepared["input"]), "reference": str(prepared["target"]), "model": str(model)}
+    return Benchmark("superem-evaluate", [entry], methods, metrics, normalise="none")
+
+
+def _prepare_arguments(p) -> None:
+    p.add_argument("map", help="experimental map (MRC/CCP4), any voxel size")
+    p.add_argument("--model", required=True, help="atomic model fitted in the map (PDB/mmCIF)")
+    p.add_argument("--resolution", type=float, required=True, help="reported resolution of the map (Å)")
+    p.add_argument("--contour", type=float, help="contour in map units (default: the level enclosing the "
+                   "model's molecular volume at 1.21 Å³/Da)")
+    p.add_argument("-o", "--output", required=True, help="folder for input.mrc and target.mrc")
+
+
+def cmd_prepare(args) -> int:
+    from pathlib import Path
+
+    from emgan_core.io import write_map
+    from emgan_core.io.atomic import check_writable
+
+    from .prepare import prepare_pair
+
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("input.mrc", "target.mrc"):
+        check_writable(out / name)
+    pair = prepare_pair(args.map, args.model, args.resolution, "auto" if args.contour is None else args.contour)
+    write_map(out / "input.mrc", pair.input)
+    write_map(out / "target.mrc", pair.target)
+    print(f"{out}: input.mrc (1 Å, zeroed below {pair.contour:.4g}, [0, 1]) and target.mrc (model map at "
+          f"{pair.target_resolution:g} Å), {pair.input.shape} voxels")
+    return 0
+
+
+def _prepare_evaluation(args, folder) -> tuple[dict, object]:
+    """Write the prepared input, model map, enhanced map and controls into ``folder``."""
+    import warnings
+
+    from emgan_core.io import read_map, write_map
     from emgan_core.transforms import resample_to_grid
 
-    from .metrics import cube_improvement, model_resolution
     from .prepare import prepare_input, prepare_pair
 
     pair = prepare_pair(args.before, args.model, args.resolution,
                         "auto" if args.contour is None else args.contour)
     after = prepare_input(read_map(args.after, allow_stack=False), 1.0)
-    after = after.with_data(resample_to_grid(after, pair.input).data)
-    atoms = read_structure(args.model)
-    cubes = cube_improvement(pair.input, after, pair.target, stride=args.stride, method=args.cc)
-    d_before, d_after = model_resolution(pair.input, atoms), model_resolution(after, atoms)
-    f_before, f_after = fsc(pair.input, pair.target).values, fsc(after, pair.target).values
-    report = {"contour": pair.contour, "contour_rule": "given" if args.contour is not None else "model volume",
-              "cubes": cubes, "d_model_before_A": d_before["d_model_A"], "d_model_after_A": d_after["d_model_A"],
-              "fsc_before": f_before, "fsc_after": f_after, "target_resolution_A": pair.target_resolution}
+    maps = {"input": pair.input, "target": pair.target, "after": after.with_data(resample_to_grid(after, pair.input).data)}
     if not args.no_controls:
-        report["controls"] = {}
-        for name, control in controls(pair.input).items():
-            c = cube_improvement(pair.input, control, pair.target, stride=args.stride, method=args.cc)
-            report["controls"][name] = {"cubes": c, "d_model_after_A": model_resolution(control, atoms)["d_model_A"]}
+        maps.update(controls(pair.input))
+    paths = {name: folder / f"{name}.mrc" for name in maps}
+    with warnings.catch_warnings():  # temporary files, read back by this program only
+        warnings.simplefilter("ignore")
+        for name, volume in maps.items():
+            write_map(paths[name], volume)
+    return paths, pair
+
+
+def cmd_evaluate(args) -> int:
+    import tempfile
+    from pathlib import Path
+
+    from emgan_core.bench.harness import run_benchmark
+
+    with tempfile.TemporaryDirectory() as tmp:
+        paths, pair = _prepare_evaluation(args, Path(tmp))
+        rows = {r.method: r.values for r in run_benchmark(evaluation_benchmark(paths, args.model, args.stride,
+                                                                                not args.no_controls))}
+    report = _evaluation_report(rows, pair, args)
     if args.json:
         json.dump(report, sys.stdout, indent=2)
         print()
         return 0
+    cubes, d_before, d_after = report["cubes"], report["d_model_before_A"], report["d_model_after_A"]
     print(f"contour {pair.contour:.4g} ({report['contour_rule']}); reference: model map at "
           f"{pair.target_resolution:g} Å; {int(cubes['cubes'])} cubes of 25 Å at stride {args.stride}")
     for name, c in cubes["by_method"].items():
         mark = " (paper)" if name == "about-zero" else ""
         print(f"per-cube CC {name}{mark}: {c['cc_before']:.3f} → {c['cc_after']:.3f}, "
               f"improved in {100 * c['improved_fraction']:.1f} %")
-    print(f"d_model: {d_before['d_model_A']:.2f} Å → {d_after['d_model_A']:.2f} Å "
-          f"(improvement {d_before['d_model_A'] - d_after['d_model_A']:+.2f} Å)")
+    print(f"d_model: {d_before:.2f} Å → {d_after:.2f} Å (improvement {d_before - d_after:+.2f} Å)")
     for name, c in report.get("controls", {}).items():
         scores = ", ".join(f"{m} {v['cc_after']:.3f} ({100 * v['improved_fraction']:.0f} % up)"
                            for m, v in c["cubes"]["by_method"].items())
         print(f"control '{name}' (should not beat the network): {scores}; d_model {c['d_model_after_A']:.2f} Å")
+    f_before, f_after = report["fsc_before"], report["fsc_after"]
     for t in ("0.5", "0.143"):
         print(f"FSC-{t} with the model map: {f_before[f'resolution_{t}_A']:.2f} Å → {f_after[f'resolution_{t}_A']:.2f} Å")
     return 0
+
+
+def _evaluation_report(rows: dict, pair, args) -> dict:
+    """The benchmark's rows as ``evaluate`` reports them (the JSON of earlier versions)."""
+    def cubes(values, method=args.cc):
+        by = {m: {k: values[f"{m}/{k}"] for k in ("cc_before", "cc_after", "improved_fraction")}
+              for m in ("about-zero", "about-mean", "pearson")}
+        return {"cubes": values["cubes"], "method": method, **by[method], "by_method": by}
+
+    fsc = lambda values: {k: v for k, v in values.items() if k.startswith("resolution_")}  # noqa: E731
+    after, before = rows["after"], rows["before"]
+    report = {"contour": pair.contour, "contour_rule": "given" if args.contour is not None else "model volume",
+              "cubes": cubes(after), "d_model_before_A": before["d_model_A"], "d_model_after_A": after["d_model_A"],
+              "fsc_before": fsc(before), "fsc_after": fsc(after), "target_resolution_A": pair.target_resolution}
+    if not args.no_controls:
+        report["controls"] = {name: {"cubes": cubes(rows[name]), "d_model_after_A": rows[name]["d_model_A"]}
+                              for name in ("blur", "mask")}
+    return report
 
 
 ACTIONS = (
@@ -159,6 +233,9 @@ ACTIONS = (
     Action("enhance", "enhance a whole map with a SuperEM generator",
            "emgan superem enhance map.mrc -o enhanced.mrc --ckpt superem.ckpt --model model.pdb",
            cmd_enhance, _enhance_arguments),
+    Action("prepare", "write a map and its model map as the paper prepares them (benchmark input and reference)",
+           "emgan superem prepare map.mrc --model model.pdb --resolution 3.2 -o out/superem-map",
+           cmd_prepare, _prepare_arguments),
     Action("evaluate", "compare a map and its enhanced version against the model",
            "emgan superem evaluate map.mrc enhanced.mrc --model model.pdb --resolution 3.3",
            cmd_evaluate, _evaluate_arguments),

@@ -147,3 +147,25 @@ def model_resolution(volume: Volume, atoms: Atoms, lowest: float = 1.0, highest:
     best = minimize_scalar(lambda d: -score(d), bounds=(lo, hi), method="bounded", options={"xatol": 0.01})
     d = float(best.x) if -best.fun >= scores[k] else float(grid[k])
     return {"d_model_A": d, "correlation": float(max(-best.fun, scores[k]))}
+
+
+def cube_improvement_scores(output, reference, before: str, cube: int = 25, stride: int = 4) -> MetricResult:
+    """The Figure-2a summary of an enhanced map (``output``) against the model map (``reference``),
+    from the input map at ``before`` (a file on the same grid; in a benchmark ``${input}``): the
+    number of valid ``cubes`` and, per score (``about-zero``, the paper's; ``about-mean``;
+    ``pearson``), ``METHOD/cc_before``, ``METHOD/cc_after`` and ``METHOD/improved_fraction``."""
+    from emgan_core.io import read_map
+
+    scores = cube_improvement(read_map(before), output, reference, cube, stride)
+    values = {"cubes": scores["cubes"]}
+    for method, s in scores["by_method"].items():
+        values.update({f"{method}/{k}": v for k, v in s.items()})
+    return MetricResult(values)
+
+
+def model_resolution_score(output, reference, model: str) -> MetricResult:
+    """``d_model_A`` of ``output`` with the atomic ``model`` (a file; in a benchmark ``${model}``) and
+    the correlation reached (:func:`model_resolution`)."""
+    from emgan_core.io import read_structure
+
+    return MetricResult(model_resolution(output, read_structure(model)))

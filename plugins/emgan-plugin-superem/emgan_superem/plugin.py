@@ -30,8 +30,13 @@ def emgan_tasks():
 
 @hookimpl
 def emgan_metrics():
-    return [Component("cube-cc", "emgan_superem.metrics:cube_correlation",
-                      CUBE_CC_SUMMARY, wrap="emgan_core.metrics:metric_factory")]
+    wrap = "emgan_core.metrics:metric_factory"
+    return [Component("cube-cc", "emgan_superem.metrics:cube_correlation", CUBE_CC_SUMMARY, wrap=wrap),
+            Component("cube-improvement", "emgan_superem.metrics:cube_improvement_scores",
+                      "SuperEM Figure 2a: per-cube CC before and after enhancement, share of cubes improved",
+                      wrap=wrap),
+            Component("model-resolution", "emgan_superem.metrics:model_resolution_score",
+                      "d_model (Å): the model map's resolution that best correlates with the map", wrap=wrap)]
 
 
 @hookimpl
