@@ -34,11 +34,11 @@ def test_items_are_seeded_per_index_and_validation_draws_its_own_noise():
     assert picks == set(range(5))  # training items pick samples at random, every one in 60 draws
     val = NoisySamples(5, seed=7)
     assert len(val) == 5 and [int(val[i]["index"]) for i in range(5)] == [0, 1, 2, 3, 4]
-    # validation noise is not the training noise of the same index (the same seed serves both)
-    noise = lambda item: (item["input"] - item["index"]).numpy()  # noqa: E731
-    for i in range(5):
-        if int(train[i]["index"]) == i:
-            assert not np.allclose(noise(train[i]), noise(val[i]))
+    # validation noise is not the training noise of the same index, though the same seed serves both
+    val_noise = [(val[i]["input"] - i).numpy() for i in range(5)]
+    for i, got in enumerate(val_noise):  # the documented stream (seed, i, 1), not training's (seed, i)
+        assert np.allclose(got, np.random.default_rng([7, i, 1]).standard_normal((1, 4, 4)), atol=1e-6)
+        assert not np.allclose(got, np.random.default_rng([7, i]).standard_normal((1, 4, 4)))
     with pytest.raises(EmganError, match="no samples"):
         NoisySamples(0)
 

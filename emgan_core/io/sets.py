@@ -70,6 +70,14 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, str | None, str | None]:
     return rows, None, "label" if "label" in rows else None
 
 
+def set_columns(path: str | os.PathLike) -> list[str]:
+    """The column names of a set table, without reading its samples."""
+    path = Path(path)
+    if not path.is_file():
+        raise EmganError("set table not found", str(path))
+    return [str(c) for c in _read_table(path)[0].columns]
+
+
 def read_set(path: str | os.PathLike, column: str | None = None) -> LabelledSet:
     """The samples and labels of a set table (see the module docstring)."""
     path = Path(path)

@@ -203,15 +203,17 @@ def evaluation_benchmarks(checkpoint, classifier, source, column, real, real_col
 def cmd_evaluate(args) -> int:
     from emgan_core.bench.harness import run_benchmark
     from emgan_core.io.atomic import atomic_output, check_writable
-    from emgan_core.io.sets import read_set
+    from emgan_core.io.sets import set_columns
+
+    from .metrics import load_classifier
 
     if args.json:
         check_writable(args.json)
-    load_for_inference(args.classifier, task="classify")  # a wrong checkpoint is one line, before any work
+    load_classifier(str(args.classifier))  # a wrong checkpoint is one line, before any work; the metric reuses it
     gan = load_for_inference(args.checkpoint, task="cycle")
-    table = read_set(args.source, args.column).table
+    paired = "subtomogram" if "subtomogram" in set_columns(args.source) else None
     benches = evaluation_benchmarks(args.checkpoint, args.classifier, args.source, args.column, args.real,
-                                    args.real_column, args.k, "subtomogram" if "subtomogram" in table else None)
+                                    args.real_column, args.k, paired)
     overall, per_class = {}, {}
     for bench in benches:
         for method in bench.methods:

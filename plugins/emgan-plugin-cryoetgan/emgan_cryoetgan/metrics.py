@@ -18,8 +18,19 @@ from emgan_core.metrics import fid, inception_score, prdc, ssim
 from emgan_core.transforms.intensity import normalise
 
 
+def load_classifier(path: str):
+    """The ``task/classify`` model at ``path`` (a checkpoint or run folder), loaded once while its
+    files are unchanged: a benchmark scores several methods with it."""
+    import os
+    from pathlib import Path
+
+    stamp = max((p.stat().st_mtime_ns for p in Path(path).rglob("*.pt")), default=0) if Path(path).is_dir() \
+        else (os.stat(path).st_mtime_ns if os.path.exists(path) else 0)
+    return _load_classifier(str(path), stamp)
+
+
 @lru_cache(maxsize=4)
-def _classifier(path: str):
+def _load_classifier(path: str, stamp: int):
     from emgan_core.inference import load_for_inference
 
     return load_for_inference(path, task="classify")[0]
@@ -37,7 +48,7 @@ def classifier_scores(output, reference, classifier: str, k: int = 5) -> MetricR
     neighbours, Naeem et al. 2020), the ``inception_score`` of the output's class probabilities
     and, when the output carries labels, the classifier's ``accuracy`` on it."""
     output, reference = _sets(output, reference)
-    clf = _classifier(str(classifier))
+    clf = load_classifier(str(classifier))
     p_out, e_out = clf.predict(output.samples)
     _, e_ref = clf.predict(reference.samples)
     values = {"fid": fid(e_out, e_ref).values["fid"], **prdc(e_out, e_ref, k=k).values,

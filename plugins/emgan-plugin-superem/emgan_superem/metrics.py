@@ -27,6 +27,8 @@ with the map, in the spirit of phenix.mtriage's d_model.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from scipy.optimize import minimize_scalar
 
@@ -154,9 +156,7 @@ def cube_improvement_scores(output, reference, before: str, cube: int = 25, stri
     from the input map at ``before`` (a file on the same grid; in a benchmark ``${input}``): the
     number of valid ``cubes`` and, per score (``about-zero``, the paper's; ``about-mean``;
     ``pearson``), ``METHOD/cc_before``, ``METHOD/cc_after`` and ``METHOD/improved_fraction``."""
-    from emgan_core.io import read_map
-
-    scores = cube_improvement(read_map(before), output, reference, cube, stride)
+    scores = cube_improvement(_read_map(before, _stamp(before)), output, reference, cube, stride)
     values = {"cubes": scores["cubes"]}
     for method, s in scores["by_method"].items():
         values.update({f"{method}/{k}": v for k, v in s.items()})
@@ -166,6 +166,26 @@ def cube_improvement_scores(output, reference, before: str, cube: int = 25, stri
 def model_resolution_score(output, reference, model: str) -> MetricResult:
     """``d_model_A`` of ``output`` with the atomic ``model`` (a file; in a benchmark ``${model}``) and
     the correlation reached (:func:`model_resolution`)."""
+    return MetricResult(model_resolution(output, _read_structure(model, _stamp(model))))
+
+
+def _stamp(path: str) -> int:
+    import os
+
+    return os.stat(path).st_mtime_ns
+
+
+@lru_cache(maxsize=4)
+def _read_map(path: str, stamp: int) -> Volume:
+    """A map read once while unchanged (``stamp``: its mtime): a benchmark scores every method
+    against the same input."""
+    from emgan_core.io import read_map
+
+    return read_map(path)
+
+
+@lru_cache(maxsize=4)
+def _read_structure(path: str, stamp: int) -> Atoms:
     from emgan_core.io import read_structure
 
-    return MetricResult(model_resolution(output, read_structure(model)))
+    return read_structure(path)
