@@ -95,7 +95,8 @@ def training_step_fn(widths, batch, device, precision, channels_last, compiled):
     return step
 
 
-def training_throughput(widths, batch, steps, warmup, device, variants) -> list[list]:
+def training_throughput(widths, batch, steps, warmup, device, variants, raw: dict) -> list[list]:
+    """Rows of training cubes/s per variant; the unrounded figures go to ``raw`` by row label."""
     rows = []
     for precision, channels_last, compiled in variants:
         label = f"{precision}, {'channels-last' if channels_last else 'NCDHW'}, compile {'on' if compiled else 'off'}"
@@ -115,6 +116,7 @@ def training_throughput(widths, batch, steps, warmup, device, variants) -> list[
             rows.append([f"training {label}", "failed", "cubes/s", "", f"{type(err).__name__}: {str(err)[:80]}"])
             continue
         rate = batch * steps / seconds
+        raw[f"training {label}"] = {"batch": batch, "steps": steps, "seconds": seconds, "rate": rate}
         target = "≥ 450 (bf16, H100/H200)" if precision == "bf16" else ""
         rows.append([f"training {label}", round(rate, 1), "cubes/s", target,
                      f"batch {batch}, {steps} steps in {seconds:.2f} s after {warmup} warm-up ({t_warm:.1f} s)"])
@@ -169,7 +171,7 @@ def superem_rows(size: int, device: str, folder: Path, tiny: bool) -> list[list]
 
 # -- 3. struc2mapGAN generation -----------------------------------------------------------------
 
-def generation_rows(cases, device, folder, tiny) -> list[list]:
+def generation_rows(cases, device, folder, tiny, raw: dict) -> list[list]:
     from struc2mapgan_generate import build_case, random_checkpoint, run_case
 
     overrides = ["generator.params.widths=[4,8,16,32]"] if tiny else []
@@ -184,7 +186,9 @@ def generation_rows(cases, device, folder, tiny) -> list[list]:
             continue
         r = run_case(case, path, ckpt, opts, folder)
         target = "≤ 1 (2,501 res)" if case == "2k" else ""
-        rows.append([f"struc2mapGAN generate {case} ({r['residues']:,} res)", round(r["total"], 2), "s", target,
+        label = f"struc2mapGAN generate {case} ({r['residues']:,} res)"
+        raw[label] = {k: r[k] for k in ("read", "simulate", "inference", "write", "total", "windows")}
+        rows.append([label, round(r["total"], 2), "s", target,
                      f"read {r['read']:.2f} + simulate {r['simulate']:.2f} + inference {r['inference']:.2f} + "
                      f"write {r['write']:.2f} s; {r['windows']} boxes ({r['windows_with_density']} with density); "
                      f"paper A100 {r['paper']} → ratio {r['ratio']:.2f}; random weights ({params:,} parameters)"
@@ -255,22 +259,23 @@ def main() -> int:
     mach = machine(args.device)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    rows = []
+    rows, raw = [], {}
     t_start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         if "training" not in args.skip:
             if args.tiny:
                 variants = [("fp32", False, False), ("bf16", True, False)]
-                rows += training_throughput((4, 8, 16, 32), 1, 1, 1, device, variants)
+                rows += training_throughput((4, 8, 16, 32), 1, 1, 1, device, variants, raw)
             else:
                 variants = [("fp32", False, False), ("fp32", True, False), ("bf16", False, False),
                             ("bf16", True, False), ("fp32", True, True), ("bf16", True, True)]
-                rows += training_throughput((32, 64, 128, 256), 32, 10, 3, device, variants)
+                rows += training_throughput((32, 64, 128, 256), 32, 10, 3, device, variants, raw)
         if "superem" not in args.skip:
             rows += superem_rows(25 if args.tiny else 260, args.device, folder, args.tiny)
         if "generate" not in args.skip:
-            rows += generation_rows(["8i2h"] if args.tiny else ["8i2h", "2k", "13k"], args.device, folder, args.tiny)
+            rows += generation_rows(["8i2h"] if args.tiny else ["8i2h", "2k", "13k"], args.device, folder, args.tiny,
+                                    raw)
         if "simulate" not in args.skip:
             rows += simulation_rows(args.device, ["8I2H"] if args.tiny else None,
                                     [2.0] if args.tiny else [2.0, 5.0], 1 if args.tiny else 3)
@@ -279,6 +284,7 @@ def main() -> int:
               "peer": "the papers' figures and the targets (≥ 450 training cubes/s bf16; 260³ SuperEM ≤ 30 s; "
                       "2,501-residue map ≤ 1 s); gemmi on the CPU for simulation",
               "columns": ["measure", "value", "unit", "target", "details"], "rows": rows, "headline": [],
+              "raw": raw,  # unrounded figures behind the rows, by row label
               "notes": [f"whole check {time.perf_counter() - t_start:.0f} s"]}
     write_record(out / "gpu_check.json", record, mach)
     (out / "gpu_check.md").write_text(markdown_table(rows, mach, title))

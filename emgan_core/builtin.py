@@ -82,3 +82,15 @@ def emgan_generators():
 def emgan_critics():
     return [Component("patchgan", "emgan_core.networks:PatchGANCritic",
                       "PatchGAN critic, 2D or 3D (pix2pix); logits per patch")]
+
+
+@hookimpl
+def emgan_filters():
+    filters = "emgan_core.filters:"
+    return [
+        Component("lowpass", filters + "LowPass", "Gaussian low-pass of images at a cutoff (Å)"),
+        Component("wiener", filters + "WienerFilter",
+                  "Wiener filter of images, noise level known (SNR), signal spectrum from the stack; "
+                  "optionally each image's CTF corrected"),
+        Component("nl-means", filters + "NonLocalMeans", "non-local means of images (scikit-image)"),
+    ]

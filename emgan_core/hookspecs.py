@@ -7,8 +7,10 @@ specs below, found through the entry-point group ``emgan``::
     myplugin = "myplugin.plugin"
 
 emgan's own shared components are registered by :mod:`emgan_core.builtin` through these same
-hooks. Names are lower-case and dash-separated; two plugins claiming one (kind, name) is an
-error that names both distributions.
+hooks. Names are lower-case and dash-separated. A plugin whose hooks are wrong (an unknown or
+unmarked hook, a name another plugin or the core already has, a hook that raises) is marked broken
+with a one-line reason in ``emgan plugins``, and none of its components is registered; every other
+plugin keeps working.
 """
 
 from __future__ import annotations
@@ -32,6 +34,12 @@ def emgan_generators():
 @hookspec
 def emgan_critics():
     """Return ``list[Component]`` of :class:`~emgan_core.interfaces.Critic` factories."""
+
+
+@hookspec
+def emgan_filters():
+    """Return ``list[Component]`` of :class:`~emgan_core.filters.Filter` factories: classical
+    processing a benchmark compares a trained model with (a low-pass, a Wiener filter…)."""
 
 
 @hookspec
@@ -63,3 +71,9 @@ def emgan_recipes():
 @hookspec
 def emgan_commands():
     """Return ``list[Command]``: extra ``emgan <name> …`` subcommands (e.g. ``struc2mapgan``)."""
+
+
+@hookspec
+def emgan_models():
+    """Return ``list[Model]``: trained models with their files (shipped or fetched by URL and
+    SHA-256) and model cards (``emgan models``)."""

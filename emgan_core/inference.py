@@ -64,14 +64,16 @@ def test_time(*modules, mode: str = "pix2pix"):
 
 def load_for_inference(checkpoint, device: str = "cpu", test_mode: str | None = None,
                        task: str | tuple[str, ...] | None = None):
-    """(task ready for infer, checkpoint payload) from a checkpoint file or run directory.
+    """(task ready for infer, checkpoint payload) from a checkpoint file, a run directory or the
+    name of a registered model (``emgan models``; fetched on first use).
     ``test_mode`` (``pix2pix`` or ``eval``) overrides the task's test-time mode, for tasks that
     have one (a ``test_mode`` attribute). ``task``: the task name(s) the checkpoint must hold, else
     a one-line error naming what it holds (e.g. a classifier given where a GAN is expected)."""
+    from .models import resolve_checkpoint
     from .training.checkpoint import load_checkpoint
     from .training.trainer import build_task
 
-    ckpt = load_checkpoint(checkpoint)
+    ckpt = load_checkpoint(resolve_checkpoint(checkpoint))
     held = ckpt["components"]["task"]["name"]
     wanted = (task,) if isinstance(task, str) else task
     if wanted and held not in wanted:
@@ -135,7 +137,7 @@ def infer_to_file(checkpoint, source, output, *, ref_map=None, device="auto", ba
     from .transforms import resample_to_grid
     from .volume import Volume
 
-    table, star_out = _particle_inputs(source, star, output, mc_samples)
+    table, star_out = _particle_inputs(source, star, output, mc_samples, [checkpoint, ref_map])
     ref = read_map(ref_map) if ref_map else None
     device = resolve_device(device)
     task, ckpt = load_for_inference(checkpoint, device, test_mode=test_mode)
@@ -168,22 +170,27 @@ def infer_to_file(checkpoint, source, output, *, ref_map=None, device="auto", ba
     return out, ckpt, time.perf_counter() - t0, device
 
 
-def _particle_inputs(source, star, output, mc_samples):
-    """(particle table or None, the STAR copy to write or None), every output checked writable and
-    the stack checked to be in the STAR file before any work."""
+def _particle_inputs(source, star, output, mc_samples, inputs=()):
+    """(particle table or None, the STAR copy to write or None), every output checked (writable,
+    not an input, not an existing file unless ``--overwrite``) and the stack checked to be in the
+    STAR file before any work."""
     from pathlib import Path
 
     from .io import read_particle_star
-    from .io.atomic import check_writable
+    from .io.atomic import check_output
 
-    check_writable(output)
-    if mc_samples is not None:
-        check_writable(std_path(output))
     star = source if star is None and _is_star(source) else star
+    inputs = [source, star, *inputs]
+    check_output(output, inputs)
+    if mc_samples is not None:
+        check_output(std_path(output), inputs)
     table = read_particle_star(star) if star is not None else None
     star_out = Path(output).with_suffix(".star") if table is not None else None
     if star_out is not None:
-        check_writable(star_out)
+        if star_out.resolve() == Path(star).resolve() or (star_out.exists() and star_out.samefile(star)):
+            raise EmganError(f"the STAR copy of the output goes beside it, as {star_out.name}, which is the input "
+                             "STAR file: choose another output name", str(output))
+        check_output(star_out, inputs)
         if not _is_star(source):
             from .io.particles import stack_rows
 

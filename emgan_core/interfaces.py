@@ -195,6 +195,17 @@ class Task(ABC):
         """Loss terms on a validation batch (no gradients); default: the generator's."""
         return self.generator_losses(batch, self.generate(batch))
 
+    def example_batch(self, batch_size: int, patch_size) -> dict[str, torch.Tensor] | None:
+        """A training batch of the shape :meth:`train_dataset` serves (zeros, on torch's current
+        default device), so that a recipe is tried on the ``meta`` device before any work (the
+        networks' forward passes, the memory a step needs). None (the default) when the shape is
+        known only from the data."""
+        return None
+
+    def example_inference_batch(self) -> dict[str, torch.Tensor] | None:
+        """One batch of the shape inference feeds :meth:`generate` (see :meth:`example_batch`)."""
+        return None
+
     def summaries(self, batch: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
         """2D images (y, x) to show in TensorBoard, e.g. central slices of input/output/target."""
         return {}

@@ -1,9 +1,10 @@
 """Checking parameters against a factory's signature and type hints, before any heavy work.
 
-Supported hints: ``int``, ``float`` (ints accepted), ``bool``, ``str``, :class:`InputPath` (a
-file or folder that must exist), ``Path``, ``list[T]``, ``tuple[T, ...]``, ``dict``,
-``Literal[...]``, unions / ``None``, ``Any``, and typed records: a dataclass given as a YAML
-mapping, whose keys must be its fields (:func:`check_record` reports each problem at its key path).
+Supported hints: ``int``, ``float`` (ints accepted; NaN and infinities refused), ``bool``, ``str``,
+:class:`InputPath` (a file or folder that must exist), ``Path``, ``list[T]``, ``tuple[T, ...]``,
+``dict``, ``Literal[...]``, unions / ``None``, ``Any``, limits as ``Annotated[int, Range(min=1)]``
+(:class:`Range`), and typed records: a dataclass given as a YAML mapping, whose keys must be its
+fields (:func:`check_record` reports each problem at its key path).
 """
 
 from __future__ import annotations
@@ -16,11 +17,51 @@ import os
 import types
 import typing
 from pathlib import Path
-from typing import Any, Literal, Union
+import math
+from typing import Annotated, Any, Literal, Union
 
 
 class InputPath(str):
     """Type hint for a parameter naming an input file or folder that must exist."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """Limits of a number, used as ``Annotated[float, Range(gt=0)]`` in a factory's signature or a
+    record's fields: ``min``/``max`` inclusive, ``gt``/``lt`` exclusive; ``also`` lists values
+    allowed outside the range (e.g. 0 for "off"). Applies to each item of a list of numbers."""
+
+    min: float | None = None
+    max: float | None = None
+    gt: float | None = None
+    lt: float | None = None
+    also: tuple = ()
+
+    def describe(self) -> str:
+        parts = [f"≥ {self.min:g}" if self.min is not None else "", f"> {self.gt:g}" if self.gt is not None else "",
+                 f"≤ {self.max:g}" if self.max is not None else "", f"< {self.lt:g}" if self.lt is not None else ""]
+        text = " and ".join(p for p in parts if p)
+        return text + "".join(f" (or {a!r})" for a in self.also)
+
+    def problem(self, value) -> str | None:
+        """None when every number in ``value`` (a number or a list of them) is within the limits."""
+        for v in (value if isinstance(value, (list, tuple)) else [value]):
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or v in self.also:
+                continue
+            if ((self.min is not None and v < self.min) or (self.max is not None and v > self.max)
+                    or (self.gt is not None and v <= self.gt) or (self.lt is not None and v >= self.lt)):
+                return f"must be {self.describe()}, got {value!r}"
+        return None
+
+
+def _range_of(hint) -> tuple[Any, Any]:
+    """(base hint, its check or None) of ``Annotated[base, check]``, where a check is any object
+    with ``problem(value) -> str | None`` and ``describe() -> str`` (a :class:`Range`, or a
+    validator such as the trainer's device names); other hints unchanged."""
+    if typing.get_origin(hint) is Annotated:
+        base, *extra = typing.get_args(hint)
+        return base, next((e for e in extra if hasattr(e, "problem")), None)
+    return hint, None
 
 
 #: False while checking the schema only (``emgan validate --no-files``): an :class:`InputPath`
@@ -35,7 +76,7 @@ def parameters(factory) -> dict[str, tuple[inspect.Parameter, Any]]:
     hints = getattr(factory, "__emgan_hints__", None)
     if hints is None:
         try:
-            hints = typing.get_type_hints(target)
+            hints = typing.get_type_hints(target, include_extras=True)
         except Exception:  # noqa: BLE001 - unresolvable hints are simply not checked
             hints = {}
     out = {}
@@ -47,6 +88,9 @@ def parameters(factory) -> dict[str, tuple[inspect.Parameter, Any]]:
 
 
 def _describe(hint) -> str:
+    hint, limits = _range_of(hint)
+    if limits is not None:
+        return f"{_describe(hint)} {limits.describe()}"
     origin = typing.get_origin(hint)
     if hint is Any:
         return "any value"
@@ -66,8 +110,28 @@ def _describe(hint) -> str:
     return getattr(hint, "__name__", str(hint))
 
 
+def _number(value) -> str | None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return f"expected a number, got {value!r}"
+    return None if math.isfinite(value) else f"expected a finite number, got {value!r}"
+
+
+#: scalar hint -> check of a value against it
+_SCALARS = {
+    bool: lambda v: None if isinstance(v, bool) else f"expected true or false, got {v!r}",
+    int: lambda v: None if isinstance(v, int) and not isinstance(v, bool) else f"expected an integer, got {v!r}",
+    float: _number,
+    str: lambda v: None if isinstance(v, str) else f"expected a string, got {v!r}",
+    Path: lambda v: None if isinstance(v, str) else f"expected a path, got {v!r}",
+    os.PathLike: lambda v: None if isinstance(v, str) else f"expected a path, got {v!r}",
+}
+
+
 def check_value(value, hint, base_dir: Path | None = None) -> str | None:
     """None when ``value`` fits ``hint``, else a short description of what was expected."""
+    hint, limits = _range_of(hint)
+    if limits is not None:
+        return check_value(value, hint, base_dir) or limits.problem(value)
     origin = typing.get_origin(hint)
     if hint is Any or hint is inspect.Parameter.empty:
         return None
@@ -75,12 +139,16 @@ def check_value(value, hint, base_dir: Path | None = None) -> str | None:
         results = [check_value(value, a, base_dir) for a in typing.get_args(hint)]
         if any(r is None for r in results):
             return None
-        missing = [r for r in results if r and r.startswith("file not found")]
+        missing = [r for r in results if r and r.startswith(("file not found", "must be", "expected a finite"))]
         return missing[0] if missing else f"expected {_describe(hint)}, got {value!r}"
     if hint is type(None):
         return None if value is None else f"expected null, got {value!r}"
     if origin is Literal:
-        return None if value in typing.get_args(hint) else f"expected {_describe(hint)}, got {value!r}"
+        if value in typing.get_args(hint):
+            return None
+        words = [str(a) for a in typing.get_args(hint)]
+        close = difflib.get_close_matches(str(value), words, n=1, cutoff=0.6) if isinstance(value, str) else []
+        return f"expected {_describe(hint)}, got {value!r}" + (f" (did you mean '{close[0]}'?)" if close else "")
     if hint is InputPath:
         if not isinstance(value, str):
             return f"expected a file path, got {value!r}"
@@ -88,18 +156,8 @@ def check_value(value, hint, base_dir: Path | None = None) -> str | None:
             return None
         path = Path(value) if base_dir is None or os.path.isabs(value) else base_dir / value
         return None if path.exists() else f"file not found: {value}"
-    if hint is bool:
-        return None if isinstance(value, bool) else f"expected true or false, got {value!r}"
-    if hint is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-        return None if ok else f"expected an integer, got {value!r}"
-    if hint is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        return None if ok else f"expected a number, got {value!r}"
-    if hint is str:
-        return None if isinstance(value, str) else f"expected a string, got {value!r}"
-    if hint in (Path, os.PathLike):
-        return None if isinstance(value, str) else f"expected a path, got {value!r}"
+    if hint in _SCALARS:
+        return _SCALARS[hint](value)
     if origin in (list, tuple) or hint in (list, tuple):
         if not isinstance(value, (list, tuple)):
             return f"expected {_describe(hint)}, got {value!r}"
@@ -127,7 +185,7 @@ def check_value(value, hint, base_dir: Path | None = None) -> str | None:
 
 def record_fields(record) -> dict[str, tuple[Any, bool]]:
     """Field -> (type hint, required) of a dataclass record."""
-    hints = typing.get_type_hints(record)
+    hints = typing.get_type_hints(record, include_extras=True)
     return {f.name: (hints.get(f.name, Any), f.default is dataclasses.MISSING
                      and f.default_factory is dataclasses.MISSING)
             for f in dataclasses.fields(record)}
@@ -146,7 +204,10 @@ def _records_in(hint) -> list:
 def check_record(value, hint, key: str, base_dir: Path | None = None) -> list[tuple[str, str]]:
     """Problems as (key path, message) for ``value`` against ``hint``, descending into lists and
     dataclass records so that each problem names its place (``data.train.0.zone``): an unknown key
-    (with a close match), a missing required field, a value of the wrong type."""
+    (with a close match), a missing required field, a value of the wrong type or out of range."""
+    if typing.get_origin(hint) is Annotated:
+        problem = check_value(value, hint, base_dir)
+        return [(key, problem)] if problem else []
     origin = typing.get_origin(hint)
     if dataclasses.is_dataclass(hint):
         if not isinstance(value, dict):

@@ -61,18 +61,20 @@ RecipeLoader.add_implicit_resolver(
 
 
 def load_yaml(text: str):
-    """``text`` as YAML with :class:`RecipeLoader`."""
-    return yaml.load(text, Loader=RecipeLoader)  # noqa: S506 - a SafeLoader subclass
+    """``text`` as YAML with :class:`RecipeLoader`; a value its tag cannot hold (``!!float x``,
+    ``!!bool maybe``) raises :class:`yaml.YAMLError` like any other invalid YAML."""
+    try:
+        return yaml.load(text, Loader=RecipeLoader)  # noqa: S506 - a SafeLoader subclass
+    except (ValueError, KeyError, AttributeError, TypeError) as err:  # PyYAML's constructors for tagged values
+        raise yaml.YAMLError(f"a tagged value that its tag cannot hold ({type(err).__name__}: {err})") from None
 FREE = {"description", "data", "train", "eval"}
 SECTIONS = sorted(set(SINGLE) | set(MULTI) | set(LISTS) | FREE)
 
 def _train_keys() -> dict[str, Any]:
-    """The ``train`` schema is TrainConfig's typed fields."""
-    import typing
+    """The ``train`` schema is TrainConfig's typed fields (with their limits)."""
+    from .training.config import train_schema
 
-    from .training.config import Augment, TrainConfig
-
-    return {**typing.get_type_hints(TrainConfig), "augment": Augment | None}
+    return train_schema()
 
 
 EVAL_KEYS: dict[str, Any] = {
@@ -96,10 +98,16 @@ class Recipe:
     lines: dict[tuple, int] = field(default_factory=dict)
     #: key path -> (path as written, path used): relative paths taken from the recipe's folder
     resolved: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: key path (tuple) -> the ``key.path=value`` override that set it
+    overrides: dict[tuple, str] = field(default_factory=dict)
 
     def where(self, key: str) -> str:
+        """``FILE:LINE`` of ``key`` in the recipe, or ``override KEY=VALUE`` when an override set it."""
         name = str(self.path) if self.path else "recipe"
-        parts = tuple(int(p) if p.isdigit() else p for p in key.split(".") if p)
+        parts = tuple(int(p) if p.isascii() and p.isdigit() else p for p in key.split(".") if p)
+        for set_by, item in self.overrides.items():
+            if parts[:len(set_by)] == set_by:
+                return f"override {item}"
         while parts and parts not in self.lines:
             parts = parts[:-1]
         line = self.lines.get(parts)
@@ -188,9 +196,14 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
         node = data
         for part in parts[:-1]:
             if isinstance(node, list):
-                if not part.isdigit() or int(part) >= len(node):
+                if not (part.isascii() and part.isdigit()) or int(part) >= len(node):
                     raise EmganError(f"override '{item}': '{part}' is not an index of that list")
-                node = node[int(part)]
+                nxt = node[int(part)]
+                if nxt is None:
+                    nxt = node[int(part)] = {}
+                if not isinstance(nxt, (dict, list)):
+                    raise EmganError(f"override '{item}': '{part}' holds a value, not a section")
+                node = nxt
                 continue
             nxt = node.get(part)
             if nxt is None:
@@ -200,7 +213,7 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
             node = nxt
         last = parts[-1]
         if isinstance(node, list):
-            if not last.isdigit() or int(last) >= len(node):
+            if not (last.isascii() and last.isdigit()) or int(last) >= len(node):
                 raise EmganError(f"override '{item}': '{last}' is not an index of that list")
             node[int(last)] = value
         else:
@@ -221,9 +234,16 @@ def load_recipe(name_or_path: str | os.PathLike, overrides: list[str] = (),
         data = {}
     if not isinstance(data, dict):
         raise EmganError("a recipe must be a YAML mapping of sections", str(path))
-    recipe = Recipe(apply_overrides(data, list(overrides)), path, lines)
+    recipe = Recipe(apply_overrides(data, list(overrides)), path, lines,
+                    overrides={_key_parts(item): item for item in overrides})
     resolve_paths(recipe)
     return recipe
+
+
+def _key_parts(override: str) -> tuple:
+    """The key path of a ``key.path=value`` override, list indices as ints."""
+    return tuple(int(p) if p.isascii() and p.isdigit() else p
+                 for p in override.split("=", 1)[0].strip().split("."))
 
 
 def _exists(path) -> bool:
@@ -271,6 +291,43 @@ def resolve_paths(recipe: Recipe) -> Recipe:
         else:
             recipe.data["eval"][key.split(".", 1)[1]] = new
     return recipe
+
+
+# -- components --------------------------------------------------------------------------------
+
+def spec_of(value) -> dict:
+    """A component spec as {"name", "params"} from ``name`` or a mapping."""
+    if isinstance(value, str):
+        return {"name": value, "params": {}}
+    return {"name": value["name"], "params": dict(value.get("params") or {})}
+
+
+def network_specs(task, data: dict) -> dict[str, dict]:
+    """role -> {"kind", "name", "params"} from a recipe's generator/critic(s) sections."""
+    specs = {}
+    for role, kind in task.roles.items():
+        value = data.get(role) if role == kind else (data.get(kind + "s") or {}).get(role)
+        if value is None:
+            if role in task.optional_roles:
+                continue
+            section = kind if role == kind else f"{kind}s.{role}"
+            raise EmganError(f"the task needs a {kind} for role '{role}'", section)
+        specs[role] = {"kind": kind, **spec_of(value)}
+    return specs
+
+
+def components_of(recipe: Recipe, registry: Registry) -> dict:
+    data = recipe.data
+    task_spec = spec_of(data.get("task") or "paired")
+    task_cls = registry.get("task", task_spec["name"]).component.factory
+    losses = []
+    for item in data.get("losses") or []:
+        spec = spec_of(item)
+        spec["weight"] = float(item.get("weight", 1.0)) if isinstance(item, dict) else 1.0
+        losses.append(spec)
+    return {"task": task_spec, "networks": network_specs(task_cls, data), "losses": losses,
+            "simulator": spec_of(data["simulator"]) if data.get("simulator") else None}
+
 
 
 # -- validation --------------------------------------------------------------------------------
@@ -351,18 +408,22 @@ def _task_keys(recipe: Recipe, registry: Registry, attribute: str) -> dict[str, 
     return dict(getattr(factory, attribute, {}) or {})
 
 
-def validate(recipe: Recipe, registry: Registry | None = None, *, files: bool = True) -> Recipe:
+def validate(recipe: Recipe, registry: Registry | None = None, *, files: bool = True,
+             memory: bool = True) -> Recipe:
     """Check every section; raise :class:`RecipeError` listing every problem with its place.
+
     ``files=False`` checks the schema only (sections, keys, types, components, parameters) and
-    not that input files exist: for recipes whose data are the user's or an earlier command's."""
+    not that input files exist: for recipes whose data are the user's or an earlier command's.
+    Then the recipe is tried on torch's meta device (constructor arguments, patch sizes) and, with
+    ``memory``, a training step's memory is compared with what the run's device has here."""
     token = CHECK_FILES.set(files)
     try:
-        return _validate(recipe, registry or get_registry(), files)
+        return _validate(recipe, registry or get_registry(), files, memory)
     finally:
         CHECK_FILES.reset(token)
 
 
-def _validate(recipe: Recipe, registry: Registry, files: bool) -> Recipe:
+def _validate(recipe: Recipe, registry: Registry, files: bool, memory: bool = True) -> Recipe:
     problems: list[tuple[str, str]] = []
     for section, value in recipe.data.items():
         if section not in SECTIONS:
@@ -392,6 +453,9 @@ def _validate(recipe: Recipe, registry: Registry, files: bool) -> Recipe:
                 continue
             if section == "train":
                 _check_keys(value, _train_keys(), section, problems)
+                from .training.config import check_train
+
+                problems.extend(check_train(value) if not problems else [])
             elif section == "eval":
                 _check_keys(value, {**EVAL_KEYS, **_task_keys(recipe, registry, "eval_keys")}, section, problems)
             elif data_keys := _task_keys(recipe, registry, "data_keys"):
@@ -401,6 +465,20 @@ def _validate(recipe: Recipe, registry: Registry, files: bool) -> Recipe:
                 _check_paths(value, section, problems)
         elif section == "description" and not isinstance(value, str):
             problems.append((section, "expected one line of text"))
+    if not problems:
+        problems = _try_out(recipe, registry, memory)
     if problems:
         raise RecipeError([f"{recipe.where(key)}: {key}: {msg}" for key, msg in problems])
     return recipe
+
+
+def _try_out(recipe: Recipe, registry: Registry, memory: bool = True) -> list[tuple[str, str]]:
+    """Problems found by building the recipe's components and running one step on torch's meta
+    device (:mod:`emgan_core.training.dryrun`): constructor arguments, patch sizes, memory."""
+    from .training.dryrun import dry_run
+
+    try:
+        components = components_of(recipe, registry)
+    except EmganError as err:
+        return [(err.where or "task", err.message)]
+    return dry_run(recipe, registry, components, memory)

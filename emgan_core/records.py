@@ -93,3 +93,43 @@ class Command:
 
             raise RegistryError(f"command '{self.name}' cannot be loaded from {self.configure!r} "
                                 f"({type(err).__name__}: {err})") from err
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """One file of a trained model: inside the package (``path``) or fetched from ``url`` on first
+    use; either way refused unless its SHA-256 is ``sha256``. ``name`` is its file name in the cache."""
+
+    name: str
+    sha256: str
+    url: str | None = None
+    path: str | Path | None = None
+    size: int | None = None  # bytes, for the listing
+
+    def __post_init__(self):
+        if (self.url is None) == (self.path is None):
+            raise ValueError(f"model file '{self.name}': give exactly one of url (fetched) or path (shipped)")
+        if len(self.sha256) != 64 or any(c not in "0123456789abcdef" for c in self.sha256):
+            raise ValueError(f"model file '{self.name}': sha256 must be 64 lower-case hex digits")
+
+
+@dataclass(frozen=True)
+class Model:
+    """A trained model a plugin ships: ``emgan infer NAME …`` and the plugins' ``--model NAME``.
+
+    ``task`` is the task its checkpoint loads into (``struc2mapgan``), ``files`` the files it needs,
+    ``card`` the markdown model card (data, recipe, steps, hardware and time, license, and the
+    held-out comparison with the classical baseline), ``license`` its licence (SPDX id).
+    ``checkpoint`` names the file that is the emgan checkpoint; a model published in another
+    format gives ``convert`` instead: ``"package.module:function"`` called as
+    ``function(paths: dict[name, Path], output: Path)`` to write the checkpoint once, in the cache.
+    """
+
+    name: str
+    task: str
+    summary: str
+    files: tuple[ModelFile, ...]
+    card: str | Path
+    license: str
+    checkpoint: str | None = None
+    convert: str | None = None

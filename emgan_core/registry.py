@@ -1,6 +1,12 @@
 """The component registry: pluggy, fed by the ``emgan`` entry-point group.
 
 Components are addressed as ``kind/name`` (``generator/unetpp3d``, ``simulator/gaussian``).
+
+A broken plugin breaks only itself: a plugin that fails to import, implements a hook wrongly,
+returns wrong records, or takes a name already taken is left out whole (none of its components,
+recipes or commands) and recorded in :attr:`Registry.broken` with a one-line reason. The core
+(plugin ``core``) comes first and keeps its names; the other plugins follow sorted by name, so
+that in a clash the later one is the broken one, whatever the install order.
 """
 
 from __future__ import annotations
@@ -8,6 +14,7 @@ from __future__ import annotations
 import difflib
 import importlib.metadata as md
 import re
+import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +23,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import RegistryError
-from .records import Command, Component, RecipeDir  # noqa: F401 - re-exported
+from .records import Command, Component, Model, RecipeDir
 
 ENTRY_POINT_GROUP = "emgan"
 
@@ -25,9 +32,15 @@ def _core_version() -> str:
     from .version import __version__
 
     return __version__
-KINDS = ("simulator", "generator", "critic", "classifier", "loss", "metric", "task")
+
+
+KINDS = ("simulator", "generator", "critic", "classifier", "loss", "metric", "task", "filter")
 _HOOK_OF_KIND = {kind: f"emgan_{kind}s" if kind != "loss" else "emgan_losses" for kind in KINDS}
+_KIND_OF_HOOK = {hook: kind for kind, hook in _HOOK_OF_KIND.items()}
+_RECORD_OF_HOOK = {**{hook: Component for hook in _KIND_OF_HOOK},
+                   "emgan_recipes": RecipeDir, "emgan_commands": Command, "emgan_models": Model}
 _NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+HOOK_NAMES = tuple(sorted(n for n in dir(hookspecs) if n.startswith("emgan_")))
 
 
 @dataclass(frozen=True)
@@ -52,8 +65,9 @@ class Registry:
     entries: dict[tuple[str, str], Entry] = field(default_factory=dict)
     recipe_dirs: list[tuple[Path, str]] = field(default_factory=list)
     commands: dict[str, tuple[Command, str]] = field(default_factory=dict)
+    models: dict[str, tuple[Model, str]] = field(default_factory=dict)  # name -> (model, plugin)
     plugins: dict[str, tuple[str, str]] = field(default_factory=dict)  # plugin -> (dist, version)
-    #: plugins that failed to load: plugin -> (dist, version, one-line reason); the others still work
+    #: plugins left out: plugin -> (dist, version, one-line reason); the others still work
     broken: dict[str, tuple[str, str, str]] = field(default_factory=dict)
 
     def get(self, kind: str, name: str) -> Entry:
@@ -81,25 +95,41 @@ class Registry:
         close = difflib.get_close_matches(name, self.names(kind), n=3, cutoff=0.6)
         hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
         known = ", ".join(self.names(kind)) or "none"
-        broken = (f"; plugins that failed to load: {', '.join(sorted(self.broken))}" if self.broken else "")
+        broken = f"; plugins that failed to load: {self.broken_summary()}" if self.broken else ""
         return (f"unknown {kind} '{name}'{hint}; installed {kind}s: {known}{broken}. "
                 "Names come from installed plugins: see `emgan plugins`")
 
+    def broken_summary(self, short: int = 80) -> str:
+        """The broken plugins' names, each with its reason when that is at most ``short`` characters."""
+        return ", ".join(f"{plugin} ({reason})" if len(reason) <= short else plugin
+                         for plugin, (_, _, reason) in sorted(self.broken.items()))
+
     def add(self, kind: str, component: Component, plugin: str, dist: str, version: str) -> None:
-        if not isinstance(component, Component):
-            raise RegistryError(f"plugin '{plugin}' ({dist}) returned {component!r} from "
-                                f"{_HOOK_OF_KIND[kind]}; expected emgan_core.Component records")
-        if not _NAME.match(component.name):
-            raise RegistryError(f"plugin '{plugin}' ({dist}) registers {kind} '{component.name}': "
-                                "names must be lower-case words joined by dashes")
-        key = (kind, component.name)
-        if key in self.entries:
-            other = self.entries[key]
-            raise RegistryError(
-                f"{kind}/{component.name} is registered twice: by plugin '{other.plugin}' from "
-                f"distribution {other.distribution} {other.version} and by plugin '{plugin}' from "
-                f"distribution {dist} {version}; uninstall one of them")
-        self.entries[key] = Entry(kind, component, plugin, dist, version)
+        """Add one component; :func:`collect` has checked its record and name against the others."""
+        self.entries[(kind, component.name)] = Entry(kind, component, plugin, dist, version)
+
+
+class _Broken(Exception):
+    """A plugin's fault, as the one-line reason it is left out."""
+
+
+class _PluginManager(pluggy.PluginManager):
+    """emgan's hooks, and ``broken``: the plugins refused before their hooks were called."""
+
+    def __init__(self, broken: dict | None = None):
+        super().__init__("emgan")
+        self.add_hookspecs(hookspecs)
+        self.broken = {} if broken is None else broken
+
+
+def _one_line(err: BaseException) -> str:
+    lines = [line.strip() for line in f"{type(err).__name__}: {err}".splitlines()]
+    return "; ".join(line for line in lines if line)
+
+
+def _mark(broken: dict, plugin: str, dist: str, version: str, reason: str) -> None:
+    """Record ``plugin`` as broken (a second broken plugin of one name is keyed with its distribution)."""
+    broken[plugin if plugin not in broken else f"{plugin} [{dist}]"] = (dist, version, reason)
 
 
 def _dist_of(entry_point) -> tuple[str, str]:
@@ -107,30 +137,47 @@ def _dist_of(entry_point) -> tuple[str, str]:
     return (dist.name, dist.version) if dist is not None else ("unknown", "")
 
 
-HOOK_NAMES = tuple(sorted(n for n in dir(hookspecs) if n.startswith("emgan_")))
-
-
-def _check_hook_names(module: Any, name: str, dist: str) -> None:
-    """Every ``emgan_*`` hook implementation of a plugin must name a hook; a typo is an error with a
-    close match (pluggy would otherwise keep it unverified and never call it)."""
-    for attr in dir(module):
-        if not attr.startswith("emgan_") or attr in HOOK_NAMES:
+def _hook_problem(pm: pluggy.PluginManager, module: Any) -> str | None:
+    """Why some ``emgan_*`` function of ``module`` would never be called, or None: a name that is no
+    hook (with the closest hook), or a hook function without the marker pluggy looks for."""
+    for attr in sorted(dir(module)):
+        opts = pm.parse_hookimpl_opts(module, attr)
+        if opts is None and not (attr.startswith("emgan_") and callable(getattr(module, attr, None))):
             continue
-        if not callable(getattr(module, attr)):
-            continue
-        close = difflib.get_close_matches(attr, HOOK_NAMES, n=1, cutoff=0.6)
-        hint = f"; did you mean '{close[0]}'?" if close else f" (hooks: {', '.join(HOOK_NAMES)})"
-        raise RegistryError(f"plugin '{name}' from distribution {dist} implements unknown hook '{attr}'{hint}")
+        hook = (opts or {}).get("specname") or attr
+        if hook not in HOOK_NAMES:
+            close = difflib.get_close_matches(hook, HOOK_NAMES, n=1, cutoff=0.6)
+            hint = f"; did you mean '{close[0]}'?" if close else f" (hooks: {', '.join(HOOK_NAMES)})"
+            return f"unknown hook '{hook}'{hint}"
+        if opts is None:
+            return f"function {attr} is not marked @emgan_core.hookimpl: pluggy would never call it"
+    return None
 
 
-def _register(pm: pluggy.PluginManager, module: Any, name: str, dist: str) -> None:
-    _check_hook_names(module, name, dist)
-    pm.register(module, name=name)
+def _register(pm: pluggy.PluginManager, name: str, load) -> str | None:
+    """Import plugin ``name`` with ``load()`` and register it; the reason it is broken, or None."""
     try:
+        module = load()
+    except Exception as err:  # noqa: BLE001 - a broken plugin must name itself, not stop emgan
+        return _one_line(err)
+    problem = _hook_problem(pm, module)
+    if problem is not None:
+        return problem
+    try:
+        pm.register(module, name=name)
         pm.check_pending()
-    except pluggy.PluginValidationError as err:
-        pm.unregister(name=name)
-        raise RegistryError(f"plugin '{name}' from distribution {dist}: {err}") from err
+    except (ValueError, pluggy.PluginValidationError) as err:
+        if pm.get_plugin(name) is module:
+            pm.unregister(name=name)
+        return _one_line(err)
+    return None
+
+
+def _candidates(extra_plugins) -> list[tuple[str, str, str, Any]]:
+    """(name, dist, version, load) of every ``emgan`` entry point and extra plugin, sorted by name."""
+    found = [(ep.name, *_dist_of(ep), ep.load) for ep in md.entry_points(group=ENTRY_POINT_GROUP)]
+    found += [(name, dist, version, lambda m=module: m) for name, module, dist, version in extra_plugins]
+    return sorted(found, key=lambda c: c[:3])
 
 
 def plugin_manager(extra_plugins: list[tuple[str, Any, str, str]] = (),
@@ -138,65 +185,120 @@ def plugin_manager(extra_plugins: list[tuple[str, Any, str, str]] = (),
     """A PluginManager holding emgan's built-in plugin, every ``emgan`` entry point, and ``extra_plugins``
     given as (name, module, distribution, version). Returns it with plugin -> (dist, version).
 
-    An entry point that fails to import is left out and recorded in ``broken`` (plugin -> (dist,
-    version, reason)) so that one broken plugin does not disable the others; a plugin whose hooks are
-    wrong (an unknown hook name) is an error, since it imported but would silently do nothing.
+    A plugin that fails to import, has a hook pluggy would not call, or takes a plugin name already
+    taken is left out and recorded in ``broken`` (also ``pm.broken``): plugin -> (dist, version, reason).
     """
     from . import builtin
-    from .version import __version__
 
-    pm = pluggy.PluginManager("emgan")
-    pm.add_hookspecs(hookspecs)
-    origin = {}
-    _register(pm, builtin, "core", "emgan-core")
-    origin["core"] = ("emgan-core", __version__)
-    for ep in md.entry_points(group=ENTRY_POINT_GROUP):
-        dist, version = _dist_of(ep)
-        if ep.name in origin or pm.get_plugin(ep.name) is not None:
-            if origin.get(ep.name, (None,))[0] == dist:
-                continue  # the same distribution seen twice on sys.path
-            raise RegistryError(f"two plugins are named '{ep.name}': from {origin[ep.name][0]} and "
-                                f"{dist}; uninstall one of them")
-        try:
-            module = ep.load()
-        except Exception as err:  # noqa: BLE001 - a broken plugin must name itself, not stop emgan
-            reason = f"{type(err).__name__}: {err}".splitlines()[0]
-            if broken is not None:
-                broken[ep.name] = (dist, version, reason)
+    pm = _PluginManager(broken)
+    origin: dict[str, tuple[str, str]] = {}
+    claimed: dict[str, tuple[str, str]] = {}
+    for name, dist, version, load in [("core", "emgan-core", _core_version(), lambda: builtin),
+                                      *_candidates(extra_plugins)]:
+        if name in claimed:
+            if claimed[name][0] != dist:  # not the same distribution seen twice on sys.path
+                _mark(pm.broken, name, dist, version, f"plugin name '{name}' is already used by "
+                      f"{' '.join(claimed[name])}: rename the entry point in {dist} {version}")
             continue
-        _register(pm, module, ep.name, dist)
-        origin[ep.name] = (dist, version)
-    for name, module, dist, version in extra_plugins:
-        _register(pm, module, name, dist)
-        origin[name] = (dist, version)
+        claimed[name] = (dist, version)
+        reason = _register(pm, name, load)
+        if reason is None:
+            origin[name] = (dist, version)
+        elif name == "core":
+            raise RegistryError(f"emgan-core's own plugin is broken: {reason}")
+        else:
+            _mark(pm.broken, name, dist, version, reason)
     return pm, origin
 
 
-def _hook_results(pm: pluggy.PluginManager, hook: str):
-    """(plugin name, records) for every implementation of ``hook`` registered with pluggy (validated
-    against its hookspec), in registration order, so that each record keeps its provenance."""
-    for impl in getattr(pm.hook, hook).get_hookimpls():
-        yield impl.plugin_name, impl.function() or []
+def _records(pm: pluggy.PluginManager, plugin: str) -> list[tuple[str, Any]]:
+    """(hook, record) for every record that ``plugin``'s hooks return; _Broken if a hook raises or
+    returns anything but a list of that hook's records."""
+    found = []
+    for hook, record_type in _RECORD_OF_HOOK.items():
+        for impl in getattr(pm.hook, hook).get_hookimpls():
+            if impl.plugin_name != plugin:
+                continue
+            try:
+                result = impl.function() or []
+            except Exception as err:  # noqa: BLE001 - the plugin's fault, not emgan's
+                raise _Broken(f"{hook}() raised {_one_line(err)}") from err
+            listed = isinstance(result, (list, tuple))
+            wrong = [r for r in result if not isinstance(r, record_type)] if listed else [result]
+            if wrong:
+                raise _Broken(f"{hook} returned {reprlib.repr(wrong[0])}; "
+                              f"expected a list of emgan_core.{record_type.__name__} records")
+            found += [(hook, record) for record in result]
+    return found
+
+
+#: the core's own subcommands, which no plugin command may take (the CLI's test keeps this in step)
+CORE_COMMANDS = frozenset({"plugins", "recipes", "models", "validate", "simulate", "eval", "run", "infer",
+                           "bench"})
+
+
+def _clash(what: str, owner: str, plugin: str, origin: dict) -> str:
+    """The reason ``plugin`` is broken when ``what`` is taken by ``owner``: which side to rename."""
+    here = f"rename it in plugin '{plugin}' ({' '.join(origin[plugin])})"
+    if owner == plugin:
+        return f"{what} is returned twice by plugin '{plugin}' ({' '.join(origin[plugin])})"
+    if owner == "core":
+        noun = what.split(" ")[0] if what.startswith(("command ", "model ")) else "component"
+        return f"{what} is a core {noun} (emgan-core {_core_version()}): {here}"
+    return f"{what} is already registered by plugin '{owner}' ({' '.join(origin[owner])}): {here}"
+
+
+def _check(reg: Registry, records: list[tuple[str, Any]], plugin: str, origin: dict) -> None:
+    """_Broken if a component or command name of ``plugin`` is malformed or already taken."""
+    taken = {e.key: e.plugin for e in reg.entries.values()}
+    taken |= {f"command '{name}'": "core" for name in CORE_COMMANDS}
+    taken |= {f"command '{name}'": owner for name, (_, owner) in reg.commands.items()}
+    taken |= {f"model '{name}'": owner for name, (_, owner) in reg.models.items()}
+    for hook, record in records:
+        if hook == "emgan_recipes":
+            continue
+        kind = _KIND_OF_HOOK.get(hook)
+        noun = "model" if hook == "emgan_models" else "command"
+        what = f"{kind}/{record.name}" if kind else f"{noun} '{record.name}'"
+        if not (isinstance(record.name, str) and _NAME.match(record.name)):
+            raise _Broken(f"{what}: names must be lower-case words joined by dashes")
+        if what in taken:
+            raise _Broken(_clash(what, taken[what], plugin, origin))
+        taken[what] = plugin
+
+
+def _add(reg: Registry, records: list[tuple[str, Any]], plugin: str, origin: dict) -> None:
+    """Add ``plugin`` and all its checked records to ``reg``."""
+    dist, version = reg.plugins[plugin] = origin[plugin]
+    for hook, record in records:
+        if hook == "emgan_recipes":
+            reg.recipe_dirs.append((Path(record.path), plugin))
+        elif hook == "emgan_commands":
+            reg.commands[record.name] = (record, plugin)
+        elif hook == "emgan_models":
+            reg.models[record.name] = (record, plugin)
+        else:
+            reg.add(_KIND_OF_HOOK[hook], record, plugin, dist, version)
 
 
 def collect(pm: pluggy.PluginManager, origin: dict, broken: dict | None = None) -> Registry:
-    """Call every hook of every plugin and fill a Registry, checking for conflicts."""
-    reg = Registry(plugins=dict(origin), broken=dict(broken or {}))
-    for kind, hook in _HOOK_OF_KIND.items():
-        for plugin_name, records in _hook_results(pm, hook):
-            dist, version = origin.get(plugin_name, ("unknown", ""))
-            for comp in records:
-                reg.add(kind, comp, plugin_name, dist, version)
-    for plugin_name, records in _hook_results(pm, "emgan_recipes"):
-        reg.recipe_dirs += [(Path(rd.path), plugin_name) for rd in records]
-    for plugin_name, records in _hook_results(pm, "emgan_commands"):
-        for cmd in records:
-            if cmd.name in reg.commands:
-                other = reg.commands[cmd.name][1]
-                raise RegistryError(f"command '{cmd.name}' is registered twice: by plugin "
-                                    f"'{other}' ({origin[other][0]}) and by '{plugin_name}' "
-                                    f"({origin[plugin_name][0]})")
-            reg.commands[cmd.name] = (cmd, plugin_name)
+    """Call every plugin's hooks and fill a Registry: the core first, then the others sorted by name.
+
+    A plugin is added whole or not at all: one whose hook raises, returns wrong records, or names
+    something malformed or already taken is recorded in ``Registry.broken`` with ``pm.broken`` and
+    ``broken``.
+    """
+    reg = Registry(broken={**getattr(pm, "broken", {}), **(broken or {})})
+    for plugin in sorted(origin, key=lambda name: (name != "core", name)):
+        try:
+            records = _records(pm, plugin)
+            _check(reg, records, plugin, origin)
+        except _Broken as err:
+            if plugin == "core":
+                raise RegistryError(f"emgan-core's own plugin is broken: {err}") from err
+            _mark(reg.broken, plugin, *origin[plugin], str(err))
+            continue
+        _add(reg, records, plugin, origin)
     return reg
 
 

@@ -170,7 +170,8 @@ def _check_components(plugin: str, params: dict[str, dict]) -> None:
 
 
 def _check_recipes(plugin: str, recipe: str, user_data: tuple[str, ...]) -> None:
-    """Every recipe of ``plugin`` validates (those in ``user_data`` on their schema only)."""
+    """Every recipe of ``plugin`` validates (those in ``user_data`` on their schema only); a step's
+    memory, which depends on the machine (paper recipes are written for a GPU), is not compared."""
     from emgan_core.recipes import load_recipe, validate
 
     recipes = plugin_recipes(plugin)
@@ -178,7 +179,7 @@ def _check_recipes(plugin: str, recipe: str, user_data: tuple[str, ...]) -> None
     unknown = set(user_data) - set(recipes)
     assert not unknown, f"user_data names recipes the plugin does not ship: {sorted(unknown)}"
     for name, path in recipes.items():
-        validate(load_recipe(path), files=name not in user_data)
+        validate(load_recipe(path), files=name not in user_data, memory=False)
 
 
 def _train_one_step_and_reload(recipe: str, tmp_path: Path, overrides):
@@ -193,7 +194,10 @@ def _train_one_step_and_reload(recipe: str, tmp_path: Path, overrides):
     proc = run_emgan("run", recipe, "-o", run, "train.steps=1", *overrides)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (run / "checkpoints" / "last.pt").is_file(), sorted(p.name for p in run.rglob("*"))
-    assert not list(run.rglob(".*")), f"temporary files left: {list(run.rglob('.*'))}"  # atomic writes
+    from emgan_core.io.atomic import is_temporary
+
+    left = [p for p in run.rglob(".*") if is_temporary(p)]
+    assert not left, f"temporary files left: {left}"  # atomic writes
     task_name = load_recipe(find_recipe(recipe)).data.get("task") or "paired"
     task_name = task_name["name"] if isinstance(task_name, dict) else task_name
     task, ckpt = load_for_inference(run, "cpu", task=task_name)

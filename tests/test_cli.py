@@ -62,3 +62,15 @@ def test_stack_eval_with_pixel_size(emgan, tmp_path):
     assert proc.returncode == 2 and "pixel size" in proc.stderr
     proc = emgan("eval", stack, stack, "--metrics", "frc", "--pixel-size", "1.5", "--json", check_rc=0)
     assert json.loads(proc.stdout)["metrics"]["resolution_0.5_A"] == pytest.approx(3.0, rel=0.1)
+
+
+def test_the_registry_reserves_exactly_the_core_commands():
+    """A plugin command may not take a core command's name: the registry's list is the CLI's."""
+    import argparse
+
+    from emgan_core.cli.commands import add_core_commands
+    from emgan_core.registry import CORE_COMMANDS
+
+    sub = argparse.ArgumentParser().add_subparsers()
+    add_core_commands(sub)
+    assert set(sub.choices) == CORE_COMMANDS

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from emgan_core.inferers import PatchInferer
@@ -36,15 +37,24 @@ def test_usable_from_a_recipe(example_plugin, data_dir):
         out = PatchInferer(ev["patch_size"], ev["mode"], core=ev["core"])(
             lambda x: net(x), vol)
     assert out.shape == (1,) + vol.shape and np.isfinite(out).all()
-    metric = example_plugin.build("metric", "mean-abs-diff")
-    assert metric(out[0], vol).values["mean_abs_diff"] >= 0
+    metric = example_plugin.build("metric", "mean-abs-diff", scale=2.0)
+    expected = 2.0 * np.mean(np.abs(out[0].astype(np.float64) - vol))
+    assert expected > 0 and metric(out[0], vol).values["mean_abs_diff"] == pytest.approx(expected, rel=1e-12)
 
 
-def test_plugin_metric_from_the_cli(example_plugin, emgan, data_dir):
+def test_plugin_metric_from_the_cli(example_plugin, emgan, data_dir, tmp_path):
+    from emgan_core.io import write_map
+
     m = data_dir / "emringerweb_test_map.ccp4"
-    proc = emgan("eval", m, m, "--metrics", "mean-abs-diff,pearson", "--json", check_rc=0)
+    reference = read_map(m)
+    noise = np.random.default_rng(7).normal(0, reference.data.std(), reference.shape).astype(np.float32)
+    write_map(tmp_path / "noisy.mrc", reference.with_data(reference.data + noise))
+    proc = emgan("eval", tmp_path / "noisy.mrc", m, "--metrics", "mean-abs-diff,pearson", "--json", check_rc=0)
     values = json.loads(proc.stdout)["metrics"]
-    assert values["mean_abs_diff"] == 0.0 and values["pearson"] == 1.0
+    a, b = read_map(tmp_path / "noisy.mrc").data.astype(np.float64), reference.data.astype(np.float64)
+    assert values["mean_abs_diff"] == pytest.approx(np.mean(np.abs(a - b)), rel=1e-9)
+    assert values["pearson"] == pytest.approx(np.corrcoef(a.ravel(), b.ravel())[0, 1], rel=1e-9)
+    assert 0.5 < values["pearson"] < 0.9  # noise of the map's own spread: clearly not 1
 
 
 def test_a_paired_method_in_under_150_lines_passes_the_plugin_contract(example_plugin, tmp_path):

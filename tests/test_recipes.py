@@ -149,3 +149,40 @@ def test_augment_typo_is_refused_with_its_line(example_plugin, emgan):
     assert "train.augment.flip: unknown key (did you mean 'flips'?)" in proc.stderr
     proc = emgan("validate", "example-toy", "train.patches_per_volume=8")
     assert proc.returncode == 2 and "train.patches_per_volume: unknown setting" in proc.stderr
+
+
+@pytest.mark.parametrize("recipe,override,needle", [
+    ("struc2mapgan-quickstart", "train.steps=-1", "train.steps: must be ≥ 1, got -1"),
+    ("struc2mapgan-quickstart", "train.batch_size=0", "train.batch_size: must be ≥ 1, got 0"),
+    ("struc2mapgan-quickstart", "train.patch_size=0", "train.patch_size: must be ≥ 1, got 0"),
+    ("struc2mapgan-quickstart", "train.checkpoint_every=0", "train.checkpoint_every: must be ≥ 1, got 0"),
+    ("struc2mapgan-quickstart", "train.log_every=0", "train.log_every: must be ≥ 1, got 0"),
+    ("struc2mapgan-quickstart", "train.device=tpu", "train.device: 'tpu' is not a device torch can name"),
+    ("struc2mapgan-quickstart", "train.optimizer.lr=.nan", "train.optimizer.lr: expected a finite number, got nan"),
+    ("struc2mapgan-quickstart", "train.optimizer.lr=-1e-3", "train.optimizer.lr: must be > 0, got -0.001"),
+    ("struc2mapgan-quickstart", "train.optimizer.momentum=0.9", "train.optimizer.momentum: nadam takes no 'momentum'"),
+    ("struc2mapgan-quickstart", "train.ema=1.5", "train.ema: must be > 0 and < 1, got 1.5"),
+    ("struc2mapgan-quickstart", "train.patch_size=15",
+     "train.patch_size: the networks cannot train on 15×15×15 patches: spatial size (15, 15, 15) must be a multiple of 8"),
+    ("struc2mapgan-quickstart", "train.patch_size=1000", "train.patch_size: one training step needs about"),
+    ("struc2mapgan-quickstart", "eval.patch_size=30", "eval.patch_size: the generator cannot run on the inference patch"),
+    ("struc2mapgan-quickstart", "generator.params.widths=[8,0]",
+     "generator.params.widths: must be ≥ 1 and ≤ 4096, got [8, 0]"),
+    ("superem-quickstart", "generator.params.channels=0", "generator.params.channels: channels >= 1"),
+])
+def test_impossible_settings_are_refused_before_any_folder_exists(recipe, override, needle, data_dir, tmp_path):
+    """`emgan run` validates as `emgan validate` does: one line naming the override, exit 2, no run folder."""
+    from emgan_core.testing import run_emgan
+
+    extra = []
+    if recipe == "struc2mapgan-quickstart":  # its data come from curation: any manifest passes the schema
+        manifest = tmp_path / "m.csv"
+        manifest.write_text("label,split,kept,model,target\n")
+        extra = [f"data.train={manifest}", f"data.val={manifest}"]
+    run = tmp_path / "run"
+    for command in (["validate", recipe], ["run", recipe, "-o", run]):
+        proc = run_emgan(*command, *extra, override)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+        assert lines[0].startswith(f"emgan: error: override {override}: ") and needle in lines[0], lines[0]
+    assert not run.exists()

@@ -4,7 +4,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -104,19 +103,24 @@ def test_sigkill_and_resume_reproduce_the_uninterrupted_run(example_plugin, pair
     recipe = write_recipe(tmp_path / "r.yaml", pair, steps=150, val_every=50, ckpt=25)
     ref = tmp_path / "uninterrupted"
     emgan("run", recipe, "-o", ref, check_rc=0, subprocess=True)  # fresh processes, as the killed run
+    # the run to kill is asked for far more steps than it can make before the kill (no race): it is
+    # killed once its step-25 checkpoint exists, then resumed to the reference run's 150 steps
     run = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "emgan_core.cli.main", "run", str(recipe), "-o", str(run)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while not (run / "checkpoints" / "step-0000025.pt").exists() and time.time() < deadline:
-        time.sleep(0.005)
+    proc = subprocess.Popen([sys.executable, "-m", "emgan_core.cli.main", "run", str(recipe), "-o", str(run),
+                             "train.steps=1000000"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (run / "checkpoints" / "step-0000025.pt").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     from emgan_core.training.checkpoint import find_checkpoint
 
     killed_at = torch.load(find_checkpoint(run), weights_only=True)["step"]
-    assert killed_at < 150, "the run finished before it could be killed"
-    emgan("run", "--resume", run, check_rc=0, subprocess=True)
+    assert 25 <= killed_at < 150
+    (run / "checkpoints" / ".step-0000050.pt.abcd1234.tmp").write_bytes(b"PK")  # as a kill mid-write leaves
+    emgan("run", "--resume", run, "train.steps=150", check_rc=0, subprocess=True)
+    assert not (run / "checkpoints" / ".step-0000050.pt.abcd1234.tmp").exists()
+    assert yaml.safe_load((run / "recipe.yaml").read_text())["train"]["steps"] == 150
     a = [json.loads(x) for x in (ref / "scalars.jsonl").read_text().splitlines()]
     b = [json.loads(x) for x in (run / "scalars.jsonl").read_text().splitlines()]
     assert [r["step"] for r in a] == [r["step"] for r in b]
@@ -127,19 +131,13 @@ def test_sigkill_and_resume_reproduce_the_uninterrupted_run(example_plugin, pair
     assert ma["validation"] == mb["validation"]
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_process_gloo_ends_with_identical_weights(example_plugin, pair, tmp_path):
     recipe = write_recipe(tmp_path / "r.yaml", pair, steps=20, val_every=10, ckpt=10)
     run = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
-         f"--master_port={_free_port()}", "-m", "emgan_core.cli.main", "run", str(recipe), "-o", str(run)],
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",  # picks its own port
+         "-m", "emgan_core.cli.main", "run", str(recipe), "-o", str(run)],
         capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     # the ranks write to one stderr concurrently: lines can interleave, so match the digests exactly
@@ -178,20 +176,30 @@ def test_wasserstein_options_ema_schedule_and_cpu_fallbacks(example_plugin, pair
     assert "critic/gradient_penalty" in (tmp_path / "gp" / "scalars.jsonl").read_text()
 
 
-def test_compile_runs_on_cpu(example_plugin, pair, tmp_path, emgan):
+def test_compile_runs_on_cpu(example_plugin, pair, tmp_path):
+    """train.compile compiles the generator with torch.compile (graphs made by dynamo) and trains."""
+    from torch._dynamo.utils import counters
+
+    from emgan_core.cli.main import main
+
     recipe = write_recipe(tmp_path / "r.yaml", pair, steps=3, val_every=3, ckpt=3, train__compile=True)
     data = yaml.safe_load(recipe.read_text())
     del data["critic"]
     data["losses"] = [{"name": "l1"}]
     recipe.write_text(yaml.safe_dump(data))
-    emgan("run", recipe, "-o", tmp_path / "run", check_rc=0)
+    torch._dynamo.reset()
+    counters.clear()
+    assert main(["run", str(recipe), "-o", str(tmp_path / "run")]) == 0  # in this process: its counters
+    assert counters["stats"]["unique_graphs"] >= 1, dict(counters["stats"])
+    assert "torch.compile unavailable" not in (tmp_path / "run" / "train.log").read_text()
     assert torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)["step"] == 3
 
 
 def test_run_errors_are_one_line(example_plugin, pair, tmp_path, emgan):
     recipe = write_recipe(tmp_path / "r.yaml", pair, steps=3, train__optimizer={"name": "adamm", "lr": 1e-3})
     proc = emgan("run", recipe, "-o", tmp_path / "run")
-    assert proc.returncode == 2 and "train.optimizer.name: unknown optimizer 'adamm'" in proc.stderr
+    assert proc.returncode == 2 and "train.optimizer.name: expected one of 'adam', 'nadam', 'rmsprop', 'adamw', " \
+        "got 'adamm' (did you mean 'adam'?)" in proc.stderr
     recipe = write_recipe(tmp_path / "r.yaml", pair, steps=3, train__precision="fp8")
     proc = emgan("run", recipe, "-o", tmp_path / "run")
     assert proc.returncode == 2 and "train.precision: expected one of 'fp32', 'bf16', 'fp16'" in proc.stderr

@@ -45,7 +45,7 @@ SHIPPED = {
 FULL = {"denoise-quickstart", "diffragan-quickstart", "diffragan", "diffragan-phasing", "superem-quickstart"}
 #: recipes reading the user's data or an earlier command's output: validated with --no-files
 SCHEMA_ONLY = {"cryoetgan", "cryoetgan-classifier", "cryoetgan-microtubules", "cryoetgan-quickstart",
-               "denoise", "struc2mapgan", "struc2mapgan-quickstart", "superem"}
+               "denoise", "struc2mapgan", "struc2mapgan-quickstart", "struc2mapgan-small", "superem"}
 
 
 def _shipped_recipe_names() -> set[str]:
@@ -102,7 +102,8 @@ def test_relative_paths_fall_back_to_the_recipe_folder(tmp_path, monkeypatch):
 def test_files_found_nowhere_keep_their_message(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     path = tmp_path / "recipe.yaml"
-    path.write_text("generator: unet\ndata:\n  train:\n    - {target: data/gone.mrc, model: data/gone.pdb}\n")
+    path.write_text("generator: {name: unet, params: {depth: 4, spatial_dims: 3}}\ndata:\n  train:\n"
+                    "    - {target: data/gone.mrc, model: data/gone.pdb}\n")
     with pytest.raises(EmganError) as err:
         validate(load_recipe(path))
     assert err.value.line().splitlines() == [f"{path}:4: data.train.0.{k}: file not found: data/gone.{ext}"

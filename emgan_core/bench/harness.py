@@ -6,10 +6,11 @@ A benchmark is YAML::
     inputs:            # an input (structure or map) and its reference map; extra keys are free
       - {label: emd2566, input: examples/data/3J6B_chain9.pdb,
          reference: examples/data/emd2566_3J6B_chain9.mrc, resolution: 3.2}
-    methods:           # a simulator alone (a baseline), a trained checkpoint, or a control
+    methods:           # a simulator alone (a baseline), a classical filter, a trained checkpoint, or a control
       - {label: gaussian-2A, simulator: {name: gaussian, params: {resolution: 2.0}}}
       - {label: gaussian-own, simulator: {name: gaussian, params: {resolution: ${resolution}}}}
       - {label: gan, checkpoint: runs/demo}
+      - {label: lowpass-10A, filter: {name: lowpass, params: {cutoff: 10}}}   # of the input (stacks)
       - {label: control-noise, control: noise}   # noise | constant | input: must score low
     metrics: [chimerax-correlation, thresholded-pcc, thresholded-ssim, pearson, fsc]
     note: one line printed at the top of the report
@@ -26,13 +27,16 @@ then maps the whole input set (labels carried over) and metrics that compare dis
 samples score it against the reference set (e.g. FID and PRDC on a classifier's embeddings);
 normalisation and controls are per sample.
 
-A checkpoint method may give ``options`` (keyword options of its task's ``infer``, e.g. ``{pattern:
-swapped}`` for a DiffraGAN control) and ``test_mode`` (``pix2pix`` or ``eval``); torch is seeded
+A checkpoint method (a checkpoint file, run directory or installed model's name) may give
+``options`` (keyword options of its task's ``infer``, e.g. ``{pattern: swapped}`` for a DiffraGAN
+control, ``{resolution: ${resolution}}``) and ``test_mode`` (``pix2pix`` or ``eval``); torch is seeded
 with the benchmark's ``seed`` (0) before every inference, so test-time dropout repeats exactly.
 
 Outputs and references are normalised (``normalise: minmax`` by default; ``zscore`` or ``none``,
 which metrics with their own normalisation, as the papers' are, want) after the output is resampled
-onto the reference grid; metrics with ``shared_grid = False`` get the output on its own grid.
+onto the reference grid; metrics with ``shared_grid = False`` get the output on its own grid, unless
+the benchmark says ``on_reference_grid: true`` (every metric on the reference grid: struc2mapGAN's
+protocol, whose generated maps are resampled onto the experimental map's grid before scoring).
 ``${key}`` in a simulator or metric parameter takes the value of ``key`` from the input entry (e.g.
 the map's own resolution, its atomic model). A method may also be an ``output`` made elsewhere (a
 file, or ``{input label: file}``), scored as it is: another program's result, an earlier run. Controls: ``noise`` is uniform noise on the reference grid, ``constant`` a map of
@@ -61,9 +65,9 @@ from ..transforms.intensity import NORMALISATIONS
 from ..volume import ImageStack, Volume
 
 _VAR = re.compile(r"^\$\{(\w+)\}$")
-SECTIONS = {"name", "inputs", "methods", "metrics", "normalise", "note", "seed"}
+SECTIONS = {"name", "inputs", "methods", "metrics", "normalise", "note", "seed", "on_reference_grid"}
 CONTROLS = ("noise", "constant", "input", "reference")
-METHOD_KINDS = ("simulator", "checkpoint", "control", "output")
+METHOD_KINDS = ("simulator", "checkpoint", "control", "output", "filter")
 
 
 @dataclass
@@ -76,6 +80,9 @@ class Benchmark:
     normalise: str = "minmax"
     note: str = ""
     seed: int = 0
+    #: every metric sees the output resampled onto the reference grid, those that place maps in
+    #: world coordinates too (as a map written with ``--ref-map`` and opened beside its reference)
+    on_reference_grid: bool = False
 
 
 @dataclass
@@ -107,6 +114,8 @@ def load_benchmark(path: str | os.PathLike, registry: Registry | None = None) ->
         problems.append((key, f"unknown section ({', '.join(sorted(SECTIONS))})"))
     if not isinstance(data.get("seed", 0), int) or isinstance(data.get("seed", 0), bool):
         problems.append(("seed", f"expected an integer, got {data.get('seed')!r}"))
+    if not isinstance(data.get("on_reference_grid", False), bool):
+        problems.append(("on_reference_grid", f"expected true or false, got {data.get('on_reference_grid')!r}"))
     if data.get("normalise", "minmax") not in NORMALISATIONS:
         problems.append(("normalise", f"expected one of {', '.join(NORMALISATIONS)}"))
     inputs, methods, metrics = data.get("inputs") or [], data.get("methods") or [], data.get("metrics") or []
@@ -126,14 +135,25 @@ def load_benchmark(path: str | os.PathLike, registry: Registry | None = None) ->
         _check_with_variables("metric", spec, f"metrics.{i}", registry, problems)
     if problems:
         raise RecipeError([f"{recipe.where(k)}: {k}: {msg}" for k, msg in problems])
-    for i, m in enumerate(methods):
-        m.setdefault("label", m["simulator"]["name"] if "simulator" in m
-                     else f"control-{m['control']}" if "control" in m
-                     else "output" if "output" in m else Path(m["checkpoint"]).stem)
+    for m in methods:
+        if "label" not in m:
+            m["label"] = _default_label(m)
     for i, item in enumerate(inputs):
         item.setdefault("label", Path(item["input"]).stem)
     return Benchmark(str(data.get("name") or path.stem), inputs, methods, metrics, path,
-                     data.get("normalise", "minmax"), str(data.get("note") or ""), int(data.get("seed", 0)))
+                     data.get("normalise", "minmax"), str(data.get("note") or ""), int(data.get("seed", 0)),
+                     bool(data.get("on_reference_grid", False)))
+
+
+def _default_label(method: dict) -> str:
+    """A method's label when the benchmark gives none: its component's name, control or file."""
+    for kind in ("simulator", "filter"):
+        if kind in method:
+            spec = method[kind]
+            return spec if isinstance(spec, str) else spec["name"]
+    if "control" in method:
+        return f"control-{method['control']}"
+    return "output" if "output" in method else Path(str(method["checkpoint"])).stem
 
 
 def _check_methods(methods: list, registry: Registry, problems: list) -> None:
@@ -142,7 +162,7 @@ def _check_methods(methods: list, registry: Registry, problems: list) -> None:
     for i, m in enumerate(methods):
         if not isinstance(m, dict) or len(set(METHOD_KINDS) & set(m)) != 1:
             problems.append((f"methods.{i}", "each method needs exactly one of 'simulator', 'checkpoint', "
-                                             "'control' or 'output'"))
+                                             "'filter', 'control' or 'output'"))
             continue
         if "output" in m:
             outputs = m["output"] if isinstance(m["output"], dict) else {"": m["output"]}
@@ -154,10 +174,14 @@ def _check_methods(methods: list, registry: Registry, problems: list) -> None:
                 problems.append((f"methods.{i}.control", f"unknown control '{m['control']}' "
                                                          f"(one of {', '.join(CONTROLS)})"))
             continue
+        if "filter" in m:
+            _check_with_variables("filter", m["filter"], f"methods.{i}.filter", registry, problems)
+            continue
         if "simulator" in m:
             _check_with_variables("simulator", m["simulator"], f"methods.{i}.simulator", registry, problems)
-        elif not Path(m["checkpoint"]).exists():
-            problems.append((f"methods.{i}.checkpoint", f"file not found: {m['checkpoint']}"))
+        elif not Path(m["checkpoint"]).exists() and str(m["checkpoint"]) not in registry.models:
+            problems.append((f"methods.{i}.checkpoint", f"file not found (nor an installed model's name; "
+                                                        f"see `emgan models`): {m['checkpoint']}"))
         if "checkpoint" not in m and ({"options", "test_mode"} & set(m)):
             problems.append((f"methods.{i}", "'options' and 'test_mode' go with a 'checkpoint' method"))
         if not isinstance(m.get("options", {}), dict):
@@ -232,6 +256,16 @@ def _run_method(method: dict, item: dict, reference, registry: Registry, device:
         return read_any(outputs)
     if "control" in method:
         return _control(method["control"], item, reference)
+    if "filter" in method:  # classical processing of the input: the baseline a user would otherwise run
+        spec = method["filter"]
+        spec = {"name": spec, "params": {}} if isinstance(spec, str) else spec
+        filt = registry.build("filter", spec["name"], **_substitute(spec.get("params") or {}, item, method["label"]))
+        table = None
+        if item.get("star"):
+            from ..io import read_particle_star
+
+            table = read_particle_star(item["star"])
+        return filt(read_entry(item, "input"), table)
     if "simulator" in method:
         if isinstance(reference, ImageStack):
             raise EmganError("a simulator method makes maps; this input's reference is an image stack",
@@ -249,7 +283,7 @@ def _run_method(method: dict, item: dict, reference, registry: Registry, device:
         method["_loaded"] = load_for_inference(method["checkpoint"], device, test_mode=method.get("test_mode"))
     task, _ = method["_loaded"]
     torch.manual_seed(seed)  # test-time dropout (pix2pix) draws the same masks on every run
-    options = dict(method.get("options") or {})
+    options = _substitute(dict(method.get("options") or {}), item, method["label"])
     if item.get("star"):
         if not getattr(task, "accepts_star", False):
             raise EmganError(f"task/{type(task).__name__} does not read particle tables: drop 'star'",
@@ -300,7 +334,8 @@ def run_benchmark(bench: Benchmark, device: str = "cpu", registry: Registry | No
             peak = torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else None
             values, curves, metric_of = {}, {}, {}
             for name, metric in metrics:
-                r = metric(out if getattr(metric, "shared_grid", True) else own_grid, reference)
+                shared = getattr(metric, "shared_grid", True) or bench.on_reference_grid
+                r = metric(out if shared else own_grid, reference)
                 for k, v in r.values.items():
                     key = f"{name}.{k}" if k in values else k
                     values[key] = float(v)

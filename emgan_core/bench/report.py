@@ -249,14 +249,29 @@ place both maps in world coordinates themselves).</p>
 </body></html>"""
 
 
+REPORT_FILES = {"csv": "results.csv", "json": "results.json", "md": "report.md", "html": "report.html"}
+
+
+def report_paths(out_dir: str | Path, check: bool = False) -> dict[str, Path]:
+    """The report's files in ``out_dir`` by kind; ``check``: each checked as a new output
+    (:func:`~emgan_core.io.atomic.check_output`) when the folder exists, before any work."""
+    from ..io.atomic import check_output
+
+    out = Path(out_dir)
+    paths = {kind: out / name for kind, name in REPORT_FILES.items()}
+    if check and out.is_dir():
+        for path in paths.values():
+            check_output(path)
+    return paths
+
+
 def write_report(bench: Benchmark, results: list[Result], out_dir: str | Path) -> dict[str, Path]:
     """Write results.csv, results.json, report.md and report.html into ``out_dir`` (each atomically);
     returns their paths by kind."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t = _tables(bench, results)
-    paths = {k: out / f for k, f in (("csv", "results.csv"), ("json", "results.json"),
-                                     ("md", "report.md"), ("html", "report.html"))}
+    paths = report_paths(out)
     with atomic_output(paths["csv"]) as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["method", "input"] + t.names + ["seconds", "peak_gpu_mb"])

@@ -39,11 +39,22 @@ def _add_inspection_commands(sub) -> None:
                    "beside which its data/ folder holds any data it ships)")
     p.set_defaults(func=cmd_recipes)
 
+    p = action_parser(sub, "models", "list the trained models plugins ship, show a model card, fetch one or "
+                       "print its checkpoint's path", "emgan models show struc2mapgan-emdb\n"
+                       "  emgan models fetch superem-published --from Downloads/G_model")
+    p.add_argument("action", nargs="?", choices=("list", "show", "fetch", "path", "export"), default="list")
+    p.add_argument("name", nargs="?", help="model name (see `emgan models`); export: a checkpoint or run directory")
+    p.add_argument("-o", "--output", help="export: the inference checkpoint to write (networks only; its "
+                   "SHA-256 is printed, for a plugin's ModelFile record)")
+    p.add_argument("--from", dest="source", metavar="PATH", help="fetch: take the file (or a folder holding the "
+                   "model's files) from here instead of downloading it; its SHA-256 is checked")
+    p.set_defaults(func=cmd_models)
+
     p = action_parser(sub, "validate", "check a recipe completely (names, parameters, types, files)",
                        "emgan validate recipe.yaml train.steps=2\n"
                        "  emgan validate struc2mapgan-quickstart --no-files")
     p.add_argument("recipe", help="recipe file or shipped recipe name")
-    p.add_argument("overrides", nargs="*", help="dotted overrides key.path=value")
+    p.add_argument("params", nargs="*", metavar="overrides", help="dotted overrides key.path=value")
     p.add_argument("--no-files", action="store_true", help="check everything but whether input files "
                    "exist (recipes whose data are yours, or made by an earlier command)")
     p.set_defaults(func=cmd_validate)
@@ -128,10 +139,46 @@ def cmd_recipes(args) -> int:
     return 0
 
 
+def cmd_models(args) -> int:
+    from ..models import card_text, checkpoint_path, file_path, get_model
+
+    reg = get_registry()
+    if args.action == "list":
+        if not reg.models:
+            print("no trained models shipped by the installed plugins")
+        for name, (model, plugin) in sorted(reg.models.items()):
+            where = "shipped" if all(f.path for f in model.files) else "fetched on first use"
+            print(f"{name:<28} [{plugin}] task/{model.task}, {model.license}, {where}: {model.summary}")
+        return 0
+    if not args.name:
+        raise EmganError(f"models {args.action} needs a model name; see `emgan models`")
+    if args.action == "show":
+        print(card_text(args.name), end="")
+        return 0
+    if args.action == "export":
+        from ..io.atomic import check_output
+        from ..models import sha256
+        from ..training.checkpoint import export_for_inference
+
+        if not args.output:
+            raise EmganError("models export needs -o FILE", "--output")
+        check_output(args.output, inputs=[args.name])
+        payload = export_for_inference(args.name, args.output)
+        print(f"{args.output}: step {payload['step']}, {Path(args.output).stat().st_size:,} bytes, "
+              f"sha256 {sha256(args.output)}")
+        return 0
+    if args.action == "fetch":
+        model = get_model(args.name)
+        for f in model.files:
+            print(f"{file_path(model, f, args.source)}: {f.name}, SHA-256 verified")
+    print(checkpoint_path(args.name, args.source))
+    return 0
+
+
 def cmd_validate(args) -> int:
     from ..recipes import load_recipe, validate
 
-    recipe = validate(load_recipe(args.recipe, args.overrides), files=not args.no_files)
+    recipe = validate(load_recipe(args.recipe, args.params), files=not args.no_files)
     files = "; schema only, input files not checked" if args.no_files else ""
     print(f"{recipe.path}: ok ({len(recipe.data)} sections{files})")
     if recipe.resolved:
@@ -142,6 +189,13 @@ def cmd_validate(args) -> int:
 
 
 # -- simulate ------------------------------------------------------------------------------------
+
+def overwrite_allowed() -> bool:
+    """Whether the running command may replace existing outputs (``--overwrite`` on its line)."""
+    from ..io.atomic import overwrite_allowed as allowed
+
+    return allowed()
+
 
 def parse_key_values(items: list[str], where: str) -> dict:
     """``key=value`` strings to a dict, values parsed as YAML (2.0 -> float, [1,2] -> list)."""
@@ -191,11 +245,11 @@ def simulator_from(name: str, recipe: str | None, params: list[str], where: str)
 
 def cmd_simulate(args) -> int:
     from ..io import read_map
-    from ..io.atomic import check_writable
+    from ..io.atomic import check_output
 
     params = parse_key_values(args.params, f"simulate {args.name}")
     sim = build_checked("simulator", args.name, params, args.name)
-    check_writable(args.output)
+    check_output(args.output, inputs=[args.input, args.on_grid])
     source = sim.read_input(args.input)
     kwargs = {"grid": read_map(args.on_grid)} if args.on_grid else {}
     t0 = time.perf_counter()
@@ -271,8 +325,10 @@ def add_training_commands(sub) -> None:
     p.set_defaults(func=cmd_run)
 
     p = action_parser(sub, "infer", "run a trained generator on a new input (no recipe needed)",
-                       "emgan infer runs/demo model.pdb -o generated.mrc --ref-map experimental.mrc")
-    p.add_argument("checkpoint", help="checkpoint file or run directory (uses checkpoints/last.pt)")
+                       "emgan infer runs/demo model.pdb -o generated.mrc --ref-map experimental.mrc\n"
+                       "  emgan infer struc2mapgan-emdb model.pdb -o generated.mrc --resolution 3.5")
+    p.add_argument("checkpoint", help="checkpoint file, run directory (its newest checkpoint) or the name of "
+                   "a trained model (`emgan models`)")
     p.add_argument("input", help="input map, image stack or structure, as the model was trained")
     p.add_argument("-o", "--output", required=True, help="output map or stack (written atomically)")
     p.add_argument("--ref-map", metavar="MAP", help="resample the output onto this map's grid")
@@ -293,14 +349,22 @@ def cmd_run(args) -> int:
 
     from ..recipes import load_recipe, validate
     from ..training import Trainer
+    from ..training.rundir import RunDir
 
     if args.resume:
-        if args.recipe or args.params:
-            raise EmganError("--resume continues a run with its own recipe; give no recipe or overrides")
+        overrides = ([args.recipe] if args.recipe else []) + list(args.params or [])
+        if args.recipe and "=" not in args.recipe:
+            raise EmganError("--resume continues a run with its own recipe; give no recipe (only overrides "
+                             f"of {', '.join(sorted(RESUME_OVERRIDES))})", args.recipe)
+        for item in overrides:
+            key = item.split("=", 1)[0].strip()
+            if key not in RESUME_OVERRIDES:
+                raise EmganError(f"cannot be changed when resuming (it would not continue the same run); "
+                                 f"these can: {', '.join(sorted(RESUME_OVERRIDES))}", f"override {item}")
         run_dir = Path(args.resume)
         if not (run_dir / "recipe.yaml").exists():
             raise EmganError("not a run directory (no recipe.yaml)", str(run_dir))
-        recipe = validate(load_recipe(run_dir / "recipe.yaml"))
+        recipe = validate(load_recipe(run_dir / "recipe.yaml", overrides))
         Trainer(recipe, run_dir, resume=True).fit()
         return 0
     if not args.recipe:
@@ -308,10 +372,14 @@ def cmd_run(args) -> int:
     recipe = validate(load_recipe(args.recipe, args.params))
     name = Path(str(args.recipe)).stem
     run_dir = Path(args.run_dir or f"runs/{name}-{datetime.now():%Y%m%d-%H%M%S}")
-    if (run_dir / "checkpoints" / "last.pt").exists():
-        raise EmganError("run directory already holds a run: use --resume, or another -o", str(run_dir))
+    RunDir(run_dir).ensure_new()
     Trainer(recipe, run_dir).fit()
     return 0
+
+
+#: settings ``emgan run --resume RUN key=value`` may change: how long and how it reports, not what it learns
+RESUME_OVERRIDES = frozenset({"train.steps", "train.log_every", "train.val_every", "train.checkpoint_every",
+                              "train.val_batches", "train.num_workers", "train.device"})
 
 
 def cmd_infer(args) -> int:
@@ -338,11 +406,13 @@ def add_bench_command(sub) -> None:
 
 def cmd_bench(args) -> int:
     from ..bench import load_benchmark, run_benchmark, write_report
+    from ..bench.report import report_paths
 
     bench = load_benchmark(args.benchmark)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise EmganError("exists and is not a folder", str(out))
+    report_paths(out, check=True)
     results = run_benchmark(bench, resolve_device(args.device),
                             progress=lambda msg: print(msg, file=sys.stderr))
     paths = write_report(bench, results, out)

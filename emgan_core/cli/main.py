@@ -10,6 +10,7 @@ import sys
 import traceback
 
 from ..errors import EmganError
+from ..io.atomic import output_policy
 from . import commands
 
 
@@ -23,6 +24,9 @@ def build_parser(registry=None, command: str | None = None) -> argparse.Argument
         epilog="example:\n  emgan simulate gaussian model.pdb -o sim.mrc resolution=2.0 voxel_size=1.0",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace existing output files (never one of the command's own inputs); "
+                             "accepted anywhere on the line")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     commands.add_core_commands(sub)
@@ -35,10 +39,18 @@ def build_parser(registry=None, command: str | None = None) -> argparse.Argument
     return parser
 
 
+def _printable(line: str) -> str:
+    """``line`` with control and line-separator characters (from a user's file name or value)
+    written as escapes, so that one problem stays one line on any terminal."""
+    import unicodedata
+
+    return "".join(repr(c)[1:-1] if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in line)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    debug = "--debug" in argv
-    argv = [a for a in argv if a != "--debug"]  # accepted anywhere on the line
+    debug, overwrite = "--debug" in argv, "--overwrite" in argv
+    argv = [a for a in argv if a not in ("--debug", "--overwrite")]  # accepted anywhere on the line
     try:
         from ..registry import get_registry
 
@@ -54,12 +66,13 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unrecognized arguments: {' '.join(stray)}")
         if extra:
             args.params = list(args.params or []) + extra
-        return int(args.func(args) or 0)
+        with output_policy(overwrite):
+            return int(args.func(args) or 0)
     except EmganError as err:
         if debug:
             traceback.print_exc()
-        for line in err.line().splitlines():
-            print(f"emgan: error: {line}", file=sys.stderr)
+        for line in err.line().split("\n"):  # problems are separated by newlines only
+            print(f"emgan: error: {_printable(line)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("emgan: interrupted", file=sys.stderr)

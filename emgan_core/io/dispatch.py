@@ -18,11 +18,11 @@ def read_any(path: str | os.PathLike, pixel_size: float | None = None) -> Volume
     return read_map(path)
 
 
-def write_any(value: Volume | ImageStack, path: str | os.PathLike) -> None:
+def write_any(value: Volume | ImageStack, path: str | os.PathLike, overwrite: bool | None = None) -> None:
     """Write a Volume as an MRC map or an ImageStack as an .mrcs stack, atomically."""
     if isinstance(value, ImageStack):
-        write_image_stack(path, value)
+        write_image_stack(path, value, overwrite=overwrite)
     elif isinstance(value, Volume):
-        write_map(path, value)
+        write_map(path, value, overwrite=overwrite)
     else:
         raise TypeError(f"cannot write {type(value).__name__}: expected a Volume or an ImageStack")

@@ -27,10 +27,12 @@ def read_manifest(path: str | os.PathLike, split: str | None = None, columns=Non
     cells, limited to ``columns`` if given; cells of the ``paths`` columns resolved as the module
     says. Raises :class:`~emgan_core.errors.EmganError` naming the file if it is missing or unreadable."""
     from ..errors import EmganError
+    from .atomic import note_input
 
     path = Path(path)
     if not path.is_file():
         raise EmganError("manifest not found", str(path))
+    note_input(path)
     try:
         with open(path, newline="") as f:
             rows = list(csv.DictReader(f))

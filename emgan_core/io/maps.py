@@ -17,9 +17,46 @@ import numpy as np
 
 from ..errors import EmganError
 from ..volume import Volume
-from .atomic import atomic_output
+from .atomic import atomic_output, note_input
 
 _AXIS = {1: "x", 2: "y", 3: "z"}
+
+
+def _check_extended_header(path: Path) -> None:
+    """Refuse an uncompressed file whose NSYMBT (extended header size) is larger than the file, before
+    mrcfile reads it: mrcfile allocates NSYMBT bytes first, up to 2 GiB for a corrupt header. The
+    byte order is chosen as mrcfile chooses it (machine stamp, else little-endian; the other order
+    when only that one gives a valid mode)."""
+    try:
+        with open(path, "rb") as stream:
+            raw = stream.read(1024)
+        size = path.stat().st_size
+    except OSError:
+        return  # mrcfile reports it
+    if len(raw) < 1024 or raw[:2] == b"\x1f\x8b" or raw[:3] == b"BZh":
+        return  # too short (mrcfile reports it) or compressed (its size is not the file's)
+
+    def read(order: str):
+        return np.frombuffer(raw, dtype=mrcfile.dtypes.HEADER_DTYPE.newbyteorder(order))[0]
+
+    try:
+        order = mrcfile.utils.byte_order_from_machine_stamp(read("<")["machst"])
+    except ValueError:
+        order = "<"
+    header = read(order)
+    try:
+        mrcfile.utils.dtype_from_mode(header["mode"])
+    except ValueError:
+        flipped = read(">" if order == "<" else "<")
+        try:
+            mrcfile.utils.dtype_from_mode(flipped["mode"])
+            header = flipped
+        except ValueError:
+            pass
+    nsymbt = int(header["nsymbt"])
+    if nsymbt > size - 1024:
+        raise EmganError(f"corrupt header: an extended header of NSYMBT = {nsymbt} bytes does not fit in the "
+                         f"file ({size} bytes)", str(path))
 
 
 def _open(path: Path):
@@ -28,11 +65,13 @@ def _open(path: Path):
         raise EmganError("file not found", str(path))
     if path.is_dir():
         raise EmganError("is a directory, expected an MRC/CCP4 map", str(path))
+    note_input(path)
+    _check_extended_header(path)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             mrc = mrcfile.open(str(path), mode="r", permissive=True)
-        except (ValueError, OSError, EOFError) as err:
+        except (ValueError, OSError, EOFError, OverflowError) as err:  # Overflow: sizes beyond any file
             raise EmganError(f"not a readable MRC/CCP4 map ({err})", str(path)) from None
     notes = [str(w.message) for w in caught]
     for note in notes:
@@ -43,6 +82,11 @@ def _open(path: Path):
         mrc.close()
         detail = "; ".join(n for n in notes if "data block" in n) or "; ".join(notes)
         raise EmganError(f"truncated or corrupt MRC data block ({detail})", str(path))
+    if np.iscomplexobj(mrc.data):
+        mode = int(mrc.header.mode)
+        mrc.close()
+        raise EmganError(f"complex-valued data (MRC mode {mode}, a Fourier transform?), expected real densities",
+                         str(path))
     return mrc, notes
 
 
@@ -62,13 +106,27 @@ def voxel_size_from_header(header, where: str) -> np.ndarray:
     """Voxel size (x, y, z) in Å = CELLA / (MX, MY, MZ) — the sampling, not NX, NY, NZ."""
     cella = np.array([header.cella.x, header.cella.y, header.cella.z], dtype=np.float64)
     sampling = np.array([header.mx, header.my, header.mz], dtype=np.float64)
-    if np.any(sampling <= 0) or np.any(cella <= 0):
+    if np.any(sampling <= 0) or not np.all(np.isfinite(cella) & (cella > 0)):
         raise EmganError(
             f"header has no valid voxel size (CELLA {cella.tolist()} Å, MX,MY,MZ "
             f"{sampling.astype(int).tolist()})",
             where,
         )
     return cella / sampling
+
+
+def read_voxel_size(path: str | os.PathLike) -> np.ndarray:
+    """Voxel size (x, y, z) in Å of a map, from its header alone (no data read)."""
+    path = Path(path)
+    if not path.is_file():
+        raise EmganError("file not found", str(path))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with mrcfile.open(str(path), mode="r", permissive=True, header_only=True) as mrc:
+                return voxel_size_from_header(mrc.header, str(path))
+    except (ValueError, OSError, EOFError) as err:
+        raise EmganError(f"not a readable MRC/CCP4 map ({err})", str(path)) from None
 
 
 def resolve_origin(header, voxel_size: np.ndarray) -> np.ndarray:
@@ -82,7 +140,8 @@ def resolve_origin(header, voxel_size: np.ndarray) -> np.ndarray:
     if np.any(origin != 0):
         return origin.astype(np.float64)
     start = _start_xyz(header)
-    return (np.asarray(start, np.float32) * voxel_size.astype(np.float32)).astype(np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):  # a corrupt header: read_map refuses the result
+        return (np.asarray(start, np.float32) * voxel_size.astype(np.float32)).astype(np.float64)
 
 
 def _start_xyz(header) -> tuple[int, int, int]:
@@ -119,6 +178,9 @@ def read_map(path: str | os.PathLike, allow_stack: bool = True) -> Volume:
         perm = _axis_permutation(header, where)
         voxel = voxel_size_from_header(header, where)
         origin = resolve_origin(header, voxel)
+        if not np.all(np.isfinite(origin)):
+            raise EmganError(f"header places the map at a non-finite origin {origin.tolist()} Å "
+                             "(ORIGIN, or N*START × voxel size)", where)
         start = _start_xyz(header)
         cell = (tuple(float(c) for c in (header.cella.x, header.cella.y, header.cella.z)),
                 (int(header.mx), int(header.my), int(header.mz)))
@@ -158,17 +220,20 @@ def _cell_for(volume: Volume) -> tuple[tuple[float, ...], tuple[int, ...]]:
     return cella, tuple(int(n) for n in n_xyz)
 
 
-def write_map(path: str | os.PathLike, volume: Volume, label: str | None = None) -> Path:
+def write_map(path: str | os.PathLike, volume: Volume, label: str | None = None,
+              overwrite: bool | None = None) -> Path:
     """Write ``volume`` atomically as a standard-order (1, 2, 3) float32 MRC2014 map.
 
     Both ORIGIN and N*START are written so that ChimeraX, gemmi and mrcfile place the map alike.
+    An existing file is replaced only with ``overwrite`` (default: the command's ``--overwrite``;
+    see :mod:`emgan_core.io.atomic`).
     """
     path = Path(path)
     data = np.ascontiguousarray(volume.data, dtype=np.float32)
     if not np.all(np.isfinite(data)):
         raise EmganError("refusing to write a map with NaN or infinite values", str(path))
     start = _start_for_origin(volume)
-    with atomic_output(path) as tmp:
+    with atomic_output(path, overwrite=overwrite) as tmp:
         with mrcfile.new(str(tmp), overwrite=True) as mrc:
             mrc.set_data(data)
             header = mrc.header

@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import EmganError
-from .atomic import atomic_output
+from .atomic import atomic_output, note_input
+from .maps import _check_extended_header
 
 
 @dataclass
@@ -76,19 +77,31 @@ def _read_blocks(path: Path) -> dict[str, pd.DataFrame]:
 
     if not path.is_file():
         raise EmganError("STAR file not found", str(path))
+    note_input(path)
     try:
         data = starfile.read(path, always_dict=True)
     except Exception as exc:  # starfile raises assorted parser errors
-        raise EmganError(f"not a readable STAR file ({exc.__class__.__name__}: {exc})", str(path)) from None
+        detail = " ".join(str(exc).split())  # parser messages may span lines
+        raise EmganError(f"not a readable STAR file ({exc.__class__.__name__}: {detail})", str(path)) from None
     blocks = {k: v for k, v in data.items() if isinstance(v, pd.DataFrame)}
     if not blocks:
         raise EmganError("STAR file holds no loop_ table", str(path))
+    for name, block in blocks.items():
+        twice = block.columns[block.columns.duplicated()]
+        if len(twice):
+            raise EmganError(f"column {twice[0]} is listed twice in data_{name}", str(path))
     return blocks
 
 
 def _find_stack(name: str, star: Path) -> Path:
     for candidate in (star.parent / name, Path(name)):
-        if candidate.is_file():
+        try:
+            found = candidate.is_file()
+        except (OSError, ValueError) as err:  # a name too long, a NUL byte
+            raise EmganError(f"particle stack {name!r} cannot be a file ({getattr(err, 'strerror', None) or err})",
+                             str(star)) from None
+        if found:
+            note_input(candidate)
             return candidate
     raise EmganError(f"particle stack {name!r} not found next to the STAR file or in {os.getcwd()}", str(star))
 
@@ -101,38 +114,43 @@ def read_particle_star(path: str | os.PathLike, pixel_size: float | None = None)
     if name is None:
         raise EmganError("no table with rlnImageName (a particle STAR file is needed)", str(path))
     parts = blocks[name].copy()
+    if parts.empty:
+        raise EmganError(f"the particle table data_{name} lists no particles", str(path))
     optics = blocks.get("optics")
     if optics is not None and "rlnOpticsGroup" in parts.columns:
-        extra = [c for c in optics.columns if c not in parts.columns or c == "rlnOpticsGroup"]
-        parts = parts.merge(optics[extra], on="rlnOpticsGroup", how="left", validate="many_to_one")
+        parts = _join_optics(parts, optics, path)
 
     n = len(parts)
-    col = lambda key, default: parts[key].astype(float).to_numpy() if key in parts else np.full(n, default)  # noqa: E731
+    col = lambda key, default: _numbers(parts, key, path) if key in parts else np.full(n, default)  # noqa: E731
     if pixel_size is not None:
         px = np.full(n, float(pixel_size))
     elif "rlnImagePixelSize" in parts:
         px = col("rlnImagePixelSize", 0.0)
     elif {"rlnDetectorPixelSize", "rlnMagnification"} <= set(parts.columns):
-        px = col("rlnDetectorPixelSize", 0.0) * 1e4 / col("rlnMagnification", 1.0)
+        with np.errstate(all="ignore"):  # a zero or huge value: refused below
+            px = col("rlnDetectorPixelSize", 0.0) * 1e4 / col("rlnMagnification", 1.0)
     else:
         raise EmganError("no pixel size: no rlnImagePixelSize column (nor rlnDetectorPixelSize with "
                          "rlnMagnification); pass it explicitly", str(path))
-    if not np.all(px > 0):
-        raise EmganError("pixel size must be positive for every particle", str(path))
+    if not np.all(np.isfinite(px) & (px > 0)):
+        raise EmganError("pixel size must be a positive number for every particle", str(path))
     if "rlnOriginXAngst" in parts:
         sx, sy = col("rlnOriginXAngst", 0.0), col("rlnOriginYAngst", 0.0)
     else:
-        sx, sy = col("rlnOriginX", 0.0) * px, col("rlnOriginY", 0.0) * px
+        with np.errstate(over="ignore"):
+            sx, sy = col("rlnOriginX", 0.0) * px, col("rlnOriginY", 0.0) * px
 
     stacks, index, cache = [], [], {}
-    for i, image_name in enumerate(parts["rlnImageName"].astype(str)):
+    names = parts["rlnImageName"].map(str).tolist()  # a cell that reads as a number: its text (NaN too)
+    for i, image_name in enumerate(names):
         k, sep, stack = image_name.partition("@")
-        if not sep or not k.strip().isdigit() or int(k) < 1:
+        if not sep or not (k.strip().isascii() and k.strip().isdigit()) or int(k) < 1:
             raise EmganError(f"particle {i + 1}: rlnImageName {image_name!r} is not 'N@stack.mrcs'", str(path))
         if stack not in cache:
             cache[stack] = _find_stack(stack, path)
         stacks.append(cache[stack])
         index.append(int(k) - 1)
+    _check_indices(stacks, index, names, path)
     du = col("rlnDefocusU", np.nan)
     missing = frozenset(c for c in ("rlnDefocusU", *CTF_DEFAULTS) if c not in parts)
     rows = pd.DataFrame({
@@ -148,21 +166,88 @@ def read_particle_star(path: str | os.PathLike, pixel_size: float | None = None)
     return ParticleTable(path, blocks, name, rows, missing)
 
 
+def _join_optics(parts: pd.DataFrame, optics: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """``parts`` with the columns of its optics group's row of ``optics`` (groups compared by value when
+    they are whole numbers, 1 = 1.0 = 01, else as written)."""
+    if "rlnOpticsGroup" not in optics.columns:
+        raise EmganError("the particles name an rlnOpticsGroup but data_optics has no rlnOpticsGroup column",
+                         str(path))
+    groups = _group_labels(optics["rlnOpticsGroup"])
+    if groups.duplicated().any():
+        raise EmganError(f"optics group {groups[groups.duplicated()].iloc[0]!r} is listed twice in data_optics",
+                         str(path))
+    wanted = _group_labels(parts["rlnOpticsGroup"])
+    unknown = np.flatnonzero(~wanted.isin(set(groups)).to_numpy())
+    if unknown.size:
+        i = int(unknown[0])
+        listed = ", ".join(repr(g) for g in groups[:5]) + (", …" if len(groups) > 5 else "")
+        raise EmganError(f"particle {i + 1}: rlnOpticsGroup {wanted.iloc[i]!r} is not a group of data_optics "
+                         f"({listed or 'none'})", str(path))
+    extra = [c for c in optics.columns if c not in parts.columns]
+    table = optics[extra].assign(rlnOpticsGroup=groups.to_numpy())
+    joined = parts.assign(rlnOpticsGroup=wanted.to_numpy()).merge(table, on="rlnOpticsGroup", how="left")
+    return joined.assign(rlnOpticsGroup=parts["rlnOpticsGroup"].to_numpy())
+
+
+def _group_labels(column: pd.Series) -> pd.Series:
+    """Optics group labels: whole numbers as their integer text, anything else as written."""
+    labels = pd.Series([str(v).strip() for v in column], index=column.index, dtype=object)
+    numbers = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        whole = np.isfinite(numbers) & (np.abs(numbers) < 2**53) & (np.mod(numbers, 1) == 0)
+    labels[whole] = [str(int(v)) for v in numbers[whole]]
+    return labels
+
+
+def _numbers(parts: pd.DataFrame, column: str, path: Path) -> np.ndarray:
+    """A numeric STAR column as float64; a cell that is not a number is an error naming the column
+    and the particle (row, 1-based)."""
+    values = pd.to_numeric(parts[column], errors="coerce").to_numpy(dtype=np.float64)
+    bad = np.flatnonzero(np.isnan(values) & parts[column].notna().to_numpy()
+                         & (parts[column].astype(str).str.lower() != "nan").to_numpy())
+    if bad.size:
+        i = int(bad[0])
+        raise EmganError(f"{column}, particle {i + 1}: {parts[column].iloc[i]!r} is not a number", str(path))
+    return values
+
+
+def _check_indices(stacks: list[Path], index: list[int], names: list[str], path: Path) -> None:
+    """Every ``N@stack`` must name an image the stack holds (its header's image count)."""
+    counts = {}
+    for stack in dict.fromkeys(stacks):
+        _check_extended_header(Path(stack))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                with mrcfile.open(stack, mode="r", permissive=True, header_only=True) as mrc:
+                    counts[stack] = int(mrc.header.nz) if int(mrc.header.nz) > 0 else 1
+        except (ValueError, OSError, OverflowError) as exc:
+            raise EmganError(f"cannot read particle stack ({exc})", str(stack)) from None
+    for i, (stack, k) in enumerate(zip(stacks, index)):
+        if k >= counts[stack]:
+            raise EmganError(f"particle {i + 1}: rlnImageName {names[i]!r} asks for image {k + 1}, but "
+                             f"{stack.name} holds {counts[stack]}", str(path))
+
+
 def read_particle_images(table: ParticleTable) -> np.ndarray:
     """(n, y, x) float32 images in STAR order (each stack opened once, memory-mapped)."""
     out = None
     for stack, group in table.rows.groupby("stack", sort=False):
+        _check_extended_header(Path(stack))
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # headerless stacks (map ID, machine stamp) are common
                 mrc = mrcfile.mmap(stack, mode="r", permissive=True)
             with mrc:
+                if mrc.data is None or mrc.data.ndim not in (2, 3):
+                    found = "no readable data block" if mrc.data is None else f"data of shape {mrc.data.shape}"
+                    raise EmganError(f"not a particle image stack ({found})", str(stack))
                 data = mrc.data if mrc.data.ndim == 3 else mrc.data[None]
                 if group["index"].max() >= data.shape[0]:
                     raise EmganError(f"STAR asks for image {group['index'].max() + 1} but the stack has "
                                      f"{data.shape[0]}", str(stack))
                 images = np.asarray(data[group["index"].to_numpy()], dtype=np.float32)
-        except (ValueError, OSError) as exc:
+        except (ValueError, OSError, OverflowError) as exc:
             raise EmganError(f"cannot read particle stack ({exc})", str(stack)) from None
         if out is None:
             out = np.zeros((len(table),) + images.shape[1:], np.float32)

@@ -22,6 +22,7 @@ import pandas as pd
 
 from ..errors import EmganError
 from ..volume import Volume
+from .atomic import atomic_output, note_input, overwrite_allowed
 from .maps import read_map, write_map
 from .stacks import read_image_stack
 
@@ -83,6 +84,7 @@ def read_set(path: str | os.PathLike, column: str | None = None) -> LabelledSet:
     path = Path(path)
     if not path.is_file():
         raise EmganError("set table not found", str(path))
+    note_input(path)
     rows, star_column, label_column = _read_table(path)
     column = column or star_column or next((c for c in PATH_COLUMNS if c in rows), None)
     if column is None or column not in rows:
@@ -130,10 +132,11 @@ def read_samples(item, where: str) -> LabelledSet:
 
 
 @contextlib.contextmanager
-def new_set_folder(path: str | os.PathLike, overwrite: bool = False):
-    """Yield a temporary folder beside ``path``; it becomes ``path`` when the block succeeds."""
+def new_set_folder(path: str | os.PathLike, overwrite: bool | None = None):
+    """Yield a temporary folder beside ``path``; it becomes ``path`` when the block succeeds. An
+    existing ``path`` is replaced only with ``overwrite`` (default: the command's ``--overwrite``)."""
     path = Path(path)
-    if path.exists() and not overwrite:
+    if path.exists() and not (overwrite_allowed() if overwrite is None else overwrite):
         raise EmganError("exists already (give --overwrite to replace it)", str(path))
     if not path.parent.is_dir():
         raise EmganError(f"folder '{path.parent}' does not exist", str(path))
@@ -163,5 +166,6 @@ def write_set(folder: Path, columns: dict[str, list[Volume]], labels, extra: dic
             write_map(folder / rel, volume)
             table[name].append(rel)
     table.update(extra or {})
-    pd.DataFrame(table).to_csv(folder / "set.csv", index=False)
+    with atomic_output(folder / "set.csv") as tmp:
+        pd.DataFrame(table).to_csv(tmp, index=False)
     return folder / "set.csv"

@@ -27,14 +27,17 @@ def read_image_stack(path: str | os.PathLike, pixel_size: float | None = None) -
         data = mrc.data
         if data.ndim == 2:
             data = data[None]
+        if data.ndim != 3:
+            raise EmganError(f"expected a stack of 2D images, got data of shape {data.shape} "
+                             f"(space group {int(mrc.header.ispg)}: a stack of volumes?)", where)
         header_pixel = float(mrc.header.cella.x) / float(mrc.header.mx) if mrc.header.mx > 0 else 0.0
         array = np.array(data, dtype=np.float32)
     finally:
         mrc.close()
     if pixel_size is None:
-        if not header_pixel > 0:
+        if not (np.isfinite(header_pixel) and header_pixel > 0):
             raise EmganError(
-                "header has no pixel size (voxel size 0); pass it explicitly, e.g. from the STAR "
+                f"header has no pixel size (voxel size {header_pixel:g}); pass it explicitly, e.g. from the STAR "
                 "file's rlnImagePixelSize",
                 where,
             )
@@ -45,10 +48,11 @@ def read_image_stack(path: str | os.PathLike, pixel_size: float | None = None) -
     return ImageStack(array, pixel_size=pixel_size)
 
 
-def write_image_stack(path: str | os.PathLike, stack: ImageStack) -> Path:
-    """Write ``stack`` atomically as an MRC image stack (ISPG 0, float32)."""
+def write_image_stack(path: str | os.PathLike, stack: ImageStack, overwrite: bool | None = None) -> Path:
+    """Write ``stack`` atomically as an MRC image stack (ISPG 0, float32); an existing file is
+    replaced only with ``overwrite`` (default: the command's ``--overwrite``)."""
     path = Path(path)
-    with atomic_output(path) as tmp:
+    with atomic_output(path, overwrite=overwrite) as tmp:
         with mrcfile.new(str(tmp), overwrite=True) as mrc:
             mrc.set_data(np.ascontiguousarray(stack.data, dtype=np.float32))
             mrc.set_image_stack()

@@ -6,6 +6,7 @@ selected by explicit arguments, never by accident.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ import gemmi
 import numpy as np
 
 from ..errors import EmganError
+from .atomic import note_input
 
 STRUCTURE_SUFFIXES = (".pdb", ".cif", ".ent", ".mmcif", ".pdb.gz", ".cif.gz")
 
@@ -28,10 +30,13 @@ def _open_structure(path: Path, model: int) -> gemmi.Structure:
     where = str(path)
     if not path.exists():
         raise EmganError("file not found", where)
+    note_input(path)
     try:
         st = gemmi.read_structure(str(path))
-    except (RuntimeError, ValueError, OSError) as err:
+    except (RuntimeError, ValueError, OSError, IndexError) as err:  # IndexError: an empty mmCIF file
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        if isinstance(err, IndexError):
+            first = "no data block"
         raise EmganError(f"not a readable PDB/mmCIF file ({first})", where) from None
     if len(st) == 0:
         raise EmganError("no models (no ATOM/HETATM records)", where)
@@ -41,8 +46,8 @@ def _open_structure(path: Path, model: int) -> gemmi.Structure:
 
 
 def _kept_atoms(model, chains: set | None, hydrogens: bool, waters: bool, hetero: bool):
-    """(x, y, z, Z, mass, B, occupancy, element, chain) of each kept atom, the number of residues with
-    a kept atom, and the number of atoms read."""
+    """(x, y, z, Z, mass, B, occupancy, element, chain, atom name) of each kept atom, the number of
+    residues with a kept atom, and the number of atoms read."""
     kept, residues, n_read = [], 0, 0
     for ch in model:
         if chains is not None and ch.name not in chains:
@@ -58,8 +63,11 @@ def _kept_atoms(model, chains: set | None, hydrogens: bool, waters: bool, hetero
                 if (atom.is_hydrogen() and not hydrogens) or el.atomic_number == 0:
                     continue
                 p = atom.pos
+                if not (math.isfinite(p.x) and math.isfinite(p.y) and math.isfinite(p.z)):
+                    raise ValueError(f"atom {atom.name} of {res.name} {res.seqid.num} in chain {ch.name} has a "
+                                     f"non-finite coordinate ({p.x}, {p.y}, {p.z})")
                 kept.append(((p.x, p.y, p.z), el.atomic_number, el.weight, atom.b_iso, atom.occ,
-                             el.name, ch.name))
+                             el.name, ch.name, atom.name))
             residues += len(kept) > before
     return kept, residues, n_read
 
@@ -77,6 +85,17 @@ class Atoms:
     chain: np.ndarray  # (n,) str
     n_residues: int
     source: str = ""
+    name: np.ndarray | None = None  # (n,) str: atom names (CA, CB, OD1…), when read from a file
+
+    #: atom names of the protein backbone (and nucleic-acid phosphate-sugar backbone)
+    BACKBONE = frozenset({"N", "CA", "C", "O", "OXT", "P", "OP1", "OP2", "O5'", "C5'", "C4'", "O4'", "C3'",
+                          "O3'", "C2'", "O2'", "C1'"})
+
+    def backbone(self) -> np.ndarray:
+        """Boolean (n,): atoms of the backbone (by atom name; all False without names)."""
+        if self.name is None:
+            return np.zeros(len(self), bool)
+        return np.isin(self.name, list(self.BACKBONE))
 
     def __len__(self) -> int:
         return int(self.xyz.shape[0])
@@ -86,6 +105,7 @@ class Atoms:
         return Atoms(
             self.xyz[mask], self.atomic_number[mask], self.mass[mask], self.b_factor[mask],
             self.occupancy[mask], self.element[mask], self.chain[mask], self.n_residues, self.source,
+            None if self.name is None else self.name[mask],
         )
 
     def centre_of_mass(self) -> np.ndarray:
@@ -123,14 +143,17 @@ def read_structure(
     seen = {ch.name for ch in st[model]}
     if wanted is not None and not wanted & seen:
         raise EmganError(f"no chain named {sorted(wanted)}; chains in the file: {sorted(seen)}", where)
-    atoms, residues, n_read = _kept_atoms(st[model], wanted, hydrogens, waters, hetero)
+    try:
+        atoms, residues, n_read = _kept_atoms(st[model], wanted, hydrogens, waters, hetero)
+    except ValueError as err:
+        raise EmganError(str(err), where) from None
     if not atoms:
         reason = "the file has no atoms" if n_read == 0 else (
             f"no atoms left after selection ({n_read} read; hydrogens={hydrogens}, "
             f"waters={waters}, hetero={hetero})"
         )
         raise EmganError(reason, where)
-    xyz, z, mass, b, occ, elem, chain_ids = zip(*atoms)
+    xyz, z, mass, b, occ, elem, chain_ids, names = zip(*atoms)
     return Atoms(
         xyz=np.asarray(xyz, dtype=np.float64),
         atomic_number=np.asarray(z, dtype=np.int64),
@@ -141,4 +164,5 @@ def read_structure(
         chain=np.asarray(chain_ids),
         n_residues=int(residues),
         source=where,
+        name=np.asarray(names),
     )

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 from torch import nn
 
 from ..interfaces import Critic
+from ..params import Range
 
 
 def _norm(kind: str, channels: int, spatial_dims: int) -> nn.Module:
@@ -33,7 +34,7 @@ class PatchGANCritic(Critic):
         spectral_norm: spectral normalisation (Miyato et al. 2018) on every convolution.
     """
 
-    def __init__(self, in_channels: int = 2, channels: int = 64, layers: int = 1,
+    def __init__(self, in_channels: int = 2, channels: int = 64, layers: Annotated[int, Range(min=0, max=8)] = 1,
                  spatial_dims: Literal[2, 3] = 2, norm: Literal["instance", "batch", "none"] = "batch",
                  spectral_norm: bool = False):
         super().__init__()

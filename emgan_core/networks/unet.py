@@ -10,12 +10,13 @@ for 256×256 images (a 1×1 bottleneck, the paper's), 6 for 64×64.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 from torch import nn
 
 from ..interfaces import Generator
+from ..params import Range
 from .patchgan import _norm
 
 
@@ -34,7 +35,8 @@ class UNetGenerator(Generator):
         output: ``tanh`` (pix2pix) or ``linear``.
     """
 
-    def __init__(self, in_channels: int = 1, out_channels: int = 1, channels: int = 64, depth: int = 8,
+    def __init__(self, in_channels: int = 1, out_channels: int = 1, channels: int = 64,
+                 depth: Annotated[int, Range(min=1, max=12)] = 8,
                  dropout: float = 0.5, dropout_layers: int = 3,
                  norm: Literal["batch", "instance", "none"] = "batch", spatial_dims: Literal[2, 3] = 2,
                  output: Literal["tanh", "linear"] = "tanh"):

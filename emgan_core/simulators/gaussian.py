@@ -74,6 +74,8 @@ class GaussianSimulator(Simulator):
         normalise: ``none``, ``minmax`` (to [0, 1]) or ``zscore`` (mean 0, standard deviation 1).
         device: torch device for the computation (``cpu``, ``cuda``…).
         chunk_voxels: bound on atom×window entries formed at once (≈ 8 bytes each).
+        max_grid_voxels: largest fitted grid (voxels; float32, so 4 bytes each) made around a
+            model; a larger one is refused with the size it would need (default 2³⁰: 4 GiB).
     """
 
     input_kind = "structure"
@@ -92,11 +94,14 @@ class GaussianSimulator(Simulator):
         normalise: Literal["none", "minmax", "zscore"] = "none",
         device: str = "cpu",
         chunk_voxels: int = 1 << 22,
+        max_grid_voxels: int = 1 << 30,
     ):
-        if not resolution > 0:
-            raise EmganError(f"resolution must be positive, got {resolution} Å", "resolution")
-        if voxel_size is not None and not voxel_size > 0:
-            raise EmganError(f"voxel size must be positive, got {voxel_size} Å", "voxel_size")
+        if not 0.1 <= resolution <= 1000:
+            raise EmganError(f"resolution must lie between 0.1 and 1000 Å, got {resolution}", "resolution")
+        if voxel_size is not None and not 1e-3 <= voxel_size <= 1000:
+            raise EmganError(f"voxel size must lie between 0.001 and 1000 Å, got {voxel_size}", "voxel_size")
+        if padding is not None and not 0 <= padding <= 1e4:
+            raise EmganError(f"padding must lie between 0 and 10,000 Å, got {padding}", "padding")
         if not cutoff_sigmas > 0:
             raise EmganError(f"must be positive, got {cutoff_sigmas}", "cutoff_sigmas")
         if convention not in SIGMA_FACTORS:
@@ -117,6 +122,9 @@ class GaussianSimulator(Simulator):
         self.normalise = normalise
         self.device = torch.device(device)
         self.chunk_voxels = int(chunk_voxels)
+        if not max_grid_voxels >= 1:
+            raise EmganError(f"must be at least 1, got {max_grid_voxels}", "max_grid_voxels")
+        self.max_grid_voxels = int(max_grid_voxels)
 
     @property
     def sigma(self) -> float:
@@ -133,8 +141,27 @@ class GaussianSimulator(Simulator):
             shape_xyz = np.ceil((hi - lo) / h).astype(int)
         else:
             origin = np.floor(lo / h) * h
-            shape_xyz = np.ceil((hi - origin) / h).astype(int) + 1
-        return Volume(np.zeros(shape_xyz[::-1], np.float32), voxel_size=h, origin=origin)
+            shape_xyz = np.ceil((hi - origin) / h) + 1
+        voxels = float(np.prod(shape_xyz))  # in floating point: no integer overflow before the check
+        if voxels > self.max_grid_voxels:
+            span = " × ".join(f"{v:.0f}" for v in atoms.xyz.max(0) - atoms.xyz.min(0))
+            raise EmganError(f"the atoms span {span} Å: a grid around them at {h:g} Å voxels would be "
+                             f"{' × '.join(f'{v:.0f}' for v in shape_xyz)} voxels ({4 * voxels / 2**30:.1f} GiB), over "
+                             f"max_grid_voxels = {self.max_grid_voxels:,} ({4 * self.max_grid_voxels / 2**30:.1f} GiB): "
+                             "check the model's coordinates, use larger voxels, simulate onto a map's grid "
+                             "(--on-grid) or raise max_grid_voxels", atoms.source or None)
+        return Volume(np.zeros(shape_xyz.astype(int)[::-1], np.float32), voxel_size=h, origin=origin)
+
+    def _check_overlap(self, atoms: Atoms, grid: Volume) -> None:
+        """Refuse a grid that none of the atoms reaches (the map would be all zero)."""
+        reach = self.cutoff_sigmas * self.sigma
+        lo = grid.origin - reach
+        hi = grid.origin + (np.array(grid.shape[::-1]) - 1) * grid.voxel_size + reach
+        if not np.any(np.all((atoms.xyz >= lo) & (atoms.xyz <= hi), axis=1)):
+            box = ", ".join(f"{a} {o:.1f}…{e:.1f}" for a, o, e in zip("xyz", grid.origin, hi - reach))
+            span = ", ".join(f"{a} {o:.1f}…{e:.1f}" for a, o, e in zip("xyz", atoms.xyz.min(0), atoms.xyz.max(0)))
+            raise EmganError(f"none of the {len(atoms):,} atoms lies on the grid ({box} Å); the atoms span "
+                             f"{span} Å: is this the model of that map?", atoms.source or None)
 
     def atom_weights(self, atoms: Atoms) -> np.ndarray:
         if self.weights == "atomic_number":
@@ -145,13 +172,20 @@ class GaussianSimulator(Simulator):
 
     def simulate(self, source: Atoms, grid: Volume | None = None) -> Volume:
         """Simulate ``source`` on ``grid`` (its shape, voxel size and origin) or on a fitted grid."""
-        grid = self.grid_for(source) if grid is None else grid
+        if grid is None:
+            grid = self.grid_for(source)
+        else:
+            self._check_overlap(source, grid)
         density = gaussian_density(
             source.xyz, self.atom_weights(source), grid.shape, grid.voxel_size, grid.origin,
             sigma=self.sigma, cutoff_sigmas=self.cutoff_sigmas, sampling=self.sampling,
             device=self.device, chunk_voxels=self.chunk_voxels,
         )
         return Volume(normalise(density, self.normalise), voxel_size=grid.voxel_size, origin=grid.origin)
+
+
+#: grid points one atom may reach (its window): a grid far finer than σ is refused, not allocated
+MAX_WINDOW_VOXELS = 1 << 24
 
 
 def window_length(sigma_vox: float, cutoff: float, sampling: str) -> int:
@@ -178,6 +212,15 @@ def _axis_weights(frac, sigma_vox, cutoff, sampling, length):
         w = 0.5 * (torch.erf((dist + 0.5) / s) - torch.erf((dist - 0.5) / s))
     w = torch.where(dist.abs() <= reach, w, torch.zeros_like(w))
     return w, first
+
+
+def _check_window(sig: list[float], cutoff: float, voxel_size, sigma: float) -> None:
+    """Refuse, before allocating it, a window of more than :data:`MAX_WINDOW_VOXELS` per atom."""
+    reach = float(np.prod([2.0 * cutoff * s for s in sig]))
+    if reach > MAX_WINDOW_VOXELS:
+        raise EmganError(f"voxels of {' × '.join(f'{v:.3g}' for v in voxel_size)} Å are too fine for σ = "
+                         f"{sigma:.3g} Å: each atom would reach about {reach:.3g} grid points (at most "
+                         f"{MAX_WINDOW_VOXELS:,}); use a coarser grid or a finer resolution", "voxel_size")
 
 
 def gaussian_density(
@@ -210,6 +253,7 @@ def gaussian_density(
     if len(xyz) == 0 or out.numel() == 0:
         return out.view(nz, ny, nx).cpu().numpy()
     sig = [sigma / float(v) for v in voxel_size]  # σ in voxels along x, y, z
+    _check_window(sig, cutoff_sigmas, voxel_size, sigma)
     lengths = [window_length(s, cutoff_sigmas, sampling) for s in sig]
     frac = torch.as_tensor((np.asarray(xyz, np.float64) - origin) / voxel_size, dtype=torch.float32,
                            device=device)

@@ -26,12 +26,14 @@ from ..errors import EmganError
 from ..inferers import PatchInferer
 from ..interfaces import Simulator, Task
 from ..io import read_image_stack, read_map, read_structure
+from ..io.maps import read_voxel_size
 from ..io.manifest import read_manifest
 from ..io.structures import is_structure_path
 from ..params import InputPath
 from ..training.data import PatchPairs
 from ..transforms import normalise as normalise_array
 from ..transforms import resample_to_grid
+from ..transforms.resample import resample_to_voxel_size
 from ..volume import ImageStack, Volume
 
 
@@ -89,6 +91,8 @@ class PairedTask(Task):
 
     #: each split: a list of :class:`Pair` records, or a CSV manifest with those columns
     data_keys = {"train": list[Pair] | InputPath, "val": list[Pair] | InputPath | None}
+    #: draw patches around the target's non-zero voxels (:class:`~emgan_core.training.data.PatchPairs`)
+    focus: bool = False
 
     def __init__(self, conditional: bool = False, normalise: Literal["minmax", "zscore", "none"] = "minmax",
                  spatial_dims: Literal[2, 3] = 3):
@@ -149,13 +153,29 @@ class PairedTask(Task):
         return [functools.partial(load_pair, item, self.normalise, self.spatial_dims, self.simulator)
                 for item in items]
 
+    def _training_voxel_size(self) -> list[float] | None:
+        """The voxel size (x, y, z, Å) of the training maps (each item's ``target``, else its ``map``),
+        which inference compares its input with; several sizes are an error (resample the maps to
+        one first). None for 2D work or items without a map file."""
+        if self.spatial_dims != 3:
+            return None
+        paths = [item.get("target") or item.get("map") for item in self._items("train") if isinstance(item, dict)]
+        if not paths or not all(paths):
+            return None
+        sizes = {tuple(np.round(read_voxel_size(p), 4)) for p in paths}
+        if len(sizes) > 1:
+            raise EmganError(f"training targets at several voxel sizes {sorted(sizes)} Å: resample them to one",
+                             "data.train")
+        return [float(v) for v in sizes.pop()] if sizes else None
+
     def train_dataset(self, seed: int):
         loaders = self._loaders("train")
         if not loaders:
             raise EmganError("no training pairs", "data.train")
+        self.voxel_size = self._training_voxel_size()
         tc = self.train
         return PatchPairs(loaders, tc.patch_size, length=2**62, seed=seed,
-                          spatial_dims=self.spatial_dims, augment=tc.augment)
+                          spatial_dims=self.spatial_dims, augment=tc.augment, focus=self.focus)
 
     def val_dataset(self, seed: int):
         loaders = self._loaders("val")
@@ -163,7 +183,7 @@ class PairedTask(Task):
             return None
         tc = self.train
         return PatchPairs(loaders, tc.patch_size, length=tc.val_batches * tc.batch_size,
-                          seed=seed + 1_000_003, spatial_dims=self.spatial_dims)
+                          seed=seed + 1_000_003, spatial_dims=self.spatial_dims, focus=self.focus)
 
     # -- the game --------------------------------------------------------------------------------
 
@@ -215,6 +235,23 @@ class PairedTask(Task):
         return {name: pick(t).float().cpu().numpy() for name, t in
                 (("input", batch["input"]), ("output", fake), ("target", batch["target"]))}
 
+    def _example(self, batch_size: int, patch_size) -> dict:
+        size = [int(v) for v in np.atleast_1d(patch_size)]
+        size = tuple(size * self.spatial_dims if len(size) == 1 else size)
+        generator = getattr(self.generator, "module", self.generator)
+        batch = {"input": torch.zeros((batch_size, int(getattr(generator, "in_channels", 1))) + size),
+                 "target": torch.zeros((batch_size, int(getattr(generator, "out_channels", 1))) + size)}
+        if self.conditioned:
+            batch["resolution"] = torch.full((batch_size,), 3.0)
+        return batch
+
+    def example_batch(self, batch_size: int, patch_size):
+        return self._example(batch_size, patch_size)
+
+    def example_inference_batch(self):
+        ev = self.eval or {}
+        return self._example(1, ev.get("patch_size", getattr(self.train, "patch_size", 32)))
+
     # -- inference -------------------------------------------------------------------------------
 
     def inference_spec(self):
@@ -223,7 +260,8 @@ class PairedTask(Task):
         return {"normalise": self.normalise, "spatial_dims": self.spatial_dims,
                 "conditional": self.conditional, "patch_size": patch,
                 "mode": ev.get("mode", "crop"), "core": ev.get("core"), "stride": ev.get("stride"),
-                "batch_size": ev.get("batch_size", 8), "skip_empty": bool(ev.get("skip_empty", False))}
+                "batch_size": ev.get("batch_size", 8), "skip_empty": bool(ev.get("skip_empty", False)),
+                "voxel_size": getattr(self, "voxel_size", None)}
 
     def load_inference_spec(self, spec):
         self.eval = dict(spec)
@@ -270,5 +308,20 @@ class PairedTask(Task):
         if isinstance(value, ImageStack):
             images = [inferer(run, normalise_array(img, self.normalise)[None])[0] for img in value.data]
             return ImageStack(np.stack(images), pixel_size=value.pixel_size)
-        out = inferer(run, normalise_array(value.data, self.normalise)[None])[0]
-        return value.with_data(out)
+        work = self._on_training_voxels(value, source)
+        out = work.with_data(inferer(run, normalise_array(work.data, self.normalise)[None])[0])
+        return out if work is value else resample_to_grid(out, value)
+
+    def _on_training_voxels(self, value: Volume, source) -> Volume:
+        """``value`` resampled to the voxel size the model was trained at (as SuperEM does), when
+        it differs by more than 1 % on any axis; a note says so. Models saved without it: as is."""
+        trained = (self.eval or {}).get("voxel_size")
+        if not trained or np.allclose(value.voxel_size, trained, rtol=0.01):
+            return value
+        import sys
+
+        size = float(np.mean(trained))
+        here = " × ".join(f"{v:.4g}" for v in value.voxel_size)
+        print(f"note: {source}: {here} Å voxels, the model was trained at {size:.4g} Å: the map is resampled "
+              f"to {size:.4g} Å for the generator and the result back onto its grid", file=sys.stderr)
+        return resample_to_voxel_size(value, size)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..errors import EmganError
-from ..io.atomic import atomic_output
+from ..io.atomic import atomic_output, note_input
 
 FORMAT = "emgan-checkpoint/1"
 
@@ -46,7 +46,7 @@ def set_rng_state(state: dict) -> None:
 def save_checkpoint(path: str | Path, payload: dict) -> Path:
     """Write ``payload`` (plus the format tag) atomically."""
     payload = {"format": FORMAT, **payload}
-    with atomic_output(path, suffix=".tmp") as tmp:
+    with atomic_output(path, suffix=".tmp", replace=True) as tmp:
         torch.save(payload, tmp)
     return Path(path)
 
@@ -63,28 +63,57 @@ def find_checkpoint(path: str | Path) -> Path:
             return folder / "last.pt"
         raise EmganError("run directory has no checkpoint yet", str(path))
     if not path.exists():
-        raise EmganError("checkpoint not found", str(path))
+        raise EmganError("checkpoint not found (no such file or run directory, nor an installed model of "
+                         "that name: see `emgan models`)", str(path))
     return path
 
 
+def torch_load_safely(path: str | Path, what: str = "checkpoint"):
+    """``torch.load(path, weights_only=True)`` onto the CPU: tensors and plain data only, so that
+    opening a file someone sent never runs code. Every failure is one line naming the file; none
+    suggests loading it unsafely."""
+    path = Path(path)
+    if not path.is_file():
+        raise EmganError(f"{what} not found", str(path))
+    note_input(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise EmganError(f"{what} holds objects other than tensors and plain data; refusing to load it "
+                         "(loading it could run code)", str(path)) from None
+    except Exception as err:  # noqa: BLE001 - truncated archives and the like
+        text = str(err).strip()
+        first = text.splitlines()[0] if text else type(err).__name__
+        if "weights_only" in first or "Weights only" in first:
+            first = type(err).__name__
+        raise EmganError(f"corrupt or truncated {what} ({first})", str(path)) from None
+
+
 def load_checkpoint(path: str | Path) -> dict:
-    """Load safely (``weights_only=True``) onto the CPU; errors name the file."""
+    """Load safely (:func:`torch_load_safely`); errors name the file."""
     path = find_checkpoint(path)
     with open(path, "rb") as f:
         magic = f.read(4)
     if magic != b"PK\x03\x04":
         raise EmganError("not a checkpoint file (torch checkpoints are zip archives)", str(path))
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise EmganError("checkpoint holds objects other than tensors and plain data; refusing to load "
-                         "it (that could run code)", str(path)) from None
-    except Exception as err:  # noqa: BLE001 - truncated archives and the like
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise EmganError(f"corrupt or truncated checkpoint ({first})", str(path)) from None
+    payload = torch_load_safely(path)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise EmganError(f"not an emgan checkpoint (expected format {FORMAT})", str(path))
     missing = sorted({"step", "components", "inference", "state", "rng"} - set(payload))
     if missing:
         raise EmganError(f"incomplete emgan checkpoint: no {', '.join(missing)}", str(path))
+    return payload
+
+
+def export_for_inference(source: str | Path, output: str | Path) -> dict:
+    """Write the inference part of a checkpoint (or a run directory's newest) to ``output``: the
+    networks (the EMA weights when the run kept them), components, inference settings, recipe and
+    step; no optimiser, scheduler or random-generator state (a model to ship, a fraction of the
+    size). Returns the payload written."""
+    ckpt = load_checkpoint(source)
+    state = ckpt["state"]
+    networks = {**state["networks"], **(state.get("ema") or {})}
+    payload = {k: ckpt[k] for k in ("step", "seed", "components", "inference", "recipe") if k in ckpt}
+    payload.update(state={"networks": networks, "ema": {}}, rng={})
+    save_checkpoint(output, payload)
     return payload

@@ -29,25 +29,39 @@ class PatchPairs(SeededSamples):
     stack (n, y, x) and patches are (C, y, x) images taken from one slice. Every item is a random
     patch (validation too: a fixed ``length`` of seeded patches). ``augment``: ``flips``, ``rot90``
     (:class:`SeededSamples`), and input-only torchio ``noise`` (std), ``blur`` (std in voxels),
-    ``anisotropy`` (max downsampling).
+    ``anisotropy`` (max downsampling). ``focus``: centre each patch on a random voxel where the
+    target is non-zero (± a quarter of the patch), instead of anywhere: for masked targets, whose
+    empty surroundings teach nothing.
     """
 
     def __init__(self, loaders: Sequence[Loader], patch_size, length: int, seed: int = 0,
-                 spatial_dims: int = 3, augment: dict | None = None, cache_size: int = 8):
+                 spatial_dims: int = 3, augment: dict | None = None, cache_size: int = 8,
+                 focus: bool = False):
         self.loaders = list(loaders)
         super().__init__(len(self.loaders), length, seed, augment, spatial_dims, what="training pairs")
         size = [int(v) for v in np.atleast_1d(patch_size)]
         self.patch = tuple(size * spatial_dims if len(size) == 1 else size)
         self._load = functools.lru_cache(maxsize=cache_size)(lambda k: self.loaders[k]())
+        self.focus = bool(focus)
+        self._dense = functools.lru_cache(maxsize=cache_size)(
+            lambda k: np.flatnonzero(np.any(self._load(k)[1] != 0, axis=0)))
 
     @property
     def training(self) -> bool:  # every item is a random patch
         return True
 
+    def start(self, k: int, shape, size, rng: np.random.Generator) -> list[int]:
+        """Where pair ``k``'s next patch of ``size`` begins in its arrays of spatial ``shape``."""
+        dense = self._dense(k) if self.focus else ()
+        if len(dense):
+            centre = np.unravel_index(int(dense[rng.integers(len(dense))]), shape)
+            return [int(c) - p // 2 + int(rng.integers(-(p // 4), p // 4 + 1)) for c, p in zip(centre, size)]
+        return [int(rng.integers(0, max(1, n - p + 1))) for n, p in zip(shape, size)]
+
     def draw(self, k: int, rng: np.random.Generator) -> dict:
         inp, tgt, *rest = self._load(k)
         size = (1,) + self.patch if self.spatial_dims == 2 else self.patch
-        start = [int(rng.integers(0, max(1, n - p + 1))) for n, p in zip(inp.shape[1:], size)]
+        start = self.start(k, tgt.shape[1:], size, rng)
         x, y = crop(inp, start, size), crop(tgt, start, size)
         if self.spatial_dims == 2:
             x, y = x[:, 0], y[:, 0]

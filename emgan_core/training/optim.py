@@ -9,8 +9,9 @@ import torch
 
 from ..errors import EmganError
 
-OPTIMIZERS = {"adam": torch.optim.Adam, "nadam": torch.optim.NAdam, "rmsprop": torch.optim.RMSprop,
-              "adamw": torch.optim.AdamW}
+from .config import OPTIMIZERS as _OPTIMIZER_NAMES
+
+OPTIMIZERS = {name: getattr(torch.optim, cls) for name, cls in _OPTIMIZER_NAMES.items()}
 
 
 def build_optimizer(params, spec: dict, where: str) -> torch.optim.Optimizer:

@@ -7,6 +7,7 @@
     RUN/events/            TensorBoard scalars and image summaries
     RUN/checkpoints/       step-NNNNNNN.pt and last.pt
     RUN/metrics.json       validation results per validation step, and the final ones
+    RUN/.emgan-lock        the lock a training process holds for the run's life (its PID inside)
 """
 
 from __future__ import annotations
@@ -21,12 +22,56 @@ from pathlib import Path
 
 import yaml
 
-from ..io.atomic import atomic_output
+from ..errors import EmganError
+from ..io.atomic import atomic_output, remove_stale_temporaries
+
+LOCK_NAME = ".emgan-lock"
 
 
 class RunDir:
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self._lock_fd: int | None = None
+
+    def lock(self) -> "RunDir":
+        """Take the run directory for this process: an exclusive OS lock on ``RUN/.emgan-lock``,
+        held until :meth:`unlock` or the process ends (a killed process releases it). A second
+        process gets a one-line error naming the holder's PID. Then remove the temporary files a
+        killed process may have left mid-write."""
+        if self._lock_fd is not None:
+            return self
+        self.path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            _try_lock(fd)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise EmganError(f"run directory is in use by process {holder} (another emgan run or --resume): "
+                             "wait for it to finish, or choose another -o", str(self.path)) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        os.fsync(fd)
+        self._lock_fd = fd
+        for folder in (self.path, self.checkpoints):
+            if folder.is_dir():
+                remove_stale_temporaries(folder)
+        return self
+
+    def ensure_new(self) -> "RunDir":
+        """Refuse, in one line, a folder that holds a run or is being trained into (a new run must
+        not mix with it): call before any work; the lock taken when the run starts closes races."""
+        if self._lock_fd is None and (self.path / LOCK_NAME).exists():
+            self.lock().unlock()  # raises, naming the holder, while another process trains here
+        if self.recipe.exists():
+            raise EmganError("run directory already holds a run: continue it with --resume, or choose "
+                             "another -o", str(self.path))
+        return self
+
+    def unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the descriptor releases the lock
+            self._lock_fd = None
 
     def create(self) -> "RunDir":
         (self.path / "checkpoints").mkdir(parents=True, exist_ok=True)
@@ -42,7 +87,7 @@ class RunDir:
         return self.path / "checkpoints"
 
     def write_text(self, name: str, text: str) -> None:
-        with atomic_output(self.path / name) as tmp:
+        with atomic_output(self.path / name, replace=True) as tmp:
             tmp.write_text(text)
 
     def write_recipe(self, data: dict) -> None:
@@ -107,6 +152,21 @@ class _ProgressBarHandler(logging.Handler):
         from tqdm import tqdm
 
         tqdm.write(self.format(record), file=sys.stderr)
+
+
+def _try_lock(fd: int) -> None:
+    """An exclusive, non-blocking lock on ``fd`` (BlockingIOError when another process holds it)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            raise BlockingIOError from None
+        return
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 def git_commit() -> str | None:

@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader
 
 from ..errors import EmganError
 from ..io.atomic import atomic_output
-from ..recipes import Recipe
+from ..recipes import Recipe, components_of, spec_of  # noqa: F401 - components_of re-exported
 from ..registry import Registry, get_registry
 from . import distributed
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
@@ -26,27 +26,6 @@ from .data import StepBatchSampler
 from .optim import EMA, build_optimizer, build_scheduler
 from .penalties import clip_weights
 from .rundir import RunDir
-
-
-def spec_of(value) -> dict:
-    """A component spec as {"name", "params"} from ``name`` or a mapping."""
-    if isinstance(value, str):
-        return {"name": value, "params": {}}
-    return {"name": value["name"], "params": dict(value.get("params") or {})}
-
-
-def network_specs(task, data: dict) -> dict[str, dict]:
-    """role -> {"kind", "name", "params"} from a recipe's generator/critic(s) sections."""
-    specs = {}
-    for role, kind in task.roles.items():
-        value = data.get(role) if role == kind else (data.get(kind + "s") or {}).get(role)
-        if value is None:
-            if role in task.optional_roles:
-                continue
-            section = kind if role == kind else f"{kind}s.{role}"
-            raise EmganError(f"the task needs a {kind} for role '{role}'", section)
-        specs[role] = {"kind": kind, **spec_of(value)}
-    return specs
 
 
 def build_task(registry: Registry, components: dict, train=None, data=None, eval=None):
@@ -64,19 +43,6 @@ def build_task(registry: Registry, components: dict, train=None, data=None, eval
     simulator = registry.build("simulator", sim["name"], **sim["params"]) if sim else None
     task.bind(networks, losses, train, data, eval, simulator)
     return task, networks
-
-
-def components_of(recipe: Recipe, registry: Registry) -> dict:
-    data = recipe.data
-    task_spec = spec_of(data.get("task") or "paired")
-    task_cls = registry.get("task", task_spec["name"]).component.factory
-    losses = []
-    for item in data.get("losses") or []:
-        spec = spec_of(item)
-        spec["weight"] = float(item.get("weight", 1.0)) if isinstance(item, dict) else 1.0
-        losses.append(spec)
-    return {"task": task_spec, "networks": network_specs(task_cls, data), "losses": losses,
-            "simulator": spec_of(data["simulator"]) if data.get("simulator") else None}
 
 
 def weights_digest(modules: dict[str, torch.nn.Module]) -> str:
@@ -110,8 +76,8 @@ class Trainer:
         if want == "auto":
             want = "cuda" if torch.cuda.is_available() else "cpu"
         if want.startswith("cuda") and not torch.cuda.is_available():
-            self.notices.append(f"device {want} requested but CUDA is not available: using cpu")
-            want = "cpu"
+            raise EmganError(f"'{want}' asked for, but torch sees no CUDA device here (give train.device=cpu, "
+                             "or auto: CUDA when there is one)", "train.device")
         device = torch.device(want)
         if device.type == "cuda" and self.world.distributed:
             device = torch.device("cuda", self.world.local_rank)
@@ -181,6 +147,8 @@ class Trainer:
         self.ema = {r: EMA(self.modules[r], cfg.ema) for r in gen_roles} if cfg.ema else {}
         self.step = 0
         if self.resume:
+            if self.world.is_main:
+                self.run.lock()  # before reading: no other process may be writing this run
             self._load(load_checkpoint(self.run.path))
 
     # -- checkpoints -----------------------------------------------------------------------------
@@ -200,7 +168,32 @@ class Trainer:
             "rng": rng_state(),
         }
 
+    def _check_resumable(self, ckpt: dict) -> None:
+        """The checkpoint must hold the networks the run's recipe builds: the same components with
+        the same parameters, and tensors of the same shapes (one line naming the first difference)."""
+        where = str(self.run.recipe)
+        held = ckpt["components"]
+        for key in ("task", "networks", "simulator"):
+            if held.get(key) != self.components.get(key):
+                raise EmganError(f"recipe.yaml no longer matches the checkpoint ({key}: checkpoint "
+                                 f"{held.get(key)}, recipe {self.components.get(key)}); resume needs the "
+                                 "recipe the run was trained with", where)
+        for role, module in self.modules.items():
+            saved = ckpt["state"]["networks"].get(role)
+            if saved is None:
+                raise EmganError(f"the checkpoint has no weights for role '{role}'", where)
+            own = module.state_dict()
+            for name in sorted(set(own) | set(saved)):
+                a, b = own.get(name), saved.get(name)
+                if a is None or b is None or tuple(a.shape) != tuple(b.shape):
+                    raise EmganError(f"{role} tensor {name}: checkpoint {None if b is None else tuple(b.shape)}, "
+                                     f"recipe's network {None if a is None else tuple(a.shape)}", where)
+
     def _load(self, ckpt: dict) -> None:
+        self._check_resumable(ckpt)
+        if int(ckpt["step"]) > self.cfg.steps:
+            raise EmganError(f"train.steps {self.cfg.steps} is below step {ckpt['step']} of the last checkpoint: "
+                             "resuming only continues a run", str(self.run.path))
         st = ckpt["state"]
         for r, m in self.modules.items():
             m.load_state_dict(st["networks"][r])
@@ -220,7 +213,7 @@ class Trainer:
         if not self.world.is_main:
             return
         path = save_checkpoint(self.run.checkpoints / f"step-{self.step:07d}.pt", self._payload())
-        with atomic_output(self.run.checkpoints / "last.pt", suffix=".tmp") as tmp:
+        with atomic_output(self.run.checkpoints / "last.pt", suffix=".tmp", replace=True) as tmp:
             shutil.copyfile(path, tmp)  # the same bytes; serialised once
 
     # -- the loop --------------------------------------------------------------------------------
@@ -308,9 +301,11 @@ class Trainer:
         progress bar or None)."""
         main = self.world.is_main
         if main:
-            self.run.create()
+            self.run.lock()
             if not self.resume:
-                self.run.write_recipe(self.recipe.data)
+                self.run.ensure_new()
+            self.run.create()
+            self.run.write_recipe(self.recipe.data)
             self.run.write_environment(self.cfg.seed, str(self.device), self.registry.plugins)
             self.run.truncate_scalars(self.step)
         interactive = main and sys.stderr.isatty()
@@ -391,7 +386,15 @@ class Trainer:
         return values
 
     def fit(self) -> dict:
-        """Train to ``train.steps``; returns the final validation values."""
+        """Train to ``train.steps``; returns the final validation values. The run directory is
+        locked for this process from its creation (or, resuming, from before the checkpoint is
+        read) to the end."""
+        try:
+            return self._fit()
+        finally:
+            self.run.unlock()
+
+    def _fit(self) -> dict:
         self.setup()
         cfg = self.cfg
         main = self.world.is_main

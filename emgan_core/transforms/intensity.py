@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-NORMALISATIONS = ("none", "minmax", "signed-minmax", "zscore")
+NORMALISATIONS = ("none", "minmax", "signed-minmax", "zscore", "percentile")
 
 
 def _axes(data: np.ndarray, per_sample: bool):
@@ -22,7 +22,11 @@ def normalise(data: np.ndarray, mode: str, scale: float = 1.0, per_sample: bool 
 
     - ``none``: unchanged;
     - ``minmax``: min → 0, max → 1; ``signed-minmax``: min → −1, max → +1 (tanh outputs);
-    - ``zscore``: (x − mean) / (std · ``scale``), i.e. in units of ``scale`` standard deviations.
+    - ``zscore``: (x − mean) / (std · ``scale``), i.e. in units of ``scale`` standard deviations;
+    - ``percentile``: x divided by the 99.9th percentile of its non-zero values, values above 1 set
+      to 1 (the struc2mapGAN authors' ``percentileNorm``, which also sets negatives to 0; here they
+      are kept, so that zero-mean solvent noise stays zero-mean). Zero stays zero: a masked map
+      keeps a background of exactly 0.
 
     A constant sample becomes 0.
     """
@@ -33,6 +37,8 @@ def normalise(data: np.ndarray, mode: str, scale: float = 1.0, per_sample: bool 
         return data
     if mode == "zscore":
         return Standardiser.of(data, per_sample).apply(data, scale)
+    if mode == "percentile":
+        return _percentile(data, per_sample)
     axes = _axes(data, per_sample)
     lo, hi = data.min(axis=axes, keepdims=True), data.max(axis=axes, keepdims=True)
     span = np.where(hi > lo, hi - lo, np.float32(np.inf))
@@ -40,6 +46,16 @@ def normalise(data: np.ndarray, mode: str, scale: float = 1.0, per_sample: bool 
     if mode == "minmax":
         return unit
     return (2.0 * unit - np.where(hi > lo, 1.0, 0.0)).astype(np.float32)
+
+
+def _percentile(data: np.ndarray, per_sample: bool, q: float = 99.9) -> np.ndarray:
+    samples = data if per_sample else data[None]
+    out = np.empty_like(samples)
+    for i, x in enumerate(samples):
+        nonzero = x[x != 0]
+        level = float(np.percentile(nonzero, q)) if nonzero.size else 0.0
+        out[i] = np.minimum(x / level, 1.0) if level > 0 else 0.0
+    return out if per_sample else out[0]
 
 
 @dataclass(frozen=True)

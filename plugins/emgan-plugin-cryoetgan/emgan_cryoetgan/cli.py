@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emgan_core.cli import Action, add_simulator_args, configure_actions, simulator_from
+from emgan_core.cli import Action, add_simulator_args, configure_actions, overwrite_allowed, simulator_from
 from emgan_core.errors import EmganError
 from emgan_core.inference import load_for_inference
 
@@ -32,15 +32,15 @@ def _simulate_arguments(p) -> None:
 
 def cmd_simulate(args) -> int:
     from emgan_core.io import read_structure, write_map
-    from emgan_core.io.atomic import check_writable
+    from emgan_core.io.atomic import check_output
 
     from .figures import slices_figure
 
-    out = check_writable(args.output)
+    out = check_output(args.output)
     density_path = out.with_name(out.name.split(".")[0] + "_density" + "".join(out.suffixes))
-    check_writable(density_path)
+    check_output(density_path)
     if args.png:
-        check_writable(args.png)
+        check_output(args.png)
     sim = _simulator(args, "cryoetgan simulate")
     atoms = read_structure(args.structure)
     t0 = time.perf_counter()
@@ -69,7 +69,6 @@ def _simulate_set_arguments(p) -> None:
     p.add_argument("-n", "--count", type=int, required=True, help="particles per structure")
     p.add_argument("-o", "--output", required=True, help="set folder (DIR/set.csv, DIR/density/, DIR/subtomogram/)")
     p.add_argument("--seed", type=int, default=0, help="orientations, shifts and noise")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing folder")
     p.add_argument("--conventional", action="store_true",
                    help="also a 'conventional' column: the same particles by the conventional model (one CTF, "
                         "missing wedge as a Fourier mask, Gaussian noise at the same SNR)")
@@ -93,7 +92,7 @@ def cmd_simulate_set(args) -> int:
     t0 = time.perf_counter()
     columns = {"density": [], "subtomogram": [], **({"conventional": []} if conventional else {})}
     labels, extra = [], {k: [] for k in ("rot", "tilt", "psi", "shift_x", "shift_y", "shift_z")}
-    with new_set_folder(args.output, args.overwrite) as folder:
+    with new_set_folder(args.output, overwrite_allowed()) as folder:
         for k, (name, atoms) in enumerate(structures):
             rng = np.random.default_rng([args.seed, k])
             for i in range(args.count):
@@ -120,7 +119,6 @@ def _generate_arguments(p) -> None:
     p.add_argument("-o", "--output", required=True, help="new set folder (DIR/set.csv, DIR/generated/)")
     p.add_argument("--column", default="density", help="path column of the table to translate (density)")
     p.add_argument("--direction", choices=("ab", "ba"), help="default: the recipe's (ab: domain A to B)")
-    p.add_argument("--overwrite", action="store_true")
 
 
 def cmd_generate(args) -> int:
@@ -130,7 +128,7 @@ def cmd_generate(args) -> int:
 
     task = load_for_inference(args.checkpoint, task="cycle")[0]
     data = read_set(args.set, args.column)
-    with new_set_folder(args.output, args.overwrite) as folder:
+    with new_set_folder(args.output, overwrite_allowed()) as folder:
         out = task.translate(data.samples, args.direction)
         volumes = [Volume(v, voxel_size=data.voxel_size) for v in out]
         write_set(folder, {"generated": volumes}, data.labels)
@@ -148,11 +146,11 @@ def _classify_arguments(p) -> None:
 def cmd_classify(args) -> int:
     import pandas as pd
 
-    from emgan_core.io.atomic import atomic_output, check_writable
+    from emgan_core.io.atomic import atomic_output, check_output
 
     from emgan_core.io.sets import read_set
 
-    check_writable(args.output)
+    check_output(args.output)
     task = load_for_inference(args.classifier, task="classify")[0]
     data = read_set(args.set, args.column)
     probs, _ = task.predict(data.samples)
@@ -202,13 +200,13 @@ def evaluation_benchmarks(checkpoint, classifier, source, column, real, real_col
 
 def cmd_evaluate(args) -> int:
     from emgan_core.bench.harness import run_benchmark
-    from emgan_core.io.atomic import atomic_output, check_writable
+    from emgan_core.io.atomic import atomic_output, check_output
     from emgan_core.io.sets import set_columns
 
     from .metrics import load_classifier
 
     if args.json:
-        check_writable(args.json)
+        check_output(args.json)
     load_classifier(str(args.classifier))  # a wrong checkpoint is one line, before any work; the metric reuses it
     gan = load_for_inference(args.checkpoint, task="cycle")
     paired = "subtomogram" if "subtomogram" in set_columns(args.source) else None
@@ -250,7 +248,6 @@ def _downstream_arguments(p) -> None:
     p.add_argument("-o", "--output", required=True, help="folder: generated set, two classifier runs, results.json")
     p.add_argument("--recipe", default="cryoetgan-classifier", help="classifier recipe (its data is replaced)")
     p.add_argument("--steps", type=int, help="training steps of each classifier (default: the recipe's)")
-    p.add_argument("--overwrite", action="store_true")
     p.add_argument("params", nargs="*", default=[], metavar="KEY=VALUE",
                    help="classifier recipe overrides, e.g. classifier.params.channels=8")
 
@@ -259,7 +256,7 @@ def cmd_downstream(args) -> int:
     from .downstream import downstream
 
     results = downstream(args.checkpoint, args.train, args.test, Path(args.output), args.recipe, args.steps,
-                         args.overwrite, args.params, args.real_train, args.conventional_column, args.k)
+                         overwrite_allowed(), args.params, args.real_train, args.conventional_column, args.k)
     for name, value in results["accuracy"].items():
         print(f"accuracy on the real test set, classifier trained on {name:12s}: {value:.3f} "
               f"(chance {results['chance']:.3f}, majority class {results['majority']:.3f})")
@@ -277,7 +274,6 @@ def _microtubules_arguments(p) -> None:
     p.add_argument("--step", type=float, default=2.0, help="spacing of the boxes along the axis, tomogram voxels (2)")
     p.add_argument("--count", type=int, default=64, help="lattice models per class (64)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--overwrite", action="store_true")
     add_simulator_args(p, "--set snr=0.05")
 
 
@@ -292,7 +288,7 @@ def cmd_microtubules(args) -> int:
     from emgan_core.io.sets import new_set_folder, write_set
 
     folder, out = Path(args.folder), Path(args.output)
-    if out.exists() and not args.overwrite:
+    if out.exists() and not overwrite_allowed():
         raise EmganError("exists already (give --overwrite to replace it)", str(out))
     classes = {"13pf": folder / "13pf_MT.tif", "14pf": folder / "14pf_MT.tif"}
     params = ["method=wedge", f"box={args.box}", *args.sim_params]

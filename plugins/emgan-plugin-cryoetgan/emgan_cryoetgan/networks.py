@@ -6,12 +6,13 @@ Tensors are (B, C, z, y, x) (or (B, C, y, x) with ``spatial_dims=2``).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 from torch import nn
 
 from emgan_core.interfaces import Classifier, Critic, Generator
+from emgan_core.params import Range
 
 
 def _layers(spatial_dims: int):
@@ -46,7 +47,7 @@ class CycleGenerator(Generator):
     """
 
     def __init__(self, in_channels: int = 1, out_channels: int = 1, channels: int = 32,
-                 residual_blocks: int = 6, noise: bool = True, dropout: float = 0.0,
+                 residual_blocks: Annotated[int, Range(min=0, max=64)] = 6, noise: bool = True, dropout: float = 0.0,
                  spatial_dims: Literal[2, 3] = 3):
         super().__init__()
         if channels < 1 or residual_blocks < 0 or not 0 <= dropout < 1:
@@ -91,7 +92,7 @@ class CycleCritic(Critic):
         spatial_dims: 3 (z, y, x) or 2 (y, x). spectral_norm: on every convolution (the paper: yes).
     """
 
-    def __init__(self, in_channels: int = 1, channels: int = 64, layers: int = 3,
+    def __init__(self, in_channels: int = 1, channels: int = 64, layers: Annotated[int, Range(min=1, max=8)] = 3,
                  spatial_dims: Literal[2, 3] = 3, spectral_norm: bool = True):
         super().__init__()
         if in_channels < 1 or channels < 1 or layers < 1:

@@ -26,14 +26,14 @@ def _simulate_arguments(p) -> None:
 
 def cmd_simulate(args) -> int:
     from emgan_core.io import write_image_stack, write_particle_star
-    from emgan_core.io.atomic import check_writable
+    from emgan_core.io.atomic import check_output
 
     from .simulator import ProjectionSimulator
 
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     for name in ("noisy.mrcs", "clean.mrcs", "particles.star"):
-        check_writable(out / name)
+        check_output(out / name)
     sim = ProjectionSimulator(args.image_size, args.pixel_size, args.resolution, ctf=args.ctf,
                               sigma=args.sigma, snr=None if args.sigma is not None else (args.snr or 0.1))
     pairs = sim.simulate(args.source, count=args.count, seed=args.seed)

@@ -3,10 +3,11 @@ particle-denoising paper's settings, on one-channel (y, x) particle images."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from emgan_core.networks.patchgan import PatchGANCritic
 from emgan_core.networks.unet import UNetGenerator
+from emgan_core.params import Range
 
 
 class DenoiseUNet(UNetGenerator):
@@ -18,7 +19,8 @@ class DenoiseUNet(UNetGenerator):
     2^depth.
     """
 
-    def __init__(self, channels: int = 64, depth: int = 8, dropout: float = 0.5, dropout_layers: int = 3,
+    def __init__(self, channels: int = 64, depth: Annotated[int, Range(min=1, max=12)] = 8, dropout: float = 0.5,
+                 dropout_layers: int = 3,
                  norm: Literal["batch", "instance", "none"] = "batch"):
         super().__init__(in_channels=1, out_channels=1, channels=channels, depth=depth, dropout=dropout,
                          dropout_layers=dropout_layers, norm=norm, spatial_dims=2, output="tanh")
@@ -28,5 +30,5 @@ class DenoisePatchGAN(PatchGANCritic):
     """(B, 2, y, x) (noisy, clean or denoised) → patch logits; the paper's 70×70 PatchGAN (3 strided
     layers of 64–256 channels)."""
 
-    def __init__(self, channels: int = 64, layers: int = 3):
+    def __init__(self, channels: int = 64, layers: Annotated[int, Range(min=0, max=8)] = 3):
         super().__init__(in_channels=2, channels=channels, layers=layers, spatial_dims=2)

@@ -157,6 +157,14 @@ class DenoiseTask(PairedTask):
             raise EmganError(f"images of several sizes {sorted(sizes)}: use one box size", f"data.{split}")
         return sources
 
+    def example_batch(self, batch_size: int, patch_size):
+        """Whole images of the simulator's box (train.patch_size does not apply); None without one."""
+        size = getattr(self.simulator, "image_size", None)
+        return self._example(batch_size, int(size)) if size else None
+
+    def example_inference_batch(self):
+        return self.example_batch(1, None)
+
     def train_dataset(self, seed: int):
         sources = self._sources("train")
         if not sources:

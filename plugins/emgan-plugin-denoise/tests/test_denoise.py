@@ -260,6 +260,22 @@ def test_bad_inputs_give_one_line_and_no_output(tmp_path, trained, reference, em
     assert bad.returncode != 0 and "no table with rlnImageName" in bad.stderr
 
 
+def test_the_star_copy_never_replaces_the_input_star(tmp_path, trained, reference, emgan):
+    """`infer noisy.mrcs --star particles.star -o particles.mrcs` would put the copy over the input STAR."""
+    hand, _ = make_particle_set(tmp_path, reference[1])
+    star = hand.rename(tmp_path / "particles.star")  # points at hand.mrcs, beside it
+    before = star.read_bytes()
+    out = tmp_path / "particles.mrcs"  # its STAR copy would be particles.star
+    for extra in ([], ["--overwrite"]):
+        proc = emgan("infer", trained, tmp_path / "hand.mrcs", "--star", star, "-o", out, *extra)
+        assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        assert f"the STAR copy of the output goes beside it, as {star.name}, which is the input STAR file" in proc.stderr
+    assert star.read_bytes() == before and not out.exists()
+    # the input stack as the output: refused, --overwrite or not
+    proc = emgan("infer", trained, tmp_path / "hand.mrcs", "--star", star, "-o", tmp_path / "hand.mrcs", "--overwrite")
+    assert proc.returncode == 2 and "is an input of this command" in proc.stderr
+
+
 def test_item_typo_is_one_line(tmp_path, data_dir, emgan):
     bad = emgan("run", "denoise-quickstart", *TINY, f"data.train=[{{structure: {data_dir / '1ubq.pdb'}, cout: 16}}]",
                 "-o", tmp_path / "run")

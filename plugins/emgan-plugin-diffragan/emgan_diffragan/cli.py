@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emgan_core.cli import Action, add_simulator_args, configure_actions, simulator_from
+from emgan_core.cli import Action, add_simulator_args, configure_actions, overwrite_allowed, simulator_from
 from emgan_core.errors import EmganError
 
 
@@ -34,7 +34,7 @@ def _simulate_arguments(p) -> None:
 
 
 def cmd_simulate(args) -> int:
-    from emgan_core.io.atomic import check_writable
+    from emgan_core.io.atomic import check_output
 
     from .figures import triplet_figure
     from .simulator import CHANNELS
@@ -43,7 +43,7 @@ def cmd_simulate(args) -> int:
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     for name in [f"triplet_{c}.mrcs" for c in CHANNELS] + ["triplet.png"]:
-        check_writable(out / name)
+        check_output(out / name)
     t0 = time.perf_counter()
     t = sim.simulate(args.structure, angles=[args.angles], seed=args.seed)
     elapsed = time.perf_counter() - t0
@@ -66,7 +66,6 @@ def _build_dataset_arguments(p) -> None:
     p.add_argument("--workers", type=int, default=2, help="local Dask worker processes (2)")
     p.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://host:8786) instead")
     p.add_argument("--chunk", type=int, default=8, help="triplets per task (8)")
-    p.add_argument("--overwrite", action="store_true", help="start finished or foreign stores again")
     add_simulator_args(p, "--set image_size=64 --set sampling=0.25")
 
 
@@ -81,7 +80,7 @@ def cmd_build(args) -> int:
 
     reports = build_dataset(args.structures, args.output, args.orientations, sim,
                             mode="random" if args.random else "grid", seed=args.seed, chunk=args.chunk,
-                            workers=args.workers, scheduler=args.scheduler, overwrite=args.overwrite,
+                            workers=args.workers, scheduler=args.scheduler, overwrite=overwrite_allowed(),
                             on_chunk=progress)
     elapsed = time.perf_counter() - t0
     for r in reports:
@@ -120,12 +119,12 @@ def _generate_arguments(p) -> None:
 
 def cmd_generate(args) -> int:
     from emgan_core.io import write_image_stack, write_particle_star
-    from emgan_core.io.atomic import check_writable
+    from emgan_core.io.atomic import check_output
 
     out = Path(args.output)
     star = out.with_suffix(".star")
-    check_writable(out)
-    check_writable(star)
+    check_output(out)
+    check_output(star)
     task, store, device = _load(args.checkpoint, args.dataset, args.device, args)
     index = np.flatnonzero(store.done())
     stack = task.infer(store, device=device, indices=index)
@@ -164,7 +163,7 @@ def _export_arguments(p) -> None:
 def export_store(dataset, folder) -> dict[str, Path]:
     """The finished triplets of a store as three .mrcs stacks (written atomically) in ``folder``."""
     from emgan_core.io import write_image_stack
-    from emgan_core.io.atomic import check_writable
+    from emgan_core.io.atomic import check_output
     from emgan_core.volume import ImageStack
 
     from .dataset import CHANNELS, TripletStore
@@ -173,7 +172,7 @@ def export_store(dataset, folder) -> dict[str, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = {name: folder / f"{name}.mrcs" for name in CHANNELS}
     for path in paths.values():
-        check_writable(path)
+        check_output(path)
     arrays = store.load()
     for name, path in paths.items():
         write_image_stack(path, ImageStack(arrays[name], store.pixel_size))

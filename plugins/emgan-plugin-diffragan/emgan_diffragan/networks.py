@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
 
 from emgan_core.networks.unet import UNetGenerator
+from emgan_core.params import Range
 
 
 class DiffraGANUNet(UNetGenerator):
@@ -19,7 +20,8 @@ class DiffraGANUNet(UNetGenerator):
     ``in_channels`` 3 takes the task's optional phase-extended channel (``task.params.hybrid``).
     """
 
-    def __init__(self, channels: int = 64, depth: int = 8, dropout: float = 0.5, dropout_layers: int = 3,
+    def __init__(self, channels: int = 64, depth: Annotated[int, Range(min=1, max=12)] = 8, dropout: float = 0.5,
+                 dropout_layers: int = 3,
                  norm: Literal["batch", "instance", "none"] = "batch", in_channels: int = 2):
         super().__init__(in_channels=in_channels, out_channels=1, channels=channels, depth=depth, dropout=dropout,
                          dropout_layers=dropout_layers, norm=norm, spatial_dims=2, output="tanh")
@@ -45,7 +47,8 @@ class DiffraGANPhasingUNet(UNetGenerator):
     (Å). ``phasing``: overrides of :data:`emgan_diffragan.phasing.DEFAULTS`. Not in the paper.
     """
 
-    def __init__(self, pattern_k: float, pixel_size: float, channels: int = 64, depth: int = 8,
+    def __init__(self, pattern_k: float, pixel_size: float, channels: int = 64,
+                 depth: Annotated[int, Range(min=1, max=12)] = 8,
                  dropout: float = 0.5, dropout_layers: int = 3,
                  norm: Literal["batch", "instance", "none"] = "batch", phasing: dict | None = None,
                  cache_mb: float = 1024.0):

@@ -139,6 +139,9 @@ class TripletSimulator(Simulator):
         snr_band: (coarse, fine) resolution limits of the band, Å ((8, 5)).
         chain: ``first`` (default), ``all`` or a chain ID.
         hydrogens: keep hydrogen atoms present in the file.
+        pattern_electrons: electrons recorded in each diffraction pattern (the direct beam blocked):
+            Poisson counts of that expected total, stored in the pattern's own units (same mean);
+            None: noise-free patterns, as in the paper.
     """
 
     input_kind = "structure"
@@ -149,7 +152,7 @@ class TripletSimulator(Simulator):
                  low_cs: float = -0.007, focal_spread: float = 10.0, angular_spread: float = 0.5,
                  gaussian_spread: float = 2.0, low_snr: float | None = 0.8, dose: float | None = None,
                  snr_band: tuple[float, float] = (8.0, 5.0), chain: str = "first",
-                 hydrogens: bool = False):
+                 hydrogens: bool = False, pattern_electrons: float | None = None):
         self.image_size, self.cell, self.sampling = int(image_size), float(cell), float(sampling)
         self.slice_thickness, self.energy = float(slice_thickness), float(energy)
         self.max_angle, self.low_cutoff = float(max_angle), float(low_cutoff)
@@ -160,6 +163,7 @@ class TripletSimulator(Simulator):
         self.low_snr = None if low_snr is None else float(low_snr)
         self.dose = None if dose is None else float(dose)
         self.chain, self.hydrogens = str(chain), bool(hydrogens)
+        self.pattern_electrons = None if pattern_electrons is None else float(pattern_electrons)
         self._check()
 
     def _check(self) -> None:
@@ -181,6 +185,8 @@ class TripletSimulator(Simulator):
                              f"{2 * self.pixel_size:.2f} Å", "snr_band")
         if self.dose is not None and not self.dose > 0:
             raise EmganError(f"dose must be positive (e⁻/Å²), got {self.dose}", "dose")
+        if self.pattern_electrons is not None and not self.pattern_electrons > 0:
+            raise EmganError(f"pattern_electrons must be positive, got {self.pattern_electrons}", "pattern_electrons")
         limit = 1000.0 * self.wavelength / (3.0 * self.sampling)  # abTEM's antialias cutoff, mrad
         if self.max_angle > limit:
             raise EmganError(f"max_angle {self.max_angle} mrad is beyond the {limit:.1f} mrad that sampling "
@@ -206,6 +212,8 @@ class TripletSimulator(Simulator):
                 "low_snr", "dose", "snr_band", "chain", "hydrogens")
         out = {k: getattr(self, k) for k in keys}
         out["snr_band"] = list(self.snr_band)
+        if self.pattern_electrons is not None:  # absent when off: stores built without it keep their key
+            out["pattern_electrons"] = self.pattern_electrons
         return out
 
     # -- structure -------------------------------------------------------------------------------
@@ -331,6 +339,19 @@ class TripletSimulator(Simulator):
         counts = np.where(big, lam + np.sqrt(lam) * ndtri(u), poisson.ppf(u, np.where(big, 1.0, lam)))
         return counts / (dose * area)
 
+    def count_pattern(self, pattern: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Poisson counts of a noise-free pattern (s, s) holding ``pattern_electrons`` on average in
+        all, in the pattern's units (counts × total intensity / electrons: the same mean)."""
+        from scipy.stats import poisson
+
+        intensity = np.clip(np.asarray(pattern, np.float64), 0, None)
+        total = float(intensity.sum())
+        if not total > 0:
+            return intensity
+        lam = intensity * (self.pattern_electrons / total)
+        counts = poisson.ppf(rng.random(intensity.shape), lam)  # inverse CDF: one uniform per pixel
+        return counts * (total / self.pattern_electrons)
+
     def simulate_one(self, atoms: Atoms, angles, rng: np.random.Generator, dose: float | None = None) -> dict:
         """One triplet: :meth:`simulate_clean` plus the noisy ``low`` at ``dose`` (e⁻/Å²; given,
         else this simulator's ``dose``, else calibrated on this one image) and that ``dose``."""
@@ -338,6 +359,8 @@ class TripletSimulator(Simulator):
         if dose is None:
             dose = self.dose if self.dose is not None else self.dose_for(out["clean_low"])
         out["low"], out["dose"] = self.add_noise(out["clean_low"], dose, rng), float(dose)
+        if self.pattern_electrons is not None:
+            out["diffraction"] = self.count_pattern(out["diffraction"], rng)
         return out
 
     def simulate(self, source, angles=None, count: int = 1, seed: int = 0) -> Triplets:
@@ -366,14 +389,14 @@ class TripletSimulator(Simulator):
         from pathlib import Path
 
         from emgan_core.io import write_image_stack
-        from emgan_core.io.atomic import check_writable
+        from emgan_core.io.atomic import check_output
         from emgan_core.volume import ImageStack
 
         path = Path(path)
         stem = path.name[: len(path.name) - len("".join(path.suffixes))] if path.suffixes else path.name
         paths = {c: path.with_name(f"{stem}_{c}.mrcs") for c in CHANNELS}
         for p in paths.values():
-            check_writable(p)
+            check_output(p)
         for c, p in paths.items():
             spacing = result.angular_sampling if c == "diffraction" else result.pixel_size
             write_image_stack(p, ImageStack(getattr(result, c), spacing))

@@ -295,6 +295,12 @@ class DiffraGANTask(PairedTask):
         self.pixel_size = parts[0][2]
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
+    def example_batch(self, batch_size: int, patch_size):
+        return None  # whole triplet images, of the size the data were simulated at
+
+    def example_inference_batch(self):
+        return None
+
     def train_dataset(self, seed: int):
         arrays = self._split("train")
         if arrays is None:

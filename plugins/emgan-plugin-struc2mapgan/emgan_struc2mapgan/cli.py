@@ -9,7 +9,8 @@ from pathlib import Path
 from emgan_core.cli import Action, configure_actions
 from emgan_core.errors import EmganError
 
-PRETRAINED = Path(__file__).parent / "pretrained" / "struc2mapgan.pt"
+#: the model ``generate`` uses unless told otherwise (``emgan models show struc2mapgan-small``)
+DEFAULT_MODEL = "struc2mapgan-small"
 
 
 def _fractions(text: str) -> dict[str, float]:
@@ -69,11 +70,15 @@ def _needs_simulator(task, checkpoint) -> None:
 
 
 def _generate_arguments(p) -> None:
-    p.add_argument("model", help="PDB or mmCIF file")
+    p.add_argument("structure", metavar="MODEL", help="atomic model, PDB or mmCIF file")
     p.add_argument("-o", "--output", required=True, help="output MRC map (written atomically)")
-    p.add_argument("--ckpt", help="checkpoint file or run directory (default: the shipped pretrained model)")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--model", default=DEFAULT_MODEL, help=f"trained model by name (default {DEFAULT_MODEL}; "
+                        "see `emgan models`)")
+    source.add_argument("--ckpt", help="checkpoint file or run directory of your own training, instead of --model")
     p.add_argument("--ref-map", metavar="MAP", help="resample the result onto this map's grid")
-    p.add_argument("--resolution", type=float, help="target resolution in Å (resolution-conditioned models)")
+    p.add_argument("--resolution", type=float, help="resolution of the map to generate, Å (models that simulate "
+                   "their input at the map's resolution, as the default one, need it)")
     p.add_argument("--batch-size", type=int, help="32³ boxes per forward pass")
     p.add_argument("--device", default="auto", help="cpu, cuda … (default: cuda if available)")
 
@@ -81,16 +86,11 @@ def _generate_arguments(p) -> None:
 def cmd_generate(args) -> int:
     from emgan_core.inference import infer_to_file
 
-    ckpt = args.ckpt
-    if ckpt is None:
-        if not PRETRAINED.exists():
-            raise EmganError("no pretrained struc2mapGAN generator is installed with this package; train one "
-                             "(emgan run struc2mapgan …) and pass --ckpt RUN_DIR", "--ckpt")
-        ckpt = PRETRAINED
+    ckpt = args.ckpt or args.model
     out, _, seconds, device = infer_to_file(
-        ckpt, args.model, args.output, ref_map=args.ref_map, device=args.device,
+        ckpt, args.structure, args.output, ref_map=args.ref_map, device=args.device,
         batch_size=args.batch_size, resolution=args.resolution, check=_needs_simulator)
-    print(f"{args.output}: struc2mapGAN map of {args.model}, shape {out.shape}, {out.voxel_size[0]:.3g} Å voxels, "
+    print(f"{args.output}: struc2mapGAN map of {args.structure}, shape {out.shape}, {out.voxel_size[0]:.3g} Å voxels, "
           f"{seconds:.2f} s on {device}", file=sys.stderr)
     return 0
 
@@ -100,7 +100,8 @@ ACTIONS = (
            "emgan struc2mapgan curate examples/data/struc2mapgan_pairs.csv -o out/curated",
            cmd_curate, _curate_arguments),
     Action("generate", "experimental-like map of an atomic model",
-           "emgan struc2mapgan generate model.pdb -o generated.mrc --ckpt runs/s2m --ref-map experimental.mrc",
+           "emgan struc2mapgan generate model.pdb --resolution 3.5 -o generated.mrc --ref-map experimental.mrc\n"
+           "  emgan struc2mapgan generate model.pdb -o generated.mrc --ckpt runs/s2m",
            cmd_generate, _generate_arguments),
 )
 configure = configure_actions(*ACTIONS)

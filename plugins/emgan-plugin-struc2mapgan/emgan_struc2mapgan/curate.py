@@ -1,5 +1,6 @@
-"""Curation of training targets: experimental map + fitted model → boxed, masked, 1 Å, [0, 1] map,
-kept when it agrees with the model, and assigned to a set that shares no protein with the others.
+"""Curation of training targets: experimental map + fitted model → boxed, masked, 1 Å map in the
+map's own units, kept when it agrees with the model, and assigned to a set that shares no protein
+with the others.
 
 For each pair, as the struc2mapGAN paper curates its targets:
 
@@ -11,8 +12,9 @@ For each pair, as the struc2mapGAN paper curates its targets:
    atom and falls to 0 over ``mask_edge`` (3 Å) beyond it along a raised cosine, and the margin
    defaults to radius + edge (6 Å) so the mask is never cut by the box; ``mask_edge=0`` gives
    map_box's binary mask (the authors' call), ``mask=False`` no mask at all.
-2. Resample to ``voxel_size`` Å on a grid whose origin lies on the ``voxel_size`` lattice and
-   min–max normalise to [0, 1] (the masked background is exactly 0).
+2. Resample to ``voxel_size`` Å on a grid whose origin lies on the ``voxel_size`` lattice. The
+   target is written in the map's own units (masked: the background is exactly 0); the task
+   normalises it (``task/struc2mapgan``: min–max, as the authors after map_box, or percentile).
 3. Simulate the model on that grid (Gaussian, ChimeraX molmap convention, ``sim_resolution`` 2 Å,
    min–max normalised) and measure ChimeraX ``measure correlation <experimental> inMap
    <simulated>``: the experimental map's values at the simulated map's grid points above its
@@ -21,8 +23,8 @@ For each pair, as the struc2mapGAN paper curates its targets:
    ``threshold`` (0.65 in the paper) are rejected, as are pairs whose stated resolution lies
    outside optional limits (the paper trains on 2.17–3.9 Å maps).
 
-   The experimental values are taken in the map's own units (boxed, masked, resampled, before
-   min–max), where zero is the map's solvent level. On the min–max target the solvent sits near
+   The experimental values are taken in the map's own units (boxed, masked, resampled), where
+   zero is the map's solvent level. On the min–max normalised target the solvent sits near
    0.3 and correlation about zero at the simulated map's peaks is ≈ 0.93 whether or not the model
    is in its density: EMD-2566 with 3J6B chain 9 gives 0.935 fitted and 0.919 / 0.920 / 0.932
    with the model moved 3 / 6 / 10 Å, against 0.857 fitted and 0.573 / 0.447 / 0.393 moved in the
@@ -45,7 +47,7 @@ import numpy as np
 
 from emgan_core.errors import EmganError
 from emgan_core.io import read_map, read_structure, write_map
-from emgan_core.io.atomic import atomic_output
+from emgan_core.io.atomic import atomic_output, check_output
 from emgan_core.simulators import GaussianSimulator
 from emgan_core.transforms import normalise, resample_to_grid
 from emgan_core.transforms.zone import soft_mask
@@ -133,15 +135,12 @@ def curate_pair(map_path, model_path, out_path, *, resolution: float, label: str
     box, outside, clipped = box_around_atoms(exp, atoms.xyz, margin)
     target = resample_to_grid(box, lattice_grid(box, voxel_size))
     weights = soft_mask(target, atoms.xyz, mask_radius, mask_edge) if mask else None
-    own_units = target.with_data(target.data * weights) if mask else target
-    data = normalise(target.data, "minmax")
-    if mask:  # after normalising, so that the masked-out background is exactly 0
-        data = normalise(data * weights, "minmax")
-    target = target.with_data(data)
+    own_units = target.with_data(target.data * weights) if mask else target  # what is written
     sim = GaussianSimulator(resolution=sim_resolution, convention="molmap",
-                            normalise="minmax").simulate(atoms, grid=target)
+                            normalise="minmax").simulate(atoms, grid=own_units)
     cc = chimerax_correlation(output=sim, reference=own_units).values
-    cc_minmax = chimerax_correlation(output=sim, reference=target).values["cc"]
+    minmax = own_units.with_data(normalise(own_units.data, "minmax"))  # the paper's target (min-max after map_box)
+    cc_minmax = chimerax_correlation(output=sim, reference=minmax).values["cc"]
     notes = []
     if outside:
         notes.append(f"{outside} atoms outside the map")
@@ -156,7 +155,7 @@ def curate_pair(map_path, model_path, out_path, *, resolution: float, label: str
         lo = "" if min_resolution is None else f"{min_resolution:g}"
         hi = "" if max_resolution is None else f"{max_resolution:g}"
         notes.append(f"rejected: resolution {resolution:g} Å outside [{lo}, {hi}] Å")
-    write_map(out_path, target)
+    write_map(out_path, own_units)
     return Curated(label, split, bool(kept), round(float(cc["cc"]), 4),
                    round(float(cc["cam"]), 4), round(float(cc_minmax), 4), int(cc["contour_points"]),
                    float(resolution),
@@ -225,6 +224,9 @@ def curate(csv_path: str | Path, out_dir: str | Path, *, identity_threshold: flo
     labels = [p["label"] for p in pairs]
     pinned = [p["split"] or None for p in pairs]
     assign_splits(clusters, pinned, None, split_fractions, labels, links)  # conflicting pins fail here, early
+    if out_dir.is_dir():  # nothing of an earlier curation is replaced without --overwrite
+        for name in ["curated.csv"] + [f"{p['label']}.mrc" for p in pairs]:
+            check_output(out_dir / name, inputs=[csv_path] + [p[k] for p in pairs for k in ("map", "model")])
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     for p in pairs:

@@ -5,33 +5,41 @@ Tensors are (B, 1, z, y, x); the generator keeps the spatial size (a multiple of
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
 import torch
 from torch import nn
 
 from emgan_core.interfaces import Critic, Generator
+from emgan_core.params import Range
 
 
 class ResidualBlock(nn.Module):
     """A struc2mapGAN node: ``convs`` × (3³ conv, instance norm), PReLU between them, plus a skip,
     then PReLU. The skip is the input itself when the channel count is kept, else a 3³ convolution
     and instance norm (the authors' model/gan.py: two 3³ convolutions per node and a 3³
-    projection on the skip). Instance norm without affine parameters, as theirs. Optional FiLM
-    (scale, shift from a conditioning vector) before the skip is added."""
+    projection on the skip). Instance norm without affine parameters, as theirs, or none (``norm``:
+    then a voxel's output does not depend on the box it is computed in). Optional FiLM (scale,
+    shift from a conditioning vector) before the skip is added."""
 
     def __init__(self, cin: int, cout: int, convs: int = 2, film: bool = False, skip_kernel: int = 3,
-                 affine: bool = False):
+                 affine: bool = False, norm: str = "instance"):
         super().__init__()
-        if convs < 1 or skip_kernel not in (1, 3):
-            raise ValueError(f"need convs >= 1 and skip_kernel 1 or 3, got {convs}, {skip_kernel}")
+        if convs < 1 or skip_kernel not in (1, 3) or norm not in ("instance", "none"):
+            raise ValueError(f"need convs >= 1, skip_kernel 1 or 3 and norm instance or none, got {convs}, "
+                             f"{skip_kernel}, {norm!r}")
+
+        def normed(conv):
+            return [conv, nn.InstanceNorm3d(cout, affine=affine)] if norm == "instance" else [conv]
+
         layers: list[nn.Module] = []
         for k in range(convs):
-            layers += [nn.Conv3d(cin if k == 0 else cout, cout, 3, padding=1),
-                       nn.InstanceNorm3d(cout, affine=affine)]
+            layers += normed(nn.Conv3d(cin if k == 0 else cout, cout, 3, padding=1))
             if k < convs - 1:
                 layers.append(nn.PReLU())
         self.body = nn.Sequential(*layers)
-        self.skip = (nn.Sequential(nn.Conv3d(cin, cout, skip_kernel, padding=skip_kernel // 2),
-                                   nn.InstanceNorm3d(cout, affine=affine)) if cin != cout else nn.Identity())
+        self.skip = (nn.Sequential(*normed(nn.Conv3d(cin, cout, skip_kernel, padding=skip_kernel // 2)))
+                     if cin != cout else nn.Identity())
         self.act = nn.PReLU()
         self.film = nn.Linear(32, 2 * cout) if film else None
 
@@ -63,11 +71,16 @@ class UNetPP3D(Generator):
         affine_norm: learnable scale and shift in the instance norms (the authors: none).
         resolution_conditioning: FiLM-condition every block on the target resolution (Å), so one
             model produces maps at a requested resolution (pass ``resolution`` to forward).
+        norm: ``instance`` (the authors') or ``none``: without normalisation layers a voxel's value
+            does not depend on the box around it, so boxes tile seamlessly.
+        residual: the output is the sum of the input channels plus the network's correction, whose
+            last layer starts at zero: training starts from the simulated map itself.
     """
 
-    def __init__(self, widths: list[int] = (32, 64, 128, 256), in_channels: int = 1,
-                 convs_per_block: int = 2, skip_kernel: int = 3, affine_norm: bool = False,
-                 resolution_conditioning: bool = False):
+    def __init__(self, widths: Annotated[list[int], Range(min=1, max=4096)] = (32, 64, 128, 256), in_channels: int = 1,
+                 convs_per_block: Annotated[int, Range(min=1, max=8)] = 2, skip_kernel: int = 3, affine_norm: bool = False,
+                 resolution_conditioning: bool = False, norm: Literal["instance", "none"] = "instance",
+                 residual: bool = False):
         super().__init__()
         widths = [int(w) for w in widths]
         if len(widths) < 2 or min(widths) < 1:
@@ -85,10 +98,14 @@ class UNetPP3D(Generator):
                 else:
                     cin = widths[i] * j + widths[i + 1]
                 self.nodes[f"{i}_{j}"] = ResidualBlock(cin, widths[i], convs_per_block, film, skip_kernel,
-                                                       affine_norm)
+                                                       affine_norm, norm)
         self.pool = nn.MaxPool3d(2)
         self.up = nn.Upsample(scale_factor=2, mode="trilinear", align_corners=True)
         self.head = nn.Conv3d(widths[0], 1, 1)
+        self.residual = bool(residual)
+        if self.residual:
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
         self.embed = nn.Sequential(nn.Linear(1, 32), nn.SiLU(), nn.Linear(32, 32)) if film else None
 
     def forward(self, x: torch.Tensor, resolution: torch.Tensor | None = None) -> torch.Tensor:
@@ -108,7 +125,8 @@ class UNetPP3D(Generator):
             for i in range(self.levels - j):
                 parts = [grid[(i, k)] for k in range(j)] + [self.up(grid[(i + 1, j - 1)])]
                 grid[(i, j)] = self.nodes[f"{i}_{j}"](torch.cat(parts, 1), cond)
-        return self.head(grid[(0, self.levels - 1)])
+        out = self.head(grid[(0, self.levels - 1)])
+        return out + x.sum(1, keepdim=True) if self.residual else out
 
 
 class Struc2mapCritic(Critic):

@@ -5,7 +5,9 @@ Factories are named by import path, so that listing plugins does not import torc
 
 from pathlib import Path
 
-from emgan_core import Command, Component, RecipeDir, hookimpl
+from emgan_core import Command, Component, Model, ModelFile, RecipeDir, hookimpl
+
+MODELS = Path(__file__).parent / "models"
 
 
 @hookimpl
@@ -37,3 +39,15 @@ def emgan_recipes():
 def emgan_commands():
     return [Command("struc2mapgan", "emgan_struc2mapgan.cli:configure",
                     "struc2mapGAN: curate training pairs, generate maps")]
+
+
+@hookimpl
+def emgan_models():
+    small = MODELS / "struc2mapgan-small"
+    return [Model("struc2mapgan-small", task="struc2mapgan",
+                  summary="UNet++ 8-16-32 on backbone and side-chain molmaps at the map's resolution, trained on "
+                          "6 EMDB maps; above molmap on 4 held-out maps (card)",
+                  files=(ModelFile("struc2mapgan-small.pt",
+                                   "350e8ea12612919fef0b17f52a37c76953abab9b22a8caeecbf29a69fbf22c8a",
+                                   path=small / "struc2mapgan-small.pt", size=613_133),),
+                  card=small / "card.md", license="MIT", checkpoint="struc2mapgan-small.pt")]

@@ -17,11 +17,11 @@ def _import_weights_arguments(p) -> None:
 
 
 def cmd_import(args) -> int:
-    from emgan_core.io.atomic import check_writable
+    from emgan_core.io.atomic import check_output
 
     from .weights import import_weights
 
-    check_writable(args.output)
+    check_output(args.output, inputs=[args.weights])
     state = import_weights(args.weights, args.output, stride=args.stride)
     n = sum(v.numel() for k, v in state.items() if not k.endswith(("running_mean", "running_var", "num_batches_tracked")))
     print(f"{args.output}: SuperEM generator, {n:,} parameters (published: 884,258 incl. 15 unused PReLU "
@@ -32,7 +32,10 @@ def cmd_import(args) -> int:
 def _enhance_arguments(p) -> None:
     p.add_argument("map", help="input map (MRC/CCP4), any voxel size")
     p.add_argument("-o", "--output", required=True, help="output MRC, on the input's grid (written atomically)")
-    p.add_argument("--ckpt", required=True, help="checkpoint file or run directory")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--model", default="superem-published", help="trained model by name (default: "
+                        "superem-published, EM-GAN's weights, fetched on first use; see `emgan models`)")
+    source.add_argument("--ckpt", help="checkpoint file or run directory of your own, instead of --model")
     p.add_argument("--stride", type=int, help="cube stride in voxels (paper: 4)")
     p.add_argument("--blend", choices=["average", "hann"], help="merge of overlapping cubes (paper: average)")
     p.add_argument("--windows", choices=["centre", "core", "nonempty", "all"],
@@ -43,36 +46,57 @@ def _enhance_arguments(p) -> None:
                         "60³ voxels and more, 0.98 on a 50³ cut-out (README; benchmarks/superem_infer.py)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--contour", type=float, help="zero densities below this level (map units) first")
-    g.add_argument("--model", help="atomic model: contour at the level enclosing its molecular volume "
-                                   "(1.21 Å³/Da); without --contour or --model only negatives are zeroed")
+    g.add_argument("--contour-model", metavar="PDB", help="atomic model: contour at the level enclosing its "
+                   "molecular volume (1.21 Å³/Da); without --contour or --contour-model only negatives are zeroed")
     p.add_argument("--batch-size", type=int, help="cubes per forward pass (8)")
     p.add_argument("--device", default="auto", help="cpu, cuda … (default: cuda if available)")
+    p.add_argument("--resolution", type=float, metavar="Å", help="the map's resolution: says whether the "
+                   "published network helped maps of that resolution in its card's tests")
+
+
+#: below this resolution (Å) the published weights' card shows no gain on most maps (1.75–3.9 Å)
+NO_GAIN_BELOW = 4.5
+
+
+def _warn_where_no_gain(resolution: float | None) -> None:
+    """One line on stderr when the map's resolution is where the published network's card shows no
+    gain (the network may still be what you want; the card has the figures)."""
+    if resolution is None:
+        print("note: give --resolution to learn whether the published network helped maps of that "
+              "resolution in its tests (`emgan models show superem-published`)", file=sys.stderr)
+    elif resolution < NO_GAIN_BELOW:
+        print(f"warning: at {resolution:g} Å the published network lowered the map's correlation with its model "
+              f"on 6 of the 9 maps of 1.75–3.9 Å in its card (flat on 1), and a 1 Å blur did as well; it helped "
+              f"the 4.8 Å map (`emgan models show superem-published`)", file=sys.stderr)
 
 
 def cmd_enhance(args) -> int:
     from emgan_core.inference import load_for_inference, resolve_device
     from emgan_core.io import read_map, write_map
-    from emgan_core.io.atomic import check_writable
+    from emgan_core.io.atomic import check_output
 
-    check_writable(args.output)
+    trained = args.ckpt or args.model
+    check_output(args.output, inputs=[args.map, args.ckpt, args.contour_model])
     source = read_map(args.map, allow_stack=False)
     contour = args.contour
-    if args.model:
+    if args.contour_model:
         from emgan_core.io import read_structure
 
         from .prepare import model_volume_contour
 
-        contour = model_volume_contour(source, read_structure(args.model))
+        contour = model_volume_contour(source, read_structure(args.contour_model))
     device = resolve_device(args.device)
-    task, _ = load_for_inference(args.ckpt, device)
+    task, _ = load_for_inference(trained, device)
     if not hasattr(task, "cube"):
-        raise EmganError("not a SuperEM checkpoint (task is not superem)", args.ckpt)
+        raise EmganError("not a SuperEM checkpoint (task is not superem)", str(trained))
+    if not args.ckpt:  # the published network: its card says where it helps
+        _warn_where_no_gain(args.resolution)
     t0 = time.perf_counter()
     out = task.infer(source, batch_size=args.batch_size, device=device, stride=args.stride, contour=contour,
                      blend=args.blend, windows=args.windows, fast=args.fast)
     seconds = time.perf_counter() - t0
     write_map(args.output, out)
-    level = "none (negatives zeroed)" if contour is None else f"{contour:.4g}" + (" (model volume)" if args.model else "")
+    level = "none (negatives zeroed)" if contour is None else f"{contour:.4g}" + (" (model volume)" if args.contour_model else "")
     print(f"{args.output}: shape {out.shape}, {out.voxel_size[0]:.4g} Å voxels, contour {level}, "
           f"{seconds:.1f} s on {device}")
     return 0
@@ -137,14 +161,14 @@ def cmd_prepare(args) -> int:
     from pathlib import Path
 
     from emgan_core.io import write_map
-    from emgan_core.io.atomic import check_writable
+    from emgan_core.io.atomic import check_output
 
     from .prepare import prepare_pair
 
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     for name in ("input.mrc", "target.mrc"):
-        check_writable(out / name)
+        check_output(out / name)
     pair = prepare_pair(args.map, args.model, args.resolution, "auto" if args.contour is None else args.contour)
     write_map(out / "input.mrc", pair.input)
     write_map(out / "target.mrc", pair.target)
@@ -231,7 +255,7 @@ ACTIONS = (
     Action("import-weights", "convert the published EM-GAN generator (G_model) to an emgan checkpoint",
            "emgan superem import-weights G_model -o superem.ckpt", cmd_import, _import_weights_arguments),
     Action("enhance", "enhance a whole map with a SuperEM generator",
-           "emgan superem enhance map.mrc -o enhanced.mrc --ckpt superem.ckpt --model model.pdb",
+           "emgan superem enhance map.mrc -o enhanced.mrc --contour-model model.pdb --resolution 4.8",
            cmd_enhance, _enhance_arguments),
     Action("prepare", "write a map and its model map as the paper prepares them (benchmark input and reference)",
            "emgan superem prepare map.mrc --model model.pdb --resolution 3.2 -o out/superem-map",

@@ -13,12 +13,13 @@ normalisation → PReLU → convolution → normalisation) without dilation: ``d
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 from torch import nn
 
 from emgan_core.interfaces import Critic, Generator
+from emgan_core.params import Range
 
 PUBLISHED_DILATIONS = (1, 1, 1, 2, 2, 2, 4, 4, 4, 8, 8, 8, 16, 16, 16)
 
@@ -69,7 +70,7 @@ class SRResNet3D(Generator):
             weights.
     """
 
-    def __init__(self, channels: int = 32, blocks: int = 15, head_kernel: int = 9,
+    def __init__(self, channels: int = 32, blocks: Annotated[int, Range(min=0, max=100)] = 15, head_kernel: int = 9,
                  dilations: str | int | list[int] = "published",
                  block_order: Literal["published", "srgan"] = "published",
                  norm: Literal["batch", "instance", "group"] = "batch", dropout: float = 0.25,

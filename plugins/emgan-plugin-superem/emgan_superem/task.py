@@ -105,6 +105,12 @@ class SuperEMTask(PairedTask):
         self.cube, self.stride, self.voxel_size = int(cube), int(stride), float(voxel_size)
         self.convention, self.val_fraction = convention, float(val_fraction)
 
+    def example_batch(self, batch_size: int, patch_size):
+        return self._example(batch_size, self.cube)  # cubes, whatever train.patch_size says
+
+    def example_inference_batch(self):
+        return self._example(1, self.cube)
+
     # -- data -------------------------------------------------------------------------------------
 
     def _items(self, split: str) -> list[dict]:

@@ -19,14 +19,13 @@ blockLast.0 / .1      tail.0 / tail.1
 
 from __future__ import annotations
 
-import pickle
 import re
 from pathlib import Path
 
 import torch
 
 from emgan_core.errors import EmganError
-from emgan_core.training.checkpoint import save_checkpoint
+from emgan_core.training.checkpoint import save_checkpoint, torch_load_safely
 
 from .networks import SRResNet3D
 
@@ -43,14 +42,7 @@ _UNUSED = re.compile(r"^model\.\d+\.relu2\.weight$")
 
 def load_published_state(path: str | Path) -> dict[str, torch.Tensor]:
     """The published state dict, loaded with ``weights_only=True`` (no code runs)."""
-    path = Path(path)
-    if not path.is_file():
-        raise EmganError("weights file not found", str(path))
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as err:
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise EmganError(f"not a readable torch state dict ({first})", str(path)) from None
+    state = torch_load_safely(path, "weights file")
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise EmganError("not a state dict of tensors", str(path))
     return state
@@ -102,3 +94,9 @@ def import_weights(source: str | Path, output: str | Path, stride: int = 4) -> d
                              "recipe": {"imported_from": str(source)},
                              "state": {"networks": {"generator": state}, "ema": {}}, "rng": {}})
     return state
+
+
+def convert_published(paths: dict[str, Path], output: Path) -> None:
+    """The registered model ``superem-published``'s conversion: the fetched ``G_model`` (EM-GAN's
+    published generator) written as an emgan checkpoint at ``output``."""
+    import_weights(paths["G_model"], output)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 from torch import nn
 
 from emgan_core.interfaces import Generator
+from emgan_core.params import Range
 
 
 class ToyConvGenerator(Generator):
@@ -19,7 +20,8 @@ class ToyConvGenerator(Generator):
         spatial_dims: 2 for images (y, x), 3 for volumes (z, y, x).
     """
 
-    def __init__(self, channels: int = 8, depth: int = 2, spatial_dims: Literal[2, 3] = 3):
+    def __init__(self, channels: int = 8, depth: Annotated[int, Range(min=1, max=16)] = 2,
+                 spatial_dims: Literal[2, 3] = 3):
         super().__init__()
         if channels < 1 or depth < 1:
             raise ValueError("channels and depth must be at least 1")
