@@ -133,3 +133,14 @@ class Model:
     license: str
     checkpoint: str | None = None
     convert: str | None = None
+
+    @classmethod
+    def bundled(cls, folder: str | Path, *, task: str, summary: str, sha256: str, size: int,
+                license: str = "MIT") -> "Model":
+        """A model shipped inside its plugin, laid out as ``models/NAME/NAME.pt`` beside
+        ``models/NAME/card.md``: the folder's name is the model's."""
+        folder = Path(folder)
+        file = f"{folder.name}.pt"
+        return cls(folder.name, task=task, summary=summary,
+                   files=(ModelFile(file, sha256, path=folder / file, size=size),),
+                   card=folder / "card.md", license=license, checkpoint=file)

@@ -74,3 +74,49 @@ def test_the_registry_reserves_exactly_the_core_commands():
     sub = argparse.ArgumentParser().add_subparsers()
     add_core_commands(sub)
     assert set(sub.choices) == CORE_COMMANDS
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback(monkeypatch, capsys):
+    """`emgan plugins | head -1`: the pipe closes under the listing; the exit is quiet (status 141,
+    as a shell reports SIGPIPE), with nothing on stderr."""
+    import os
+    import sys
+
+    from emgan_core.cli.main import main
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    saved = os.dup(1)
+    try:
+        os.dup2(write_end, 1)
+        monkeypatch.setattr(sys, "stdout", os.fdopen(os.dup(1), "w", buffering=1))
+        assert main(["plugins"]) == 141
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(write_end)
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_warning_is_one_line_without_our_source(data_dir, tmp_path):
+    """A warning while a command runs reaches the user as `emgan: warning: …`, one line, not with
+    the line of emgan's code that raised it (`--debug` keeps Python's form)."""
+    import subprocess
+    import sys
+
+    from emgan_core.io import write_map
+
+    grid = read_map(data_dir / "emringerweb_test_map.ccp4")
+    grid.origin = grid.origin + 0.5 * np.asarray(grid.voxel_size)  # half a voxel: gemmi and ChimeraX disagree
+    with pytest.warns(RuntimeWarning, match="not a whole number of voxels"):
+        write_map(tmp_path / "shifted.mrc", grid)
+    command = [sys.executable, "-c", "import sys; from emgan_core.cli.main import main; sys.exit(main())",
+               "simulate", "gaussian", str(data_dir / "emringerweb_test_model.pdb"), "--on-grid",
+               str(tmp_path / "shifted.mrc")]
+    proc = subprocess.run(command + ["-o", str(tmp_path / "sim.mrc")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    warned = [line for line in proc.stderr.splitlines() if "not a whole number of voxels" in line]
+    assert len(warned) == 1 and warned[0].startswith("emgan: warning: origin "), proc.stderr
+    assert "write_map(" not in proc.stderr and "RuntimeWarning" not in proc.stderr
+    debug = subprocess.run(command + ["-o", str(tmp_path / "sim2.mrc"), "--debug"], capture_output=True, text=True)
+    assert debug.returncode == 0 and "RuntimeWarning" in debug.stderr

@@ -84,7 +84,10 @@ def test_filters_are_benchmark_methods(particles, tmp_path, emgan):
         "name": "filters", "normalise": "none", "metrics": ["image-scores"],
         "inputs": [{"input": str(tmp_path / "noisy.mrcs"), "reference": str(tmp_path / "clean.mrcs")}],
         "methods": [{"filter": {"name": "wiener", "params": {"snr": 0.1}}}, {"label": "noisy", "control": "input"},
-                    {"control": "constant"}]}))
+                    {"control": "constant"}, {"label": "truth", "control": "reference"},
+                    {"label": "truth-shuffled", "control": "reference", "score_against": "shuffled"},
+                    {"label": "wiener-shuffled", "filter": {"name": "wiener", "params": {"snr": 0.1}},
+                     "score_against": "shuffled"}]}))
     emgan("bench", bench, "-o", tmp_path / "out", check_rc=0)
     import json
 
@@ -92,3 +95,11 @@ def test_filters_are_benchmark_methods(particles, tmp_path, emgan):
     assert rows["wiener"]["psnr_dB"] > rows["noisy"]["psnr_dB"] + 3
     # (a flat image, fitted to the truth, scores a higher SSIM than SNR-0.1 particles: not a control here)
     assert rows["wiener"]["ssim"] > max(rows["noisy"]["ssim"], rows["control-constant"]["ssim"])
+    # scored against other particles' truths (score_against: shuffled), the truth itself and the
+    # filtered images lose what needs the right particle
+    assert rows["truth"]["frc_0.5_A"] == pytest.approx(3.0, rel=0.01)  # Nyquist at 1.5 Å/pixel
+    assert rows["truth-shuffled"]["frc_0.5_A"] > 5 * rows["truth"]["frc_0.5_A"]
+    assert rows["wiener-shuffled"]["frc_0.143_A"] > 2 * rows["wiener"]["frc_0.143_A"]
+    bench.write_text(bench.read_text().replace("score_against: shuffled", "score_against: shuffle"))
+    proc = emgan("bench", bench, "-o", tmp_path / "out2")
+    assert proc.returncode == 2 and "methods.4.score_against: expected reference or shuffled" in proc.stderr

@@ -4,9 +4,11 @@ wherever a checkpoint is taken."""
 
 import hashlib
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from emgan_core import EmganError, Model, ModelFile, hookimpl
@@ -31,6 +33,10 @@ def trained(example_plugin, data_dir, tmp_path_factory, emgan):
     emgan("run", recipe, "-o", folder / "run", check_rc=0)
     proc = emgan("models", "export", folder / "run", "-o", folder / "tiny.pt", check_rc=0)
     assert f"sha256 {_digest(folder / 'tiny.pt')}" in proc.stdout
+    shipped = torch.load(folder / "tiny.pt", weights_only=False)
+    assert shipped["recipe"]["data"] == {"train": [{"input": "emd2566_3J6B_chain9.mrc",
+                                                     "target": "emd2566_3J6B_chain9.mrc"}]}
+    assert set(shipped["state"]) == {"networks", "ema"}
     return folder
 
 
@@ -72,6 +78,21 @@ def test_a_shipped_model_is_listed_shown_and_used_by_name(trained, registry_with
     assert proc.returncode == 2 and "checkpoint not found" in proc.stderr
     proc = emgan("models", "show", "tiny-debulr")
     assert proc.returncode == 2 and "did you mean 'tiny-deblur'" in proc.stderr
+
+
+def test_a_bundled_model_folder_is_one_record(trained, registry_with, tmp_path, emgan):
+    """models/NAME/NAME.pt beside models/NAME/card.md: Model.bundled names file, card and checkpoint."""
+    folder = tmp_path / "models" / "tiny-deblur"
+    folder.mkdir(parents=True)
+    (folder / "tiny-deblur.pt").write_bytes((trained / "tiny.pt").read_bytes())
+    (folder / "card.md").write_text("# tiny-deblur\n")
+    model = Model.bundled(folder, task="paired", summary="a test model",
+                          sha256=_digest(trained / "tiny.pt"), size=(trained / "tiny.pt").stat().st_size)
+    assert (model.name, model.checkpoint, model.license, Path(model.card)) == (
+        "tiny-deblur", "tiny-deblur.pt", "MIT", folder / "card.md")
+    registry_with(model)
+    assert emgan("models", "path", "tiny-deblur", check_rc=0).stdout.strip() == str(folder / "tiny-deblur.pt")
+    assert emgan("models", "show", "tiny-deblur", check_rc=0).stdout.startswith("# tiny-deblur")
 
 
 def test_a_damaged_shipped_file_is_refused(trained, registry_with, tmp_path, emgan):

@@ -297,5 +297,5 @@ def test_a_task_written_for_the_old_api_is_one_line_naming_what_it_lacks():
     reg = Registry()
     reg.add("task", Component("old-task", OldTask, "old"), "old", "emgan-plugin-old", "0.1.0")
     with pytest.raises(RegistryError, match=r"task/old-task from emgan-plugin-old 0.1.0 does not implement "
-                                            r"generate \(emgan-core 0.2.0 API\)"):
+                                            r"generate \(emgan-core 0.3.0 API\)"):
         reg.build("task", "old-task")

@@ -42,7 +42,7 @@ SHIPPED = {
     "superem": ["3J6B_chain9.pdb", "emd2566_3J6B_chain9.mrc"],
 }
 #: recipes whose data the plugin ships: validated with their files
-FULL = {"denoise-quickstart", "diffragan-quickstart", "diffragan", "diffragan-phasing", "superem-quickstart"}
+FULL = {"denoise-quickstart", "denoise-small", "diffragan-quickstart", "diffragan", "superem-quickstart"}
 #: recipes reading the user's data or an earlier command's output: validated with --no-files
 SCHEMA_ONLY = {"cryoetgan", "cryoetgan-classifier", "cryoetgan-microtubules", "cryoetgan-quickstart",
                "denoise", "struc2mapgan", "struc2mapgan-quickstart", "struc2mapgan-small", "superem"}
@@ -218,7 +218,7 @@ def test_emgan_runs_from_an_empty_folder(venv, tmp_path):
     proc = _run(venv, emgan, "plugins", cwd=folder)
     assert proc.returncode == 0 and "BROKEN" not in proc.stdout, proc.stderr
     for plugin in PLUGINS:
-        assert f"{plugin}  (emgan-plugin-{plugin} 0.2.0)" in proc.stdout
+        assert f"{plugin}  (emgan-plugin-{plugin} 0.3.0)" in proc.stdout
     proc = _run(venv, emgan, "recipes", cwd=folder)
     assert proc.returncode == 0 and {ln.split()[0] for ln in proc.stdout.splitlines()} == FULL | SCHEMA_ONLY
     proc = _run(venv, emgan, "validate", "superem-quickstart", cwd=folder)

@@ -41,7 +41,10 @@ protocol, whose generated maps are resampled onto the experimental map's grid be
 the map's own resolution, its atomic model). A method may also be an ``output`` made elsewhere (a
 file, or ``{input label: file}``), scored as it is: another program's result, an earlier run. Controls: ``noise`` is uniform noise on the reference grid, ``constant`` a map of
 ones, ``input`` the input itself (or its ``baseline``); each must lose to a real method. The
-``reference`` control, the reference scored against itself, is the other end: the best score.
+``reference`` control, the reference scored against itself, is the other end: the best score. Any
+method of an image-stack benchmark may add ``score_against: shuffled``: its output is then scored
+against the reference images in a fixed derangement (each against another particle's truth), the
+control that shows how much of a score needs the right particle.
 """
 
 from __future__ import annotations
@@ -186,6 +189,10 @@ def _check_methods(methods: list, registry: Registry, problems: list) -> None:
             problems.append((f"methods.{i}", "'options' and 'test_mode' go with a 'checkpoint' method"))
         if not isinstance(m.get("options", {}), dict):
             problems.append((f"methods.{i}.options", "expected a mapping of keyword options of the task's infer"))
+    for i, m in enumerate(methods):
+        if isinstance(m, dict) and m.get("score_against", "reference") not in ("reference", "shuffled"):
+            problems.append((f"methods.{i}.score_against", f"expected reference or shuffled, got "
+                                                           f"{m['score_against']!r}"))
 
 
 def _check_with_variables(kind: str, spec, key: str, registry: Registry, problems: list) -> None:
@@ -275,7 +282,10 @@ def _run_method(method: dict, item: dict, reference, registry: Registry, device:
         params = _substitute(spec.get("params") or {}, item, method["label"])
         sim = registry.build("simulator", spec["name"], **params)
         if sim.input_kind == "structure":
-            return sim.simulate(read_structure(item["input"]), grid=reference)
+            atoms = read_structure(item["input"])
+            if hasattr(sim, "check_overlap"):
+                sim.check_overlap(atoms, reference)
+            return sim.simulate(atoms, grid=reference)
         return sim.simulate(read_any(item["input"]))
     from ..inference import load_for_inference
 
@@ -331,11 +341,14 @@ def run_benchmark(bench: Benchmark, device: str = "cpu", registry: Registry | No
             own_grid = _normalised(out, bench.normalise) if isinstance(out, (Volume, ImageStack, LabelledSet)) else out
             out = _normalised(_on_reference_grid(out, reference, method["label"]), bench.normalise)
             seconds = time.perf_counter() - t0
+            truth = reference
+            if method.get("score_against") == "shuffled":
+                truth = shuffled_stack(reference, f"{method['label']} on {item['label']}")
             peak = torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else None
             values, curves, metric_of = {}, {}, {}
             for name, metric in metrics:
                 shared = getattr(metric, "shared_grid", True) or bench.on_reference_grid
-                r = metric(out if shared else own_grid, reference)
+                r = metric(out if shared else own_grid, truth)
                 for k, v in r.values.items():
                     key = f"{name}.{k}" if k in values else k
                     values[key] = float(v)
@@ -348,6 +361,15 @@ def run_benchmark(bench: Benchmark, device: str = "cpu", registry: Registry | No
                 progress(f"{method['label']} on {item['label']}: "
                          + " ".join(f"{k}={v:.3f}" for k, v in values.items()) + f" ({seconds:.2f} s)")
     return results
+
+
+def shuffled_stack(reference, where: str) -> ImageStack:
+    """The reference images in a fixed order in which none keeps its place (image i takes image
+    i + 1's place, cyclically): a method's output scored against it is scored against the wrong
+    particle, the control that shows how much of a score needs the right one."""
+    if not isinstance(reference, ImageStack) or len(reference.data) < 2:
+        raise EmganError("score_against: shuffled needs a reference stack of at least 2 images", where)
+    return ImageStack(np.roll(reference.data, -1, axis=0), reference.pixel_size)
 
 
 def summarise(results: list[Result]) -> dict[str, dict[str, dict[str, float]]]:

@@ -61,3 +61,21 @@ def configure_actions(*actions: Action) -> Callable[[argparse.ArgumentParser], N
 
     configure.actions = actions
     return configure
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, default: str, what: str = "") -> None:
+    """The trained model a generating command uses: ``--model NAME`` (a registered model, ``default``
+    unless given; ``what`` says in a few words what it is) or ``--ckpt PATH`` (a checkpoint file or
+    run directory of the user's own training), one or the other. :func:`trained_model` reads them."""
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--model", default=default, metavar="NAME",
+                        help=f"trained model by name (default {default}{'; ' + what if what else ''}; "
+                             "see `emgan models`)")
+    source.add_argument("--ckpt", metavar="PATH",
+                        help="checkpoint file or run directory of your own training, instead of --model")
+
+
+def trained_model(args: argparse.Namespace) -> str:
+    """What :func:`add_model_arguments` parsed: the checkpoint path if given, else the model name
+    (both accepted wherever a checkpoint is loaded)."""
+    return args.ckpt or args.model

@@ -252,6 +252,8 @@ def cmd_simulate(args) -> int:
     check_output(args.output, inputs=[args.input, args.on_grid])
     source = sim.read_input(args.input)
     kwargs = {"grid": read_map(args.on_grid)} if args.on_grid else {}
+    if args.on_grid and hasattr(sim, "check_overlap"):
+        sim.check_overlap(source, kwargs["grid"])
     t0 = time.perf_counter()
     result = sim.simulate(source, **kwargs)
     elapsed = time.perf_counter() - t0

@@ -6,8 +6,11 @@ User errors print one line per problem and exit with status 2 (a traceback only 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
+import warnings
+from contextlib import contextmanager
 
 from ..errors import EmganError
 from ..io.atomic import output_policy
@@ -47,6 +50,19 @@ def _printable(line: str) -> str:
     return "".join(repr(c)[1:-1] if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in line)
 
 
+@contextmanager
+def _one_line_warnings(debug: bool):
+    """Warnings as ``emgan: warning: message`` lines, without Python's source line (which names our
+    code, not the user's input); as Python shows them with --debug."""
+    shown = warnings.formatwarning
+    if not debug:
+        warnings.formatwarning = lambda message, *_, **__: f"emgan: warning: {_printable(str(message))}\n"
+    try:
+        yield
+    finally:
+        warnings.formatwarning = shown
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     debug, overwrite = "--debug" in argv, "--overwrite" in argv
@@ -66,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unrecognized arguments: {' '.join(stray)}")
         if extra:
             args.params = list(args.params or []) + extra
-        with output_policy(overwrite):
+        with output_policy(overwrite), _one_line_warnings(debug):
             return int(args.func(args) or 0)
     except EmganError as err:
         if debug:
@@ -77,6 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("emgan: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `emgan plugins | head`: the reader left; nothing to report
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python would fail again flushing stdout at exit
+        return 141
 
 
 if __name__ == "__main__":

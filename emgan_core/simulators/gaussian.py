@@ -152,8 +152,10 @@ class GaussianSimulator(Simulator):
                              "(--on-grid) or raise max_grid_voxels", atoms.source or None)
         return Volume(np.zeros(shape_xyz.astype(int)[::-1], np.float32), voxel_size=h, origin=origin)
 
-    def _check_overlap(self, atoms: Atoms, grid: Volume) -> None:
-        """Refuse a grid that none of the atoms reaches (the map would be all zero)."""
+    def check_overlap(self, atoms: Atoms, grid: Volume) -> None:
+        """Refuse a grid that none of the atoms reaches (the map would be all zero): for a user's
+        map and model (``simulate --on-grid``, a benchmark's reference), where it means a model that
+        is not in that map's frame. (Library callers may simulate atoms beside a box on purpose.)"""
         reach = self.cutoff_sigmas * self.sigma
         lo = grid.origin - reach
         hi = grid.origin + (np.array(grid.shape[::-1]) - 1) * grid.voxel_size + reach
@@ -174,8 +176,6 @@ class GaussianSimulator(Simulator):
         """Simulate ``source`` on ``grid`` (its shape, voxel size and origin) or on a fitted grid."""
         if grid is None:
             grid = self.grid_for(source)
-        else:
-            self._check_overlap(source, grid)
         density = gaussian_density(
             source.xyz, self.atom_weights(source), grid.shape, grid.voxel_size, grid.origin,
             sigma=self.sigma, cutoff_sigmas=self.cutoff_sigmas, sampling=self.sampling,

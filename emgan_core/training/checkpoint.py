@@ -105,15 +105,29 @@ def load_checkpoint(path: str | Path) -> dict:
     return payload
 
 
+def _file_names(value):
+    """``value`` (a recipe's data section) with every absolute path reduced to its file name."""
+    if isinstance(value, dict):
+        return {k: _file_names(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_file_names(v) for v in value]
+    if isinstance(value, str) and Path(value).is_absolute():
+        return Path(value).name
+    return value
+
+
 def export_for_inference(source: str | Path, output: str | Path) -> dict:
     """Write the inference part of a checkpoint (or a run directory's newest) to ``output``: the
     networks (the EMA weights when the run kept them), components, inference settings, recipe and
     step; no optimiser, scheduler or random-generator state (a model to ship, a fraction of the
-    size). Returns the payload written."""
+    size). The recipe's data paths keep their file names only: a shipped model names what it was
+    trained on, not the trainer's folders. Returns the payload written."""
     ckpt = load_checkpoint(source)
     state = ckpt["state"]
     networks = {**state["networks"], **(state.get("ema") or {})}
     payload = {k: ckpt[k] for k in ("step", "seed", "components", "inference", "recipe") if k in ckpt}
+    if isinstance(payload.get("recipe"), dict) and "data" in payload["recipe"]:
+        payload["recipe"] = {**payload["recipe"], "data": _file_names(payload["recipe"]["data"])}
     payload.update(state={"networks": networks, "ema": {}}, rng={})
     save_checkpoint(output, payload)
     return payload

@@ -145,8 +145,11 @@ def _forward(task, networks: dict, cfg: TrainConfig, key: str = "train.batch_siz
                 task.critic_losses(batch, generated)
             task.generator_losses(batch, generated)
         except _REFUSALS + (EmganError,) as err:
-            return [("train.patch_size", f"the networks cannot train on {shape_of(batch)} patches: "
-                                         f"{_first_line(err)}")]
+            if not _meta_only(err):
+                return [("train.patch_size", f"the networks cannot train on {shape_of(batch)} patches: "
+                                             f"{_first_line(err)}")]
+            # a data-dependent operation (a loss indexing by value) has no meta kernel: the forward
+            # passes up to it were checked, the rest is left to the run
         finally:
             meter.close()
         params = sum(p.numel() * p.element_size() for net in networks.values() for p in net.parameters())
@@ -167,6 +170,14 @@ def _forward(task, networks: dict, cfg: TrainConfig, key: str = "train.batch_siz
     except _REFUSALS + (EmganError,) as err:
         problems.append(("eval.patch_size", f"the generator cannot run on the inference patch: {_first_line(err)}"))
     return problems
+
+
+def _meta_only(err: BaseException) -> bool:
+    """Whether ``err`` says only that an operation cannot run on the meta device (no data to
+    decide on), not that the recipe is wrong."""
+    text = str(err).lower()
+    return isinstance(err, NotImplementedError) or "meta" in text and ("not implemented" in text or
+                                                                       "unimplemented" in text)
 
 
 def shape_of(batch: dict) -> str:

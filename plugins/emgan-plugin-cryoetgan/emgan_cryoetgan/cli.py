@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from emgan_core.cli import Action, add_simulator_args, configure_actions, overwrite_allowed, simulator_from
+from emgan_core.cli import (Action, add_model_arguments, add_simulator_args, configure_actions, overwrite_allowed,
+                            simulator_from, trained_model)
 from emgan_core.errors import EmganError
 from emgan_core.inference import load_for_inference
 
@@ -113,9 +114,13 @@ def cmd_simulate_set(args) -> int:
 
 # -- trained models ----------------------------------------------------------------------------------
 
+DEFAULT_MODEL = "cryoetgan-synthetic"
+"""The shipped translator of the quickstart's domains (its card: ``emgan models show cryoetgan-synthetic``)."""
+
+
 def _generate_arguments(p) -> None:
-    p.add_argument("checkpoint", help="run folder or checkpoint of task/cycle")
     p.add_argument("set", help="set table (CSV/STAR)")
+    add_model_arguments(p, DEFAULT_MODEL, "16³ boxes at 7 Å/voxel, Gaussian maps → subtomograms")
     p.add_argument("-o", "--output", required=True, help="new set folder (DIR/set.csv, DIR/generated/)")
     p.add_argument("--column", default="density", help="path column of the table to translate (density)")
     p.add_argument("--direction", choices=("ab", "ba"), help="default: the recipe's (ab: domain A to B)")
@@ -126,7 +131,7 @@ def cmd_generate(args) -> int:
 
     from emgan_core.io.sets import new_set_folder, read_set, write_set
 
-    task = load_for_inference(args.checkpoint, task="cycle")[0]
+    task = load_for_inference(trained_model(args), task="cycle")[0]
     data = read_set(args.set, args.column)
     with new_set_folder(args.output, overwrite_allowed()) as folder:
         out = task.translate(data.samples, args.direction)
@@ -167,7 +172,7 @@ def cmd_classify(args) -> int:
 
 
 def _evaluate_arguments(p) -> None:
-    p.add_argument("checkpoint", help="run folder or checkpoint of task/cycle")
+    add_model_arguments(p, DEFAULT_MODEL)
     p.add_argument("--classifier", required=True, help="classifier trained on labelled real (domain B) data")
     p.add_argument("--source", required=True, help="set table of domain-A samples to translate")
     p.add_argument("--column", default="density", help="path column of --source (density)")
@@ -208,9 +213,9 @@ def cmd_evaluate(args) -> int:
     if args.json:
         check_output(args.json)
     load_classifier(str(args.classifier))  # a wrong checkpoint is one line, before any work; the metric reuses it
-    gan = load_for_inference(args.checkpoint, task="cycle")
+    gan = load_for_inference(trained_model(args), task="cycle")
     paired = "subtomogram" if "subtomogram" in set_columns(args.source) else None
-    benches = evaluation_benchmarks(args.checkpoint, args.classifier, args.source, args.column, args.real,
+    benches = evaluation_benchmarks(trained_model(args), args.classifier, args.source, args.column, args.real,
                                     args.real_column, args.k, paired)
     overall, per_class = {}, {}
     for bench in benches:
@@ -236,7 +241,7 @@ def cmd_evaluate(args) -> int:
 
 
 def _downstream_arguments(p) -> None:
-    p.add_argument("checkpoint", help="run folder or checkpoint of task/cycle")
+    p.add_argument("checkpoint", help="run folder or checkpoint of task/cycle, or a model's name")
     p.add_argument("--train", required=True, help="labelled domain-A set: its density column is translated, its "
                    "conventional column is the baseline")
     p.add_argument("--conventional-column", default="conventional",
@@ -332,13 +337,13 @@ ACTIONS = (
            "--seed 1 --recipe cryoetgan-quickstart -o out/cryoetgan/train-d",
            cmd_simulate_set, _simulate_set_arguments),
     Action("generate", "translate a set with a trained cycle GAN; labels carried over",
-           "emgan cryoetgan generate out/cryoetgan/run out/cryoetgan/train-d/set.csv -o out/cryoetgan/generated",
+           "emgan cryoetgan generate out/cryoetgan/train-d/set.csv -o out/cryoetgan/generated",
            cmd_generate, _generate_arguments),
     Action("classify", "class probabilities of a set with a trained classifier, as CSV",
            "emgan cryoetgan classify out/cryoetgan/classifier out/cryoetgan/test/set.csv -o out/predictions.csv",
            cmd_classify, _classify_arguments),
     Action("evaluate", "FID, Inception Score, PRDC, SSIM and per-class diversity of generated samples",
-           "emgan cryoetgan evaluate out/cryoetgan/run --classifier out/cryoetgan/classifier "
+           "emgan cryoetgan evaluate --ckpt out/cryoetgan/run --classifier out/cryoetgan/classifier "
            "--source out/cryoetgan/test/set.csv --real out/cryoetgan/train-s/set.csv",
            cmd_evaluate, _evaluate_arguments),
     Action("downstream", "classifiers trained on conventional simulations, on generated ones and on real "

@@ -327,7 +327,7 @@ def test_cycle_task_3d_generate_and_mc_dropout(sets, tmp_path, emgan):
     # clipping held every weight at 0.01 while RMSprop moved them (some sit on the clip limit)
     assert len(weights) > 6 and max(float(w.abs().max()) for w in weights) == pytest.approx(0.01, abs=1e-7)
     out = tmp_path / "generated"
-    emgan("cryoetgan", "generate", run, sets["test"], "-o", out, check_rc=0)
+    emgan("cryoetgan", "generate", sets["test"], "--ckpt", run, "-o", out, check_rc=0)
     gen = read_set(out / "set.csv", "generated")
     assert gen.samples.shape == (12, 16, 16, 16) and list(gen.labels) == list(read_set(sets["test"]).labels)
     # the files hold G_ab of the test densities with the recipe's σ 0.2 noise (seed 0), × scale
@@ -350,7 +350,7 @@ def test_cycle_task_3d_generate_and_mc_dropout(sets, tmp_path, emgan):
     mean, std = read_map(tmp_path / "g.mrc"), read_map(tmp_path / "g_std.mrc")
     assert std.shape == (16, 16, 16) and 0 < float(std.data.mean()) < float(np.abs(mean.data).mean())
     # a classifier checkpoint is refused where a cycle GAN is expected
-    bad = emgan("cryoetgan", "generate", sets["train"], sets["test"], "-o", tmp_path / "x")
+    bad = emgan("cryoetgan", "generate", sets["test"], "--ckpt", sets["train"], "-o", tmp_path / "x")
     assert bad.returncode != 0 and len(bad.stderr.strip().splitlines()) == 1 and not (tmp_path / "x").exists()
 
 
@@ -404,7 +404,7 @@ def test_classifier_evaluate_and_downstream(sets, tmp_path, emgan):
     emgan("run", "cryoetgan-quickstart", "-o", gan, *TINY_CYCLE, "data.val=null",
           f"data.train.a=[{{set: {sets['train']}, column: density}}]",
           f"data.train.b=[{{set: {sets['train']}, column: subtomogram}}]", check_rc=0)
-    emgan("cryoetgan", "evaluate", gan, "--classifier", cls, "--source", sets["test"], "--real", sets["test"],
+    emgan("cryoetgan", "evaluate", "--ckpt", gan, "--classifier", cls, "--source", sets["test"], "--real", sets["test"],
           "--real-column", "subtomogram", "--k", "3", "--json", tmp_path / "scores.json", check_rc=0)
     scores = json.loads((tmp_path / "scores.json").read_text())["overall"]
     # the real set's Inception Score from the classify command's probabilities (5 decimals)

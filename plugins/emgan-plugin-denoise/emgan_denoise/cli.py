@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from emgan_core.cli import Action, configure_actions
+from emgan_core.cli import Action, add_model_arguments, configure_actions, trained_model
 from emgan_core.errors import EmganError
 
 
@@ -99,9 +99,13 @@ def evaluate_checkpoint(checkpoint, source, count: int = 64, snr: float | None =
     return scores
 
 
+DEFAULT_MODEL = "denoise-small"
+"""The shipped denoising model (its card: ``emgan models show denoise-small``)."""
+
+
 def _evaluate_arguments(p) -> None:
-    p.add_argument("checkpoint", help="checkpoint file or run directory")
     p.add_argument("source", help="structure or map (held out from training for a fair test)")
+    add_model_arguments(p, DEFAULT_MODEL, "64² particles at 1.5 Å/pixel, SNR 0.1")
     p.add_argument("-n", "--count", type=int, default=64, help="number of particles (64)")
     p.add_argument("--snr", type=float, help="noise level (default: the model's training simulator's)")
     p.add_argument("--seed", type=int, default=12345, help="orientations and noise")
@@ -114,7 +118,7 @@ def _evaluate_arguments(p) -> None:
 def cmd_evaluate(args) -> int:
     from emgan_core.inference import resolve_device
 
-    scores = evaluate_checkpoint(args.checkpoint, args.source, args.count, args.snr, args.seed,
+    scores = evaluate_checkpoint(trained_model(args), args.source, args.count, args.snr, args.seed,
                                  resolve_device(args.device), "eval" if args.eval_mode else None)
     if args.json:
         print(json.dumps(scores, indent=2))
@@ -132,6 +136,6 @@ ACTIONS = (
            "emgan denoise simulate examples/data/1aki.pdb -n 100 --snr 0.05 --ctf -o out/particles",
            cmd_simulate, _simulate_arguments),
     Action("evaluate", "denoise simulated particles of a structure or map and score them",
-           "emgan denoise evaluate runs/denoise examples/data/1orc.pdb -n 64", cmd_evaluate, _evaluate_arguments),
+           "emgan denoise evaluate examples/data/1orc.pdb -n 64 --snr 0.05", cmd_evaluate, _evaluate_arguments),
 )
 configure = configure_actions(*ACTIONS)

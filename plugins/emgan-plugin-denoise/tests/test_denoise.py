@@ -347,7 +347,7 @@ def test_bench_scores_particle_stacks_against_their_truth(tmp_path, data_dir, tr
 def test_evaluate_is_the_benchmark_on_simulated_particles(trained, data_dir, emgan):
     from emgan_core.inference import load_for_inference
 
-    proc = emgan("denoise", "evaluate", trained, data_dir / "1orc.pdb", "-n", "4", "--json", check_rc=0)
+    proc = emgan("denoise", "evaluate", data_dir / "1orc.pdb", "--ckpt", trained, "-n", "4", "--json", check_rc=0)
     scores = json.loads(proc.stdout)
     assert scores["settings"]["count"] == 4 and set(scores) == {"noisy", "denoised", "settings"}
     sim = load_for_inference(trained)[0].simulator
@@ -356,3 +356,12 @@ def test_evaluate_is_the_benchmark_on_simulated_particles(trained, data_dir, emg
     for key in ("frc_0.143_A", "psnr_dB", "ssim"):
         assert scores["noisy"][key] == pytest.approx(noisy[key], rel=1e-6)
     assert set(scores["denoised"]) == set(noisy)
+
+
+def test_the_shipped_recipe_passes_the_dry_run_that_still_refuses_a_bad_size(emgan):
+    """denoise-small's Fourier-ring loss has no meta-device kernel: the dry run checks the networks up
+    to it and passes, and still refuses an image size the U-Net cannot take."""
+    ok = emgan("validate", "denoise-small")
+    assert ok.returncode == 0 and ": ok" in ok.stdout, ok.stderr
+    bad = emgan("validate", "denoise-small", "simulator.params.image_size=48")
+    assert bad.returncode == 2 and "cannot train on 48×48 patches" in bad.stderr, bad.stderr

@@ -1,3 +1,3 @@
 """DiffraGAN for emgan: phasing single-molecule electron diffraction with a conditional GAN."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

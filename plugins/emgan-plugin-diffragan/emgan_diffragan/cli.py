@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from emgan_core.cli import Action, add_simulator_args, configure_actions, overwrite_allowed, simulator_from
+from emgan_core.cli import (Action, add_model_arguments, add_simulator_args, configure_actions, overwrite_allowed,
+                            simulator_from, trained_model)
 from emgan_core.errors import EmganError
 
 
@@ -109,10 +110,16 @@ def _load(checkpoint, dataset, device, args=None):
     return task, TripletStore(dataset), device
 
 
+DEFAULT_MODEL = "diffragan-phasing-small"
+"""The shipped phasing model (its card: ``emgan models show diffragan-phasing-small``)."""
+
+
 def _generate_arguments(p) -> None:
-    p.add_argument("checkpoint", help="checkpoint file or run directory")
-    p.add_argument("dataset", help="triplet store (.zarr)")
+    p.add_argument("dataset", help="triplet store (.zarr) made with the model's simulator settings")
+    add_model_arguments(p, DEFAULT_MODEL, "64² triplets, 70 Å cell, 200 keV")
     p.add_argument("-o", "--output", required=True, help=".mrcs stack; the STAR file is written beside it")
+    p.add_argument("--phaser-only", action="store_true", help="the phasing generator's classical phaser alone "
+                   "(hybrid input-output from the pattern and the low-res image), without the network")
     p.add_argument("--device", default="auto")
     _test_time_args(p)
 
@@ -125,9 +132,9 @@ def cmd_generate(args) -> int:
     star = out.with_suffix(".star")
     check_output(out)
     check_output(star)
-    task, store, device = _load(args.checkpoint, args.dataset, args.device, args)
+    task, store, device = _load(trained_model(args), args.dataset, args.device, args)
     index = np.flatnonzero(store.done())
-    stack = task.infer(store, device=device, indices=index)
+    stack = task.infer(store, device=device, indices=index, phaser_only=args.phaser_only)
     settings = store.settings
     write_image_stack(out, stack)
     try:
@@ -142,14 +149,15 @@ def cmd_generate(args) -> int:
 
 
 def _evaluate_arguments(p) -> None:
-    p.add_argument("checkpoint", help="checkpoint file or run directory")
     p.add_argument("dataset", help="triplet store (.zarr), e.g. of a held-out protein")
+    add_model_arguments(p, DEFAULT_MODEL)
     p.add_argument("--threshold", type=float, default=0.1, help="difference mask: fraction of the range (0.1)")
     p.add_argument("--png", help="write a figure of a few triplets with their generated images")
     p.add_argument("--control", action="store_true",
                    help="also score images generated with each triplet's diffraction pattern swapped for "
                         "another triplet's (swapped) and with a blank pattern (blank): what the pattern "
-                        "contributes")
+                        "contributes; and, for a phasing generator, its classical phaser alone (phaser): "
+                        "what the network adds")
     p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true", help="print JSON")
     _test_time_args(p)
@@ -186,10 +194,11 @@ def cmd_export(args) -> int:
 
 
 def evaluation_benchmark(checkpoint, dataset, exported: dict[str, Path], threshold: float = 0.1,
-                         control: bool = False, eval_mode: bool = False, seed: int = 0):
+                         control: bool = False, eval_mode: bool = False, seed: int = 0, phaser: bool = False):
     """The benchmark ``evaluate`` runs (the same as a shipped benchmark file would give to ``emgan
     bench``): the generated images and the low-res input (``input`` control on its ``baseline``)
-    against the high-res truth, with the swapped- and blank-pattern controls if asked."""
+    against the high-res truth, with the swapped- and blank-pattern controls if asked (``control``)
+    and, for a phasing generator (``phaser``), its classical phaser alone: what the network adds."""
     from emgan_core.bench.harness import Benchmark
 
     mode = {"test_mode": "eval"} if eval_mode else {}
@@ -198,6 +207,9 @@ def evaluation_benchmark(checkpoint, dataset, exported: dict[str, Path], thresho
     if control:
         methods += [{"label": p, "checkpoint": str(checkpoint), "options": {"pattern": p}, **mode}
                     for p in ("swapped", "blank")]
+        if phaser:
+            methods.append({"label": "phaser", "checkpoint": str(checkpoint), "options": {"phaser_only": True},
+                            **mode})
     inputs = [{"label": Path(dataset).stem, "input": str(dataset), "reference": str(exported["high"]),
                "baseline": str(exported["low"])}]
     metrics = ["image-scores", {"name": "difference-mask", "params": {"threshold": threshold}}]
@@ -213,14 +225,14 @@ def cmd_evaluate(args) -> int:
     from .figures import comparison_figure
     from .metrics import difference_mask
 
-    task, store, device = _load(args.checkpoint, args.dataset, args.device, args)
+    task, store, device = _load(trained_model(args), args.dataset, args.device, args)
     arrays = store.load()
     if args.control and len(arrays["high"]) < 2:
         raise EmganError("--control needs at least 2 triplets", args.dataset)
     with tempfile.TemporaryDirectory() as tmp:
         exported = export_store(args.dataset, tmp)
-        bench = evaluation_benchmark(args.checkpoint, args.dataset, exported, args.threshold, args.control,
-                                     args.eval_mode, args.seed)
+        bench = evaluation_benchmark(trained_model(args), args.dataset, exported, args.threshold, args.control,
+                                     args.eval_mode, args.seed, phaser=hasattr(task.generator, "phased"))
         for method in bench.methods:  # the model loaded once serves every checkpoint method
             if "checkpoint" in method:
                 method["_loaded"] = (task, None)
@@ -237,7 +249,7 @@ def cmd_evaluate(args) -> int:
         return 0
     print(f"{args.dataset}: {scores['settings']['triplets']} triplets, {store.pixel_size:.4f} Å/pixel")
     print(f"{'':10s} {'FRC-0.5 Å':>10s} {'FRC-0.143 Å':>12s} {'SSIM':>6s} {'PSNR dB':>8s} {'masked':>7s}")
-    for name in ("low", "generated", "swapped", "blank"):
+    for name in ("low", "generated", "phaser", "swapped", "blank"):
         if name in scores:
             s = scores[name]
             print(f"{name:10s} {s['frc_0.5_A']:10.2f} {s['frc_0.143_A']:12.2f} {s['ssim']:6.3f} "
@@ -256,10 +268,10 @@ ACTIONS = (
     Action("export", "write a triplet store's three image stacks (.mrcs), e.g. as benchmark references",
            "emgan diffragan export out/triplets/1orc.zarr -o out/1orc", cmd_export, _export_arguments),
     Action("generate", "generate high-res images of a triplet store: .mrcs + RELION STAR with angles",
-           "emgan diffragan generate runs/diffragan out/triplets/1orc.zarr -o out/1orc_generated.mrcs",
+           "emgan diffragan generate out/triplets/1orc.zarr -o out/1orc_generated.mrcs",
            cmd_generate, _generate_arguments),
     Action("evaluate", "score generated and low-res images against the high-res truth (FRC, SSIM)",
-           "emgan diffragan evaluate runs/diffragan out/triplets/1orc.zarr --png out/1orc.png",
+           "emgan diffragan evaluate out/triplets/1orc.zarr --control --png out/1orc.png",
            cmd_evaluate, _evaluate_arguments),
 )
 configure = configure_actions(*ACTIONS)

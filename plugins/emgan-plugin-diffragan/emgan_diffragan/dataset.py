@@ -69,7 +69,21 @@ class TripletStore:
             raise EmganError(f"not a readable zarr store ({exc})", str(path)) from None
         if attrs.get("format") != FORMAT:
             raise EmganError(f"not an emgan triplet dataset (format {attrs.get('format')!r})", str(path))
+        self._check_arrays()
         self.attrs = attrs
+
+    def _check_arrays(self) -> None:
+        """Only numeric arrays are ever read: an array of Python objects (a pickle codec) could run
+        code when decoded, and is refused before any data is read."""
+        try:
+            arrays = list(self.group.arrays())
+        except Exception as exc:  # noqa: BLE001 - an unreadable array listing is a broken store
+            raise EmganError(f"not a readable zarr store ({exc})", str(self.path)) from None
+        for name, array in arrays:
+            kind = getattr(getattr(array, "dtype", None), "kind", "O")
+            if kind not in "biuf":
+                raise EmganError(f"array '{name}' holds {array.dtype} values, not numbers: refused (decoding "
+                                 "objects could run code)", str(self.path))
 
     def __len__(self) -> int:
         return int(self.attrs["count"])
@@ -115,12 +129,15 @@ class TripletStore:
         return out
 
 
-def simulate_chunk(structure: str, settings: dict, angles: np.ndarray, start: int) -> dict:
-    """Noise-free parts of triplets ``start…start+len(angles)`` of one structure (runs on a Dask
-    worker): ``diffraction``, ``high``, ``clean_low`` (k, s, s)."""
+def simulate_chunk(structure: str, settings: dict, angles: np.ndarray, start: int, seed: int = 0) -> dict:
+    """Triplets ``start…start+len(angles)`` of one structure but the low-res noise (runs on a Dask
+    worker): ``diffraction`` (as recorded: with counting noise if the settings ask), ``high``,
+    ``clean_low`` (k, s, s)."""
     sim = TripletSimulator(**settings)
     atoms = sim.prepare(sim.read_input(structure))
     parts = [sim.simulate_clean(atoms, a) for a in angles]
+    for i, p in enumerate(parts):
+        p["diffraction"] = sim.recorded_pattern(p["diffraction"], seed, start + i)
     out = {k: np.stack([p[k] for p in parts]).astype(np.float32) for k in ("diffraction", "high", "clean_low")}
     out["angular_sampling"] = parts[0]["angular_sampling"]
     out["start"] = start
@@ -187,7 +204,10 @@ def _client(workers: int, scheduler: str | None):
             raise EmganError(f"cannot reach the Dask scheduler ({exc})", scheduler) from None
     if workers < 1:
         raise EmganError(f"workers must be >= 1, got {workers}", "workers")
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    # silence_logs: the worker processes' own logging; a task's error still reaches us through its
+    # future, while a heartbeat that races the shutdown no longer prints a traceback
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                           silence_logs=logging.CRITICAL)
     return Client(cluster), cluster
 
 
@@ -245,14 +265,14 @@ def build_dataset(structures: list[str | Path], output: str | Path, count: int, 
         skipped = sum(min(chunk, count - s) for s in starts if done[s:s + chunk].all())
         reports[p] = BuildReport(store_path(output, p), 0, skipped)
     if todo:
-        _compute(todo, stores, reports, simulator, angles, chunk, workers, scheduler, on_chunk, count)
+        _compute(todo, stores, reports, simulator, angles, chunk, workers, scheduler, on_chunk, count, seed)
     dose = _add_noise(stores, simulator, seed, chunk)
     for r in reports.values():
         r.dose = dose
     return list(reports.values())
 
 
-def _compute(todo, stores, reports, simulator, angles, chunk, workers, scheduler, on_chunk, count) -> None:
+def _compute(todo, stores, reports, simulator, angles, chunk, workers, scheduler, on_chunk, count, seed) -> None:
     """Pass 1: the noise-free chunks ``todo`` [(structure, start)] on Dask workers, stored as they come."""
     from dask.distributed import as_completed
 
@@ -266,7 +286,7 @@ def _compute(todo, stores, reports, simulator, angles, chunk, workers, scheduler
         raise
     try:
         settings = simulator.settings()
-        futures = {client.submit(simulate_chunk, str(p.resolve()), settings, angles[s:s + chunk], s,
+        futures = {client.submit(simulate_chunk, str(p.resolve()), settings, angles[s:s + chunk], s, seed,
                                  pure=False): p for p, s in todo}
         for future in as_completed(futures):
             p = futures[future]

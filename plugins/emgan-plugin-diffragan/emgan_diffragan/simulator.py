@@ -352,6 +352,14 @@ class TripletSimulator(Simulator):
         counts = poisson.ppf(rng.random(intensity.shape), lam)  # inverse CDF: one uniform per pixel
         return counts * (total / self.pattern_electrons)
 
+    def recorded_pattern(self, pattern: np.ndarray, seed: int, index: int) -> np.ndarray:
+        """The pattern as recorded: Poisson counts of ``pattern_electrons`` (:meth:`count_pattern`,
+        seeded by (``seed``, ``index``, 1): one draw per triplet, wherever it is simulated), or the
+        noise-free pattern when ``pattern_electrons`` is not set."""
+        if self.pattern_electrons is None:
+            return pattern
+        return self.count_pattern(pattern, np.random.default_rng([seed, index, 1])).astype(np.float32)
+
     def simulate_one(self, atoms: Atoms, angles, rng: np.random.Generator, dose: float | None = None) -> dict:
         """One triplet: :meth:`simulate_clean` plus the noisy ``low`` at ``dose`` (e⁻/Å²; given,
         else this simulator's ``dose``, else calibrated on this one image) and that ``dose``."""
@@ -376,6 +384,7 @@ class TripletSimulator(Simulator):
         dose = self.dose_for(np.stack([p["clean_low"] for p in parts]))
         for i, p in enumerate(parts):
             p["low"] = self.add_noise(p["clean_low"], dose, np.random.default_rng([seed, i]))
+            p["diffraction"] = self.recorded_pattern(p["diffraction"], seed, i)
         stack = {k: np.stack([p[k] for p in parts]).astype(np.float32) for k in CHANNELS}
         return Triplets(**stack, angles=angles, dose=np.full(len(parts), dose),
                         pixel_size=self.pixel_size, angular_sampling=parts[0]["angular_sampling"],

@@ -341,10 +341,12 @@ class DiffraGANTask(PairedTask):
 
     @torch.no_grad()
     def generate_images(self, diffraction: np.ndarray, low: np.ndarray, batch_size: int | None = None,
-                 device: str | torch.device = "cpu", store: TripletStore | None = None) -> np.ndarray:
+                 device: str | torch.device = "cpu", store: TripletStore | None = None,
+                 phaser_only: bool = False) -> np.ndarray:
         """High-res images (n, y, x) in [-1, 1] from (n, y, x) diffraction patterns and low-res images,
         in batches of ``batch_size`` with the generator in ``self.test_mode`` (pix2pix: stochastic,
-        batch statistics of each batch)."""
+        batch statistics of each batch). ``phaser_only``: the phasing generator's classical phaser
+        output (its third channel) instead: what the network adds to it."""
         device = torch.device(device)
         generator = self.generator.to(device)
         if diffraction.shape != low.shape:
@@ -356,20 +358,26 @@ class DiffraGANTask(PairedTask):
         inferer = BatchInferer(batch_size or int((self.eval or {}).get("batch_size", 16)), device)
         hybrid = (self._hybrid_geometry(store) if store is not None else tuple(self.geometry)) if self.hybrid else None
 
+        if phaser_only and not hasattr(generator, "phased"):
+            raise EmganError("this generator has no classical phaser (generator/diffragan-phasing-unet has)",
+                             "phaser_only")
+
         def run(d, lo):
-            x = network_inputs(d, lo, self.diffraction, self.images, hybrid)
-            return generator(inferer.tensor(x))[:, 0]
+            x = inferer.tensor(network_inputs(d, lo, self.diffraction, self.images, hybrid))
+            return (generator.phased(x) if phaser_only else generator(x))[:, 0]
 
         with test_time(generator, mode=self.test_mode):
             return inferer(run, diffraction, low)
 
     def infer(self, source: Any, batch_size: int | None = None, device: str | torch.device = "cpu",
-              indices=None, pattern: Literal["true", "swapped", "blank"] = "true") -> ImageStack:
+              indices=None, pattern: Literal["true", "swapped", "blank"] = "true",
+              phaser_only: bool = False) -> ImageStack:
         """Generated high-res images of a triplet store's finished triplets (``indices``: a subset).
 
         ``pattern``: each triplet's own diffraction pattern (``true``), the pattern of the previous
         triplet (``swapped``: the control that shows what the particular pattern contributes), or a
-        blank one (``blank``)."""
+        blank one (``blank``). ``phaser_only``: the classical phaser's images alone (phasing
+        generators)."""
         store = source if isinstance(source, TripletStore) else TripletStore(source)
         trained = (self.eval or {}).get("pixel_size")
         if trained and not np.isclose(store.pixel_size, trained, rtol=0.02):
@@ -378,8 +386,8 @@ class DiffraGANTask(PairedTask):
         self._check_phasing(store)
         arrays = store.load(indices)
         diffraction = swap_patterns(arrays["diffraction"], pattern, str(store.path))
-        return ImageStack(self.generate_images(diffraction, arrays["low"], batch_size, device, store),
-                          store.pixel_size)
+        return ImageStack(self.generate_images(diffraction, arrays["low"], batch_size, device, store,
+                                               phaser_only), store.pixel_size)
 
 
 def swap_patterns(diffraction: np.ndarray, pattern: str, where: str) -> np.ndarray:

@@ -15,6 +15,8 @@ SMALL = dict(image_size=32, cell=50.0, sampling=0.5, slice_thickness=2.5, max_an
 TINY = ["generator.params.channels=4", "generator.params.depth=5", "critic.params.channels=4",
         "train.steps=4", "train.batch_size=4", "train.val_every=4", "train.val_batches=1", "train.log_every=2",
         "train.checkpoint_every=4"]
+# the phasing generator's geometry for the `store` fixture's triplets (32², 50 Å cell)
+STORE_GEOMETRY = ["generator.params.pattern_k=0.038125", "generator.params.pixel_size=1.5625"]
 
 
 @pytest.fixture(scope="module")
@@ -242,10 +244,11 @@ def test_train_generate_and_evaluate(tmp_path, store, emgan):
     run = tmp_path / "run"
     data = [f"data.train=[{{dataset: {store}, indices: [0, 4]}}]", f"data.val=[{{dataset: {store}, indices: [4, 6]}}]",
             "simulator.params.image_size=32"]
-    emgan("run", "diffragan-quickstart", *TINY, *data, "-o", run, check_rc=0)
+    # the quickstart's phasing generator, told the geometry of these triplets (SMALL: 50 Å cell, 32²)
+    emgan("run", "diffragan-quickstart", *TINY, *data, *STORE_GEOMETRY, "-o", run, check_rc=0)
     out = tmp_path / "gen" / "generated.mrcs"
     (tmp_path / "gen").mkdir()
-    emgan("diffragan", "generate", run, store, "-o", out, check_rc=0)
+    emgan("diffragan", "generate", store, "--ckpt", run, "-o", out, check_rc=0)
     stack = read_image_stack(out)
     assert stack.data.shape == (6, 32, 32) and stack.pixel_size == pytest.approx(50.0 / 32, rel=1e-4)
     table = read_particle_star(out.with_suffix(".star"))
@@ -259,7 +262,7 @@ def test_train_generate_and_evaluate(tmp_path, store, emgan):
 
     g = task.generator
     running = [m.running_mean.clone() for m in g.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    x = torch.from_numpy(network_inputs(arrays["diffraction"], arrays["low"]))
+    x = torch.from_numpy(network_inputs(arrays["diffraction"], arrays["low"], task.diffraction, task.images))
     g.train()
     for m in g.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
@@ -275,7 +278,8 @@ def test_train_generate_and_evaluate(tmp_path, store, emgan):
         evaluated = g(x)[:, 0].numpy()
     assert np.allclose(stack.data, by_hand, atol=1e-5)
     assert np.abs(stack.data - evaluated).mean() > 0.05 * np.abs(evaluated).mean()
-    emgan("diffragan", "generate", run, store, "-o", tmp_path / "gen" / "eval.mrcs", "--eval-mode", check_rc=0)
+    emgan("diffragan", "generate", store, "--ckpt", run, "-o", tmp_path / "gen" / "eval.mrcs", "--eval-mode",
+          check_rc=0)
     assert np.allclose(read_image_stack(tmp_path / "gen" / "eval.mrcs").data, evaluated, atol=1e-5)
     task.generate_images(arrays["diffraction"], arrays["low"])
     after = [m.running_mean for m in task.generator.modules() if isinstance(m, torch.nn.BatchNorm2d)]
@@ -283,7 +287,7 @@ def test_train_generate_and_evaluate(tmp_path, store, emgan):
     # evaluate: the input's scores are those of the core metric on the stored images; the generated
     # scores are those of the same seeded images
     png = tmp_path / "eval.png"
-    proc = emgan("diffragan", "evaluate", run, store, "--json", "--control", "--png", png, check_rc=0)
+    proc = emgan("diffragan", "evaluate", store, "--ckpt", run, "--json", "--control", "--png", png, check_rc=0)
     scores = json.loads(proc.stdout)
     assert scores["settings"]["triplets"] == 6 and png.stat().st_size > 10_000
     low = image_scores(arrays["low"], arrays["high"], store_px := 50.0 / 32).values
@@ -292,6 +296,13 @@ def test_train_generate_and_evaluate(tmp_path, store, emgan):
         assert scores["low"][key] == pytest.approx(low[key], rel=1e-6)
         assert scores["generated"][key] == pytest.approx(gen[key], rel=1e-4)
     assert {"swapped", "blank"} <= set(scores)
+    # the phasing generator's classical phaser alone: the row `evaluate --control` adds, and the
+    # images `generate --phaser-only` writes
+    phaser_out = tmp_path / "gen" / "phaser.mrcs"
+    emgan("diffragan", "generate", store, "--ckpt", run, "--phaser-only", "-o", phaser_out, check_rc=0)
+    phaser = image_scores(read_image_stack(phaser_out).data, arrays["high"], store_px).values
+    assert scores["phaser"]["frc_0.5_A"] == pytest.approx(phaser["frc_0.5_A"], rel=1e-4)
+    assert not np.allclose(read_image_stack(phaser_out).data, read_image_stack(out).data)
     # the same figures from `emgan bench` with the shipped benchmark file, pointed at this run
     import yaml
 
@@ -300,7 +311,8 @@ def test_train_generate_and_evaluate(tmp_path, store, emgan):
     refs = tmp_path / "refs"
     emgan("diffragan", "export", store, "-o", refs, check_rc=0)
     bench = yaml.safe_load((Path(__file__).parents[3] / "benchmarks" / "diffragan" / "phasing.yaml").read_text())
-    bench["inputs"][0].update(input=str(store), reference=str(refs / "high.mrcs"), baseline=str(refs / "low.mrcs"))
+    bench["inputs"] = [dict(bench["inputs"][0], input=str(store), reference=str(refs / "high.mrcs"),
+                            baseline=str(refs / "low.mrcs"))]
     for m in bench["methods"]:
         if "checkpoint" in m:
             m["checkpoint"] = str(run)
@@ -312,7 +324,8 @@ def test_train_generate_and_evaluate(tmp_path, store, emgan):
         assert rows["low-res-input"][key] == pytest.approx(scores["low"][key], rel=1e-6)
         assert rows["generated"][key] == pytest.approx(scores["generated"][key], rel=1e-4)
         assert rows["swapped-pattern"][key] == pytest.approx(scores["swapped"][key], rel=1e-4)
-    bad = emgan("diffragan", "evaluate", run, tmp_path / "missing.zarr")
+        assert rows["phaser-only"][key] == pytest.approx(scores["phaser"][key], rel=1e-4)
+    bad = emgan("diffragan", "evaluate", tmp_path / "missing.zarr", "--ckpt", run)
     assert bad.returncode == 2 and "no triplet dataset" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
 
 
@@ -338,7 +351,53 @@ def test_plugin_contract(tmp_path, store):
     from emgan_core.testing import check_plugin
 
     data = [f"data.train=[{{dataset: {store}, indices: [0, 4]}}]", "data.val=null", "simulator.params.image_size=32"]
-    out = check_plugin("diffragan", tmp_path, "diffragan-quickstart", [*TINY, *data], source=str(store),
+    out = check_plugin("diffragan", tmp_path, "diffragan-quickstart", [*TINY, *data, *STORE_GEOMETRY],
+                       source=str(store),
                        user_data=("diffragan",),
                        params={"generator/diffragan-phasing-unet": {"pattern_k": 0.0140625, "pixel_size": 1.09375}})
     assert out.data.shape == (6, 32, 32)
+
+
+def test_a_store_with_non_numeric_arrays_is_refused_before_any_read(tmp_path):
+    """Arrays of objects or strings are never decoded (an object codec could run code): one line."""
+    import zarr
+
+    from emgan_core.errors import EmganError
+    from emgan_diffragan.dataset import FORMAT, TripletStore
+
+    group = zarr.open_group(str(tmp_path / "odd.zarr"), mode="w")
+    group.attrs.update({"format": FORMAT, "count": 1, "pixel_size": 1.0})
+    group.create_array("done", shape=(1,), dtype=str)[0] = "x"
+    with pytest.raises(EmganError, match="array 'done' holds .* values, not numbers: refused"):
+        TripletStore(tmp_path / "odd.zarr")
+
+
+def test_pattern_counting_noise_keeps_the_mean_and_scales_with_the_electrons():
+    """Poisson counts of a pattern with N electrons: same total on average, relative noise ∝ 1/√N."""
+    from emgan_diffragan.simulator import TripletSimulator
+
+    pattern = np.random.default_rng(0).random((64, 64)) ** 6
+    errors = []
+    for n in (1e3, 1e5):
+        sim = TripletSimulator(image_size=64, sampling=0.5, max_angle=11.0, pattern_electrons=n)
+        counted = sim.count_pattern(pattern, np.random.default_rng(1))
+        assert counted.sum() == pytest.approx(pattern.sum(), rel=5 / np.sqrt(n))
+        errors.append(np.std(counted - pattern))
+    assert errors[0] / errors[1] == pytest.approx(10.0, rel=0.2)  # √(1e5 / 1e3)
+    with pytest.raises(Exception, match="pattern_electrons must be positive"):
+        TripletSimulator(image_size=64, sampling=0.5, max_angle=11.0, pattern_electrons=0)
+
+
+def test_a_store_records_the_counted_pattern(built, tmp_path, data_dir):
+    """pattern_electrons reaches the dataset builder's workers: the stored patterns are Poisson counts
+    (whole numbers of electrons in the pattern's units) of the noise-free ones, N electrons each."""
+    out = tmp_path / "counted"
+    build_dataset([data_dir / "1orc.pdb"], out, 6, TripletSimulator(**SMALL, pattern_electrons=1e4), chunk=3,
+                  workers=1)
+    counted = TripletStore(out / "1orc.zarr").load()["diffraction"].astype(np.float64)
+    clean = TripletStore(built[0] / "1orc.zarr").load()["diffraction"].astype(np.float64)
+    assert counted.shape == clean.shape == (6, 32, 32)
+    electrons = counted / (clean.sum(axis=(1, 2)) / 1e4)[:, None, None]
+    np.testing.assert_allclose(electrons, np.round(electrons), atol=1e-3)
+    assert np.allclose(electrons.sum(axis=(1, 2)), 1e4, rtol=0.05)
+    assert np.abs(counted - clean).mean() > 0.1 * np.abs(clean).mean()

@@ -95,7 +95,7 @@ def test_phasing_generator_adds_the_phased_channel_and_caches_rotations():
 
 
 def test_phasing_recipe_geometry_matches_its_simulator(data_dir):
-    """diffragan-phasing's generator is told the pattern's Å⁻¹/pixel and the images' Å/pixel: they
+    """diffragan-quickstart's generator is told the pattern's Å⁻¹/pixel and the images' Å/pixel: they
     must be those of the recipe's own simulator."""
     from pathlib import Path
 
@@ -104,7 +104,7 @@ def test_phasing_recipe_geometry_matches_its_simulator(data_dir):
     from emgan_core.simulators import electron_wavelength
     from emgan_diffragan.simulator import TripletSimulator
 
-    recipe = yaml.safe_load((Path(P.__file__).parent / "recipes" / "diffragan-phasing.yaml").read_text())
+    recipe = yaml.safe_load((Path(P.__file__).parent / "recipes" / "diffragan-quickstart.yaml").read_text())
     assert recipe["task"]["params"]["diffraction"] == "linear"
     params = recipe["generator"]["params"]
     sim = TripletSimulator(**{**recipe["simulator"]["params"], "dose": 400.0})

@@ -1,3 +1,3 @@
 """struc2mapGAN for emgan: experimental-like cryo-EM maps from atomic models."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

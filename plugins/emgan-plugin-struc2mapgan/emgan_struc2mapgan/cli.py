@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from emgan_core.cli import Action, configure_actions
+from emgan_core.cli import Action, add_model_arguments, configure_actions, trained_model
 from emgan_core.errors import EmganError
 
 #: the model ``generate`` uses unless told otherwise (``emgan models show struc2mapgan-small``)
@@ -72,10 +72,7 @@ def _needs_simulator(task, checkpoint) -> None:
 def _generate_arguments(p) -> None:
     p.add_argument("structure", metavar="MODEL", help="atomic model, PDB or mmCIF file")
     p.add_argument("-o", "--output", required=True, help="output MRC map (written atomically)")
-    source = p.add_mutually_exclusive_group()
-    source.add_argument("--model", default=DEFAULT_MODEL, help=f"trained model by name (default {DEFAULT_MODEL}; "
-                        "see `emgan models`)")
-    source.add_argument("--ckpt", help="checkpoint file or run directory of your own training, instead of --model")
+    add_model_arguments(p, DEFAULT_MODEL, "shipped, above molmap on its held-out maps")
     p.add_argument("--ref-map", metavar="MAP", help="resample the result onto this map's grid")
     p.add_argument("--resolution", type=float, help="resolution of the map to generate, Å (models that simulate "
                    "their input at the map's resolution, as the default one, need it)")
@@ -86,9 +83,8 @@ def _generate_arguments(p) -> None:
 def cmd_generate(args) -> int:
     from emgan_core.inference import infer_to_file
 
-    ckpt = args.ckpt or args.model
     out, _, seconds, device = infer_to_file(
-        ckpt, args.structure, args.output, ref_map=args.ref_map, device=args.device,
+        trained_model(args), args.structure, args.output, ref_map=args.ref_map, device=args.device,
         batch_size=args.batch_size, resolution=args.resolution, check=_needs_simulator)
     print(f"{args.output}: struc2mapGAN map of {args.structure}, shape {out.shape}, {out.voxel_size[0]:.3g} Å voxels, "
           f"{seconds:.2f} s on {device}", file=sys.stderr)

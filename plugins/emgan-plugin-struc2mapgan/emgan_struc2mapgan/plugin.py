@@ -5,7 +5,7 @@ Factories are named by import path, so that listing plugins does not import torc
 
 from pathlib import Path
 
-from emgan_core import Command, Component, Model, ModelFile, RecipeDir, hookimpl
+from emgan_core import Command, Component, Model, RecipeDir, hookimpl
 
 MODELS = Path(__file__).parent / "models"
 
@@ -43,11 +43,7 @@ def emgan_commands():
 
 @hookimpl
 def emgan_models():
-    small = MODELS / "struc2mapgan-small"
-    return [Model("struc2mapgan-small", task="struc2mapgan",
-                  summary="UNet++ 8-16-32 on backbone and side-chain molmaps at the map's resolution, trained on "
-                          "6 EMDB maps; above molmap on 4 held-out maps (card)",
-                  files=(ModelFile("struc2mapgan-small.pt",
-                                   "350e8ea12612919fef0b17f52a37c76953abab9b22a8caeecbf29a69fbf22c8a",
-                                   path=small / "struc2mapgan-small.pt", size=613_133),),
-                  card=small / "card.md", license="MIT", checkpoint="struc2mapgan-small.pt")]
+    return [Model.bundled(MODELS / "struc2mapgan-small", task="struc2mapgan",
+                          summary="UNet++ 8-16-32 on backbone and side-chain molmaps at the map's resolution, "
+                                  "trained on 6 EMDB maps; above molmap on 4 held-out maps (card)",
+                          sha256="350e8ea12612919fef0b17f52a37c76953abab9b22a8caeecbf29a69fbf22c8a", size=613_133)]

@@ -6,7 +6,7 @@ import json
 import sys
 import time
 
-from emgan_core.cli import Action, configure_actions
+from emgan_core.cli import Action, add_model_arguments, configure_actions, trained_model
 from emgan_core.errors import EmganError
 
 
@@ -32,10 +32,7 @@ def cmd_import(args) -> int:
 def _enhance_arguments(p) -> None:
     p.add_argument("map", help="input map (MRC/CCP4), any voxel size")
     p.add_argument("-o", "--output", required=True, help="output MRC, on the input's grid (written atomically)")
-    source = p.add_mutually_exclusive_group()
-    source.add_argument("--model", default="superem-published", help="trained model by name (default: "
-                        "superem-published, EM-GAN's weights, fetched on first use; see `emgan models`)")
-    source.add_argument("--ckpt", help="checkpoint file or run directory of your own, instead of --model")
+    add_model_arguments(p, "superem-published", "EM-GAN's weights, fetched on first use")
     p.add_argument("--stride", type=int, help="cube stride in voxels (paper: 4)")
     p.add_argument("--blend", choices=["average", "hann"], help="merge of overlapping cubes (paper: average)")
     p.add_argument("--windows", choices=["centre", "core", "nonempty", "all"],
@@ -75,7 +72,7 @@ def cmd_enhance(args) -> int:
     from emgan_core.io import read_map, write_map
     from emgan_core.io.atomic import check_output
 
-    trained = args.ckpt or args.model
+    trained = trained_model(args)
     check_output(args.output, inputs=[args.map, args.ckpt, args.contour_model])
     source = read_map(args.map, allow_stack=False)
     contour = args.contour
