@@ -501,3 +501,22 @@ def test_plugin_contract(sets, tmp_path):
                        source=str(sets["test"].parent / "density" / "000000.mrc"),
                        user_data=("cryoetgan", "cryoetgan-quickstart", "cryoetgan-classifier", "cryoetgan-microtubules"))
     assert out.data.shape == (16, 16, 16)
+
+
+def test_the_shipped_translator_is_the_default(data_dir, tmp_path, emgan):
+    """`generate` without --model/--ckpt runs the shipped cryoetgan-synthetic on maps of its geometry
+    (16³ at 7 Å): labels carried over, one 16³ sample per input at 7 Å, not the input; both shipped
+    translators carry cards."""
+    sim = tmp_path / "sim"
+    emgan("cryoetgan", "simulate-set", data_dir / "1ubq.pdb", "-n", "2", "--seed", "7", "--recipe",
+          "cryoetgan-quickstart", "-o", sim, check_rc=0)
+    emgan("cryoetgan", "generate", sim / "set.csv", "-o", tmp_path / "out", check_rc=0)
+    source, out = read_set(sim / "set.csv", "density"), read_set(tmp_path / "out" / "set.csv")
+    assert list(out.labels) == list(source.labels) == ["1ubq", "1ubq"]
+    assert out.samples.shape == (2, 16, 16, 16) and out.voxel_size == pytest.approx(7.0)
+    assert np.isfinite(out.samples).all()
+    for a, b in zip(source.samples, out.samples):
+        assert abs(np.corrcoef(a.ravel(), b.ravel())[0, 1]) < 0.999
+    for name in ("cryoetgan-synthetic", "cryoetgan-microtubules"):
+        card = emgan("models", "show", name, check_rc=0).stdout
+        assert card.startswith(f"# {name}") and "does not help" in card
