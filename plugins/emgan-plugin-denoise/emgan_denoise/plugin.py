@@ -49,6 +49,6 @@ def emgan_commands():
 def emgan_models():
     return [Model.bundled(MODELS / "denoise-small", task="denoise",
                           summary="U-Net (16 channels, 6 levels) for 64² particles at 1.5 Å/pixel, SNR ≈ 0.1, "
-                                  "no CTF; finer FRC than low-pass, Wiener and non-local means on 2 held-out "
-                                  "proteins (card)",
-                          sha256="cfc47f35e674add216a77838c0421a70cd750ee6fbfeee1fa1bbf973b51e88c4", size=7_386_613)]
+                                  "no CTF; above low-pass, Wiener and non-local means on FRC, PSNR and SSIM on 2 "
+                                  "held-out proteins (card)",
+                          sha256="4455458d95e18367626285eca3dbfce8007c8a94f4c4bdd9f2682b97904a2120", size=7_386_917)]
