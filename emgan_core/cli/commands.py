@@ -40,7 +40,7 @@ def _add_inspection_commands(sub) -> None:
     p.set_defaults(func=cmd_recipes)
 
     p = action_parser(sub, "models", "list the trained models plugins ship, show a model card, fetch one or "
-                       "print its checkpoint's path", "emgan models show struc2mapgan-emdb\n"
+                       "print its checkpoint's path", "emgan models show struc2mapgan-small\n"
                        "  emgan models fetch superem-published --from Downloads/G_model")
     p.add_argument("action", nargs="?", choices=("list", "show", "fetch", "path", "export"), default="list")
     p.add_argument("name", nargs="?", help="model name (see `emgan models`); export: a checkpoint or run directory")
@@ -328,7 +328,7 @@ def add_training_commands(sub) -> None:
 
     p = action_parser(sub, "infer", "run a trained generator on a new input (no recipe needed)",
                        "emgan infer runs/demo model.pdb -o generated.mrc --ref-map experimental.mrc\n"
-                       "  emgan infer struc2mapgan-emdb model.pdb -o generated.mrc --resolution 3.5")
+                       "  emgan infer struc2mapgan-small model.pdb -o generated.mrc --resolution 3.5")
     p.add_argument("checkpoint", help="checkpoint file, run directory (its newest checkpoint) or the name of "
                    "a trained model (`emgan models`)")
     p.add_argument("input", help="input map, image stack or structure, as the model was trained")

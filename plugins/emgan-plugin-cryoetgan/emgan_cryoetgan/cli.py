@@ -133,6 +133,7 @@ def cmd_generate(args) -> int:
 
     task = load_for_inference(trained_model(args), task="cycle")[0]
     data = read_set(args.set, args.column)
+    task.check_voxel_size(data.voxel_size, args.set)
     with new_set_folder(args.output, overwrite_allowed()) as folder:
         out = task.translate(data.samples, args.direction)
         volumes = [Volume(v, voxel_size=data.voxel_size) for v in out]
@@ -250,7 +251,7 @@ def _downstream_arguments(p) -> None:
                    "embeddings give FID and PRDC")
     p.add_argument("--test", required=True, help="labelled real set (its subtomogram column) to test on")
     p.add_argument("--k", type=int, default=5, help="neighbours of PRDC (5)")
-    p.add_argument("-o", "--output", required=True, help="folder: generated set, two classifier runs, results.json")
+    p.add_argument("-o", "--output", required=True, help="folder: generated set, three classifier runs, results.json")
     p.add_argument("--recipe", default="cryoetgan-classifier", help="classifier recipe (its data is replaced)")
     p.add_argument("--steps", type=int, help="training steps of each classifier (default: the recipe's)")
     p.add_argument("params", nargs="*", default=[], metavar="KEY=VALUE",

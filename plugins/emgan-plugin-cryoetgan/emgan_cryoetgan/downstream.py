@@ -64,6 +64,7 @@ def downstream(checkpoint, train: str, test: str, output: Path, recipe: str = "c
     classes = sorted(set(plain.labels))
     if (plain.labels == "").any() or (real.labels == "").any():
         raise EmganError("both sets need a label column", train)
+    gan.check_voxel_size(plain.voxel_size, train)
     output.mkdir(parents=True, exist_ok=True)
     seconds = {}
     t0 = time.perf_counter()

@@ -270,6 +270,15 @@ class CycleTask(Task):
         self.voxel_size = float(spec.get("voxel_size", self.voxel_size))
         self.noise_sigma = float(spec.get("noise_sigma", 0.0))
 
+    def check_voxel_size(self, size, where: str) -> None:
+        """Refuse samples at another sampling than the training set's (a translator learns textures
+        at one Å/voxel); checkpoints record it in their inference spec."""
+        trained = (self.eval or {}).get("voxel_size")
+        if trained and not np.allclose(np.asarray(size, float), trained, rtol=0.02):
+            shown = "×".join(f"{v:.3g}" for v in np.atleast_1d(np.asarray(size, float)))
+            raise EmganError(f"samples are {shown} Å/voxel but the model was trained at {trained:.3g} Å/voxel; "
+                             "resample them first", where)
+
     @torch.no_grad()
     def translate(self, samples: np.ndarray, direction: str | None = None, batch_size: int | None = None,
                   device: str | torch.device = "cpu", noise_seed: int = 0) -> np.ndarray:
@@ -301,6 +310,7 @@ class CycleTask(Task):
         """Translate one map, every image of an .mrcs stack or every sample of a set (labels carried
         over) in ``direction`` (default: the recipe's)."""
         if isinstance(source, LabelledSet):
+            self.check_voxel_size(source.voxel_size, "the set")
             return source.with_samples(self.translate(source.samples, direction, batch_size, device))
         if isinstance(source, (Volume, ImageStack)):
             value = source
@@ -308,6 +318,8 @@ class CycleTask(Task):
             from emgan_core.io import read_any
 
             value = read_any(source)
+        self.check_voxel_size(value.pixel_size if isinstance(value, ImageStack) else value.voxel_size,
+                               str(source) if not isinstance(source, (Volume, ImageStack)) else "the input")
         if isinstance(value, ImageStack):
             return ImageStack(self.translate(value.data, direction, batch_size, device), value.pixel_size)
         return value.with_data(self.translate(value.data[None], direction, batch_size, device)[0])

@@ -517,6 +517,11 @@ def test_the_shipped_translator_is_the_default(data_dir, tmp_path, emgan):
     assert np.isfinite(out.samples).all()
     for a, b in zip(source.samples, out.samples):
         assert abs(np.corrcoef(a.ravel(), b.ravel())[0, 1]) < 0.999
+    # the microtubule translator learnt 21 Å/voxel textures: 7 Å maps are refused, nothing written
+    other = emgan("cryoetgan", "generate", sim / "set.csv", "--model", "cryoetgan-microtubules", "-o", tmp_path / "mt")
+    assert other.returncode == 2 and len(other.stderr.strip().splitlines()) == 1
+    assert "samples are 7 Å/voxel but the model was trained at 21 Å/voxel" in other.stderr
+    assert not (tmp_path / "mt").exists()
     for name in ("cryoetgan-synthetic", "cryoetgan-microtubules"):
         card = emgan("models", "show", name, check_rc=0).stdout
         assert card.startswith(f"# {name}") and "does not help" in card

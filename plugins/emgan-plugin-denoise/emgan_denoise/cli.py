@@ -31,12 +31,13 @@ def cmd_simulate(args) -> int:
     from .simulator import ProjectionSimulator
 
     out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
     for name in ("noisy.mrcs", "clean.mrcs", "particles.star"):
-        check_output(out / name)
+        if out.is_dir():  # a new folder holds nothing to overwrite
+            check_output(out / name)
     sim = ProjectionSimulator(args.image_size, args.pixel_size, args.resolution, ctf=args.ctf,
                               sigma=args.sigma, snr=None if args.sigma is not None else (args.snr or 0.1))
     pairs = sim.simulate(args.source, count=args.count, seed=args.seed)
+    out.mkdir(parents=True, exist_ok=True)  # only once there is something to write
     write_image_stack(out / "noisy.mrcs", pairs.noisy)
     write_image_stack(out / "clean.mrcs", pairs.clean)
     write_particle_star(out / "particles.star", out / "noisy.mrcs", pairs.angles, sim.pixel_size, sim.image_size,
@@ -59,6 +60,8 @@ def _simulated_particles(checkpoint, source, count: int, snr: float | None, seed
     if not isinstance(sim, ProjectionSimulator):
         raise EmganError("the checkpoint was not trained with simulator/projection", str(checkpoint))
     if snr is not None:
+        if not float(snr) > 0:
+            raise EmganError(f"must be > 0, got {snr}", "--snr")
         sim.snr, sim.sigma = float(snr), None
     return task, sim.simulate(source, count=count, seed=seed), sim
 

@@ -143,6 +143,8 @@ class ProjectionSimulator(Simulator):
 
     def simulate(self, source, count: int = 16, angles: np.ndarray | None = None, seed: int = 0) -> ProjectionPairs:
         """``count`` (noisy, clean) pairs at random orientations (or at ``angles`` (m, 3), degrees)."""
+        if angles is None and not int(count) >= 1:
+            raise EmganError(f"must be at least 1 (particles to simulate), got {count}", "count")
         if isinstance(source, (str, bytes)) or hasattr(source, "__fspath__"):
             source = self.read_input(source)
         rng = np.random.default_rng(seed)

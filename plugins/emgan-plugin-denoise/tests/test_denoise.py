@@ -235,7 +235,7 @@ def test_infer_on_mrcs_writes_stack_and_star_copy(tmp_path, trained, reference, 
     assert out3.with_suffix(".star").exists()
 
 
-def test_bad_inputs_give_one_line_and_no_output(tmp_path, trained, reference, emgan):
+def test_bad_inputs_give_one_line_and_no_output(tmp_path, trained, reference, emgan, data_dir):
     star, _ = make_particle_set(tmp_path, reference[1])
     out = tmp_path / "den.mrcs"
     missing = emgan("infer", trained, tmp_path / "hand.mrcs", "--star", tmp_path / "nope.star", "-o", out)
@@ -258,6 +258,13 @@ def test_bad_inputs_give_one_line_and_no_output(tmp_path, trained, reference, em
     broken.write_text("data_\nloop_\n_rlnDefocusU #1\n1.0\n")
     bad = emgan("infer", trained, broken, "-o", out)
     assert bad.returncode != 0 and "no table with rlnImageName" in bad.stderr
+    # impossible counts and noise levels: one line naming the setting, no folder made
+    source = data_dir / "1orc.pdb"
+    none = emgan("denoise", "simulate", source, "-n", "0", "-o", tmp_path / "none")
+    assert none.returncode == 2 and none.stderr.strip() == ("emgan: error: count: must be at least 1 (particles to "
+                                                            "simulate), got 0") and not (tmp_path / "none").exists()
+    snr = emgan("denoise", "evaluate", source, "--ckpt", trained, "--snr", "-1")
+    assert snr.returncode == 2 and snr.stderr.strip() == "emgan: error: --snr: must be > 0, got -1.0"
 
 
 def test_the_star_copy_never_replaces_the_input_star(tmp_path, trained, reference, emgan):

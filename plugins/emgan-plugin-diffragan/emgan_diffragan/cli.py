@@ -222,9 +222,13 @@ def cmd_evaluate(args) -> int:
     from emgan_core.bench.harness import run_benchmark
     from emgan_core.inference import resolve_device
 
+    from emgan_core.io.atomic import check_output
+
     from .figures import comparison_figure
     from .metrics import difference_mask
 
+    if args.png:
+        check_output(args.png)  # before the work: a missing folder or an existing file is known now
     task, store, device = _load(trained_model(args), args.dataset, args.device, args)
     arrays = store.load()
     if args.control and len(arrays["high"]) < 2:

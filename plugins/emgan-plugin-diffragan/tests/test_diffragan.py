@@ -327,6 +327,8 @@ def test_train_generate_and_evaluate(tmp_path, store, emgan):
         assert rows["phaser-only"][key] == pytest.approx(scores["phaser"][key], rel=1e-4)
     bad = emgan("diffragan", "evaluate", tmp_path / "missing.zarr", "--ckpt", run)
     assert bad.returncode == 2 and "no triplet dataset" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    nowhere = emgan("diffragan", "evaluate", store, "--ckpt", run, "--png", tmp_path / "no" / "x.png")
+    assert nowhere.returncode == 2 and nowhere.stderr.strip().endswith(f"folder '{tmp_path / 'no'}' does not exist")
 
 
 def test_phase_extended_input_rebuilds_an_image_from_its_amplitudes_and_phases():
