@@ -120,3 +120,17 @@ def test_a_warning_is_one_line_without_our_source(data_dir, tmp_path):
     assert "write_map(" not in proc.stderr and "RuntimeWarning" not in proc.stderr
     debug = subprocess.run(command + ["-o", str(tmp_path / "sim2.mrc"), "--debug"], capture_output=True, text=True)
     assert debug.returncode == 0 and "RuntimeWarning" in debug.stderr
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["models", "lst"], "emgan: error: models: argument action: invalid choice: 'lst'"),
+    (["simulate", "gaussian"], "emgan: error: simulate: the following arguments are required"),
+    ([], "emgan: error: the following arguments are required: COMMAND"),
+])
+def test_a_usage_error_is_one_line(emgan, argv, needle):
+    """Mistyped or missing arguments: one line naming the command and the problem, with where the
+    usage is, exit 2 (argparse's own form is two lines, usage first)."""
+    proc = emgan(*argv)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith(needle), proc.stderr
+    assert lines[0].endswith("--help` shows the usage)")

@@ -17,10 +17,19 @@ from ..io.atomic import output_policy
 from . import commands
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a usage error on one line, as every other error (the usage is one --help away);
+    subcommand parsers are of this class too."""
+
+    def error(self, message: str):
+        where = "" if self.prog == "emgan" else f"{self.prog.removeprefix('emgan ')}: "
+        self.exit(2, f"emgan: error: {where}{_printable(message)} (`{self.prog} --help` shows the usage)\n")
+
+
 def build_parser(registry=None, command: str | None = None) -> argparse.ArgumentParser:
     """The full parser; a plugin command's own arguments are added only for ``command`` (the one
     being run), so that listing commands imports no plugin code."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="emgan",
         description="GAN methods of cryo-EM: simulate, train, infer, evaluate.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
