@@ -38,6 +38,11 @@ class Simulator(ABC):
 
         return read_structure(path) if self.input_kind == "structure" else read_map(path)
 
+    def check_overlap(self, source: Any, grid: Volume) -> None:
+        """Refuse a user's ``grid`` (a map to simulate onto) that ``source`` cannot reach, in one
+        line; called where the grid comes from the user (``simulate --on-grid``, a benchmark's
+        reference). Nothing to check by default."""
+
     def write_output(self, result, path: str | Path) -> list[Path] | None:
         """Write a result atomically: a Volume as MRC map, an ImageStack as .mrcs. A simulator with
         several outputs writes them beside ``path`` and returns their paths."""

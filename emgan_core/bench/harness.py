@@ -283,8 +283,7 @@ def _run_method(method: dict, item: dict, reference, registry: Registry, device:
         sim = registry.build("simulator", spec["name"], **params)
         if sim.input_kind == "structure":
             atoms = read_structure(item["input"])
-            if hasattr(sim, "check_overlap"):
-                sim.check_overlap(atoms, reference)
+            sim.check_overlap(atoms, reference)
             return sim.simulate(atoms, grid=reference)
         return sim.simulate(read_any(item["input"]))
     from ..inference import load_for_inference

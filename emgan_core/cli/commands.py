@@ -252,7 +252,7 @@ def cmd_simulate(args) -> int:
     check_output(args.output, inputs=[args.input, args.on_grid])
     source = sim.read_input(args.input)
     kwargs = {"grid": read_map(args.on_grid)} if args.on_grid else {}
-    if args.on_grid and hasattr(sim, "check_overlap"):
+    if args.on_grid:
         sim.check_overlap(source, kwargs["grid"])
     t0 = time.perf_counter()
     result = sim.simulate(source, **kwargs)

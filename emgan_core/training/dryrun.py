@@ -176,8 +176,8 @@ def _meta_only(err: BaseException) -> bool:
     """Whether ``err`` says only that an operation cannot run on the meta device (no data to
     decide on), not that the recipe is wrong."""
     text = str(err).lower()
-    return isinstance(err, NotImplementedError) or "meta" in text and ("not implemented" in text or
-                                                                       "unimplemented" in text)
+    return "meta" in text and (isinstance(err, NotImplementedError) or "not implemented" in text
+                               or "unimplemented" in text)
 
 
 def shape_of(batch: dict) -> str:

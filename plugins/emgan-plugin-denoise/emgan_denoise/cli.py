@@ -31,8 +31,8 @@ def cmd_simulate(args) -> int:
     from .simulator import ProjectionSimulator
 
     out = Path(args.output)
-    for name in ("noisy.mrcs", "clean.mrcs", "particles.star"):
-        if out.is_dir():  # a new folder holds nothing to overwrite
+    if out.is_dir():  # a new folder holds nothing to overwrite
+        for name in ("noisy.mrcs", "clean.mrcs", "particles.star"):
             check_output(out / name)
     sim = ProjectionSimulator(args.image_size, args.pixel_size, args.resolution, ctf=args.ctf,
                               sigma=args.sigma, snr=None if args.sigma is not None else (args.snr or 0.1))

@@ -221,7 +221,6 @@ def cmd_evaluate(args) -> int:
 
     from emgan_core.bench.harness import run_benchmark
     from emgan_core.inference import resolve_device
-
     from emgan_core.io.atomic import check_output
 
     from .figures import comparison_figure
