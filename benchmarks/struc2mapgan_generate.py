@@ -114,8 +114,8 @@ def random_checkpoint(folder: Path, recipe_name: str = "struc2mapgan", overrides
 
     from emgan_core.recipes import load_recipe
     from emgan_core.registry import get_registry
-    from emgan_core.training.checkpoint import rng_state, save_checkpoint
-    from emgan_core.training.trainer import build_task, components_of
+    from emgan_core.io.checkpoints import rng_state, save_checkpoint
+    from emgan_core.recipes import build_task, components_of
 
     torch.manual_seed(0)
     registry = get_registry()

@@ -70,8 +70,8 @@ def load_for_inference(checkpoint, device: str = "cpu", test_mode: str | None = 
     have one (a ``test_mode`` attribute). ``task``: the task name(s) the checkpoint must hold, else
     a one-line error naming what it holds (e.g. a classifier given where a GAN is expected)."""
     from .models import resolve_checkpoint
-    from .training.checkpoint import load_checkpoint
-    from .training.trainer import build_task
+    from .io.checkpoints import load_checkpoint
+    from .recipes import build_task
 
     ckpt = load_checkpoint(resolve_checkpoint(checkpoint))
     held = ckpt["components"]["task"]["name"]

@@ -40,6 +40,7 @@ import yaml
 from .errors import EmganError, RecipeError
 from .params import CHECK_FILES, InputPath, check_params, check_record, check_value
 from .registry import Registry, get_registry
+from .settings.train import check_train, train_schema
 
 #: Sections holding one component spec, and the component kind each names.
 SINGLE = {"task": "task", "simulator": "simulator", "generator": "generator", "critic": "critic",
@@ -72,8 +73,6 @@ SECTIONS = sorted(set(SINGLE) | set(MULTI) | set(LISTS) | FREE)
 
 def _train_keys() -> dict[str, Any]:
     """The ``train`` schema is TrainConfig's typed fields (with their limits)."""
-    from .training.config import train_schema
-
     return train_schema()
 
 
@@ -316,6 +315,23 @@ def network_specs(task, data: dict) -> dict[str, dict]:
     return specs
 
 
+def build_task(registry: Registry, components: dict, train=None, data=None, eval=None):
+    """Task, networks (role -> module) and simulator from component specs (as stored in checkpoints)."""
+    task_spec = components["task"]
+    task = registry.build("task", task_spec["name"], **task_spec["params"])
+    networks = {role: registry.build(s["kind"], s["name"], **s["params"])
+                for role, s in components["networks"].items()}
+    losses = []
+    for s in components.get("losses", []):
+        loss = registry.build("loss", s["name"], **s["params"])
+        loss.name = s["name"]  # registry name, used in logged term names
+        losses.append((loss, float(s.get("weight", 1.0))))
+    sim = components.get("simulator")
+    simulator = registry.build("simulator", sim["name"], **sim["params"]) if sim else None
+    task.bind(networks, losses, train, data, eval, simulator)
+    return task, networks
+
+
 def components_of(recipe: Recipe, registry: Registry) -> dict:
     data = recipe.data
     task_spec = spec_of(data.get("task") or "paired")
@@ -453,8 +469,6 @@ def _validate(recipe: Recipe, registry: Registry, files: bool, memory: bool = Tr
                 continue
             if section == "train":
                 _check_keys(value, _train_keys(), section, problems)
-                from .training.config import check_train
-
                 problems.extend(check_train(value) if not problems else [])
             elif section == "eval":
                 _check_keys(value, {**EVAL_KEYS, **_task_keys(recipe, registry, "eval_keys")}, section, problems)

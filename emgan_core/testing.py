@@ -85,6 +85,14 @@ def emgan():
     return run_emgan
 
 
+def pretend_memory(monkeypatch, nbytes: int) -> None:
+    """Make the dry run of ``emgan validate``/``run`` see ``nbytes`` of memory on every device
+    (``monkeypatch``: pytest's fixture), to test what a smaller machine is told."""
+    from .training import dryrun
+
+    monkeypatch.setattr(dryrun, "machine_memory", lambda device: (nbytes, "this machine's memory"))
+
+
 def check_network_contract(kind: str, name: str, shape: tuple[int, ...], params: dict | None = None):
     """Build ``kind/name`` from the registry and check the contract: it is a torch module, runs on
     a (B, C, *spatial) batch of ``shape``, gives finite values, keeps the spatial size (generators),

@@ -659,7 +659,7 @@ def known_keys(recipe: str) -> dict:
     from emgan_core.params import _records_in, parameters
     from emgan_core.recipes import EVAL_KEYS, LISTS, MULTI, SINGLE, find_recipe, load_recipe
     from emgan_core.registry import get_registry
-    from emgan_core.training.config import TrainConfig, train_schema
+    from emgan_core.settings.train import TrainConfig, train_schema
 
     registry = get_registry()
     data = load_recipe(find_recipe(recipe)).data

@@ -132,7 +132,7 @@ def test_a_second_process_cannot_train_into_a_run_directory_in_use(recipe, tmp_p
     # the lock died with its process: another process continues the run (two steps more)
     import torch
 
-    from emgan_core.training.checkpoint import find_checkpoint
+    from emgan_core.io.checkpoints import find_checkpoint
 
     step = torch.load(find_checkpoint(run), weights_only=True)["step"]
     _one_error_line(emgan("run", "--resume", run, f"train.steps={step - 1}"), f"below step {step}")

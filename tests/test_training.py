@@ -113,7 +113,7 @@ def test_sigkill_and_resume_reproduce_the_uninterrupted_run(example_plugin, pair
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    from emgan_core.training.checkpoint import find_checkpoint
+    from emgan_core.io.checkpoints import find_checkpoint
 
     killed_at = torch.load(find_checkpoint(run), weights_only=True)["step"]
     assert 25 <= killed_at < 150

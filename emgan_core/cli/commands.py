@@ -158,7 +158,7 @@ def cmd_models(args) -> int:
     if args.action == "export":
         from ..io.atomic import check_output
         from ..models import sha256
-        from ..training.checkpoint import export_for_inference
+        from ..io.checkpoints import export_for_inference
 
         if not args.output:
             raise EmganError("models export needs -o FILE", "--output")
@@ -350,7 +350,7 @@ def cmd_run(args) -> int:
     from datetime import datetime
 
     from ..recipes import load_recipe, validate
-    from ..training import Trainer
+    from ..training.trainer import Trainer
     from ..training.rundir import RunDir
 
     if args.resume:

@@ -136,7 +136,7 @@ class PairedTask(Task):
             return self.generator(batch["input"], resolution=batch["resolution"])
         return self.generator(batch["input"])
 
-    def _items(self, split: str) -> list[dict]:
+    def split_items(self, split: str) -> list[dict]:
         """The pairs of ``data.<split>``: a list, or a CSV manifest (e.g. from a curation command;
         :func:`~emgan_core.io.manifest.read_manifest`)."""
         items = self.data.get(split) or []
@@ -145,8 +145,15 @@ class PairedTask(Task):
         rows = read_manifest(items, split, PAIR_KEYS, paths=("input", "model", "target"))
         return [{k: (float(v) if k == "resolution" else v) for k, v in r.items()} for r in rows]
 
-    def _loaders(self, split: str):
-        items = self._items(split)
+    def pair_loaders(self, split: str) -> list:
+        """One loader per pair of ``data.<split>`` (``"train"`` or ``"val"``): a callable without
+        arguments that returns ``(input, target)``, float32 arrays of shape (C, z, y, x) (3D) or
+        (C, y, x) (2D) on one grid, normalised as the task says. The patch sampler calls a loader
+        when it first needs that pair. Override this hook to make pairs another way (blur a sharp
+        map, simulate from a model, read another format) and keep the rest of the task: patches,
+        augmentation, the pix2pix game, inference. The default reads each item's ``target`` and
+        ``input`` (or simulates ``model`` with the recipe's simulator)."""
+        items = self.split_items(split)
         for i, item in enumerate(items):
             if not isinstance(item, dict) or "target" not in item or not ({"input", "model"} & set(item)):
                 raise EmganError("each pair needs 'target' and 'input' (or 'model')", f"data.{split}.{i}")
@@ -159,7 +166,7 @@ class PairedTask(Task):
         one first). None for 2D work or items without a map file."""
         if self.spatial_dims != 3:
             return None
-        paths = [item.get("target") or item.get("map") for item in self._items("train") if isinstance(item, dict)]
+        paths = [item.get("target") or item.get("map") for item in self.split_items("train") if isinstance(item, dict)]
         if not paths or not all(paths):
             return None
         sizes = {tuple(np.round(read_voxel_size(p), 4)) for p in paths}
@@ -169,7 +176,7 @@ class PairedTask(Task):
         return [float(v) for v in sizes.pop()] if sizes else None
 
     def train_dataset(self, seed: int):
-        loaders = self._loaders("train")
+        loaders = self.pair_loaders("train")
         if not loaders:
             raise EmganError("no training pairs", "data.train")
         self.voxel_size = self._training_voxel_size()
@@ -178,7 +185,7 @@ class PairedTask(Task):
                           spatial_dims=self.spatial_dims, augment=tc.augment, focus=self.focus)
 
     def val_dataset(self, seed: int):
-        loaders = self._loaders("val")
+        loaders = self.pair_loaders("val")
         if not loaders:
             return None
         tc = self.train

@@ -17,7 +17,7 @@ import torch
 
 from ..errors import EmganError
 from ..registry import Registry
-from .config import TrainConfig
+from ..settings.train import TrainConfig
 
 #: errors a component's constructor or forward pass raises for values it cannot take
 _REFUSALS = (ValueError, TypeError, RuntimeError, AssertionError, IndexError, ZeroDivisionError, NotImplementedError)

@@ -9,7 +9,7 @@ import torch
 
 from ..errors import EmganError
 
-from .config import OPTIMIZERS as _OPTIMIZER_NAMES
+from ..settings.train import OPTIMIZERS as _OPTIMIZER_NAMES
 
 OPTIMIZERS = {name: getattr(torch.optim, cls) for name, cls in _OPTIMIZER_NAMES.items()}
 

@@ -66,7 +66,7 @@ class SeededSamples(Dataset):
         length: training length (items drawn at random), or None for validation (each sample once).
         seed: base seed; training item ``i`` uses ``numpy.random.default_rng([seed, i])``,
             validation item ``i`` ``default_rng([seed, i, 1])``.
-        augment: ``flips`` / ``rot90`` (a mapping or :class:`~emgan_core.training.config.Augment`),
+        augment: ``flips`` / ``rot90`` (a mapping or :class:`~emgan_core.settings.train.Augment`),
             applied to training items only.
         spatial_dims: 3 for (C, z, y, x) arrays, 2 for (C, y, x).
         what: what a sample is, for the error when there is none ("cubes", "images").

@@ -17,32 +17,15 @@ from torch.utils.data import DataLoader
 
 from ..errors import EmganError
 from ..io.atomic import atomic_output
-from ..recipes import Recipe, components_of, spec_of  # noqa: F401 - components_of re-exported
+from ..io.checkpoints import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from ..recipes import Recipe, build_task, components_of
 from ..registry import Registry, get_registry
+from ..settings.train import TrainConfig
 from . import distributed
-from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from .config import TrainConfig
 from .data import StepBatchSampler
 from .optim import EMA, build_optimizer, build_scheduler
 from .penalties import clip_weights
 from .rundir import RunDir
-
-
-def build_task(registry: Registry, components: dict, train=None, data=None, eval=None):
-    """Task, networks (role -> module) and simulator from component specs (as stored in checkpoints)."""
-    task_spec = components["task"]
-    task = registry.build("task", task_spec["name"], **task_spec["params"])
-    networks = {role: registry.build(s["kind"], s["name"], **s["params"])
-                for role, s in components["networks"].items()}
-    losses = []
-    for s in components.get("losses", []):
-        loss = registry.build("loss", s["name"], **s["params"])
-        loss.name = s["name"]  # registry name, used in logged term names
-        losses.append((loss, float(s.get("weight", 1.0))))
-    sim = components.get("simulator")
-    simulator = registry.build("simulator", sim["name"], **sim["params"]) if sim else None
-    task.bind(networks, losses, train, data, eval, simulator)
-    return task, networks
 
 
 def weights_digest(modules: dict[str, torch.nn.Module]) -> str:

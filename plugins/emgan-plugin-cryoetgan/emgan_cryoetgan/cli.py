@@ -8,11 +8,17 @@ from pathlib import Path
 
 import numpy as np
 
-from emgan_core.cli import (Action, add_model_arguments, add_simulator_args, configure_actions, overwrite_allowed,
-                            simulator_from, trained_model)
-from emgan_core.errors import EmganError
-from emgan_core.inference import load_for_inference
-
+from emgan_core.api import (
+    Action,
+    EmganError,
+    add_model_arguments,
+    add_simulator_args,
+    configure_actions,
+    load_for_inference,
+    overwrite_allowed,
+    simulator_from,
+    trained_model,
+)
 
 # -- simulation -------------------------------------------------------------------------------------
 
@@ -32,8 +38,7 @@ def _simulate_arguments(p) -> None:
 
 
 def cmd_simulate(args) -> int:
-    from emgan_core.io import read_structure, write_map
-    from emgan_core.io.atomic import check_output
+    from emgan_core.api import check_output, read_structure, write_map
 
     from .figures import slices_figure
 
@@ -77,9 +82,7 @@ def _simulate_set_arguments(p) -> None:
 
 
 def cmd_simulate_set(args) -> int:
-    from emgan_core.io import read_structure
-
-    from emgan_core.io.sets import new_set_folder, write_set
+    from emgan_core.api import new_set_folder, read_structure, write_set
 
     if args.count < 1:
         raise EmganError(f"--count must be >= 1, got {args.count}", "--count")
@@ -127,9 +130,7 @@ def _generate_arguments(p) -> None:
 
 
 def cmd_generate(args) -> int:
-    from emgan_core.volume import Volume
-
-    from emgan_core.io.sets import new_set_folder, read_set, write_set
+    from emgan_core.api import Volume, new_set_folder, read_set, write_set
 
     task = load_for_inference(trained_model(args), task="cycle")[0]
     data = read_set(args.set, args.column)
@@ -152,9 +153,7 @@ def _classify_arguments(p) -> None:
 def cmd_classify(args) -> int:
     import pandas as pd
 
-    from emgan_core.io.atomic import atomic_output, check_output
-
-    from emgan_core.io.sets import read_set
+    from emgan_core.api import atomic_output, check_output, read_set
 
     check_output(args.output)
     task = load_for_inference(args.classifier, task="classify")[0]
@@ -189,7 +188,7 @@ def evaluation_benchmarks(checkpoint, classifier, source, column, real, real_col
     ``emgan bench``): the translated source set, the source itself (``plain``) and the real set
     (``real``, its own reference) on the classifier's embeddings; with ``paired_column``, the SSIM of
     the translated and the plain samples with the source's paired ground truth."""
-    from emgan_core.bench.harness import Benchmark
+    from emgan_core.api import Benchmark
 
     methods = [{"label": "generated", "checkpoint": str(checkpoint)}, {"label": "plain", "control": "input"}]
     entry = {"label": Path(source).parent.name or "source", "input": str(source), "input_column": column}
@@ -205,9 +204,7 @@ def evaluation_benchmarks(checkpoint, classifier, source, column, real, real_col
 
 
 def cmd_evaluate(args) -> int:
-    from emgan_core.bench.harness import run_benchmark
-    from emgan_core.io.atomic import atomic_output, check_output
-    from emgan_core.io.sets import set_columns
+    from emgan_core.api import atomic_output, check_output, run_benchmark, set_columns
 
     from .metrics import load_classifier
 
@@ -288,10 +285,9 @@ def cmd_microtubules(args) -> int:
     ``subtomogram``: boxes of the real tomograms), ``model`` (columns ``density``: helical-lattice
     models, and ``conventional``: their conventional simulation by ``simulator/subtomogram``
     ``method: wedge`` at the box's voxel size, default CTF 30,000 Å, SNR 0.1)."""
-    from emgan_core.volume import Volume
+    from emgan_core.api import Volume, new_set_folder, write_set
 
     from .microtubules import cut_boxes, lattice_model, read_tiff_volume
-    from emgan_core.io.sets import new_set_folder, write_set
 
     folder, out = Path(args.folder), Path(args.output)
     if out.exists() and not overwrite_allowed():

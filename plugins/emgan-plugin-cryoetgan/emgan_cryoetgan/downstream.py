@@ -11,14 +11,11 @@ import copy
 import json
 from pathlib import Path
 
-from emgan_core.errors import EmganError
-from emgan_core.io.sets import new_set_folder, read_set, write_set
-from emgan_core.metrics import fid, prdc
+from emgan_core.api import EmganError, fid, new_set_folder, prdc, read_set, write_set
 
 
 def _train_classifier(template, train_item: dict, n_classes: int, steps: int | None, run_dir: Path):
-    from emgan_core.recipes import Recipe, validate
-    from emgan_core.training import Trainer
+    from emgan_core.api import Recipe, Trainer, validate
 
     data = copy.deepcopy(template.data)
     data["data"] = {"train": [train_item]}
@@ -47,11 +44,7 @@ def downstream(checkpoint, train: str, test: str, output: Path, recipe: str = "c
     wall time of each stage (s)."""
     import time
 
-    from emgan_core.io.atomic import atomic_output
-    from emgan_core.recipes import load_recipe
-    from emgan_core.volume import Volume
-
-    from emgan_core.inference import load_for_inference
+    from emgan_core.api import Volume, atomic_output, load_for_inference, load_recipe
 
     if output.exists() and not overwrite:
         raise EmganError("exists already (give --overwrite to replace it)", str(output))

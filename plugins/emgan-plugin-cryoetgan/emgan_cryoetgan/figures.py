@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emgan_core.io.figures import new_figure, save_figure
+from emgan_core.api import new_figure, save_figure
 
 
 def central_slices(volume: np.ndarray) -> dict[str, np.ndarray]:

@@ -11,11 +11,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from emgan_core.errors import EmganError
-from emgan_core.interfaces import MetricResult
-from emgan_core.io.sets import LabelledSet
-from emgan_core.metrics import fid, inception_score, prdc, ssim
-from emgan_core.transforms.intensity import normalise
+from emgan_core.api import EmganError, LabelledSet, MetricResult, fid, inception_score, normalise, prdc, ssim
 
 
 def load_classifier(path: str):
@@ -31,7 +27,7 @@ def load_classifier(path: str):
 
 @lru_cache(maxsize=4)
 def _load_classifier(path: str, stamp: int):
-    from emgan_core.inference import load_for_inference
+    from emgan_core.api import load_for_inference
 
     return load_for_inference(path, task="classify")[0]
 

@@ -22,8 +22,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from emgan_core.errors import EmganError
-from emgan_core.volume import Volume
+from emgan_core.api import EmganError, Volume
 
 LATERAL_SPACING = 52.0  # Å between neighbouring protofilaments
 MONOMER_RISE = 40.0  # Å between monomers along a protofilament

@@ -11,8 +11,7 @@ from typing import Annotated, Literal
 import torch
 from torch import nn
 
-from emgan_core.interfaces import Classifier, Critic, Generator
-from emgan_core.params import Range
+from emgan_core.api import Classifier, Critic, Generator, Range
 
 
 def _layers(spatial_dims: int):

@@ -5,7 +5,7 @@ Factories are named by import path, so that listing plugins does not import torc
 
 from pathlib import Path
 
-from emgan_core import Command, Component, Model, RecipeDir, hookimpl
+from emgan_core.api import Command, Component, Model, RecipeDir, hookimpl
 
 MODELS = Path(__file__).parent / "models"
 
@@ -45,7 +45,7 @@ def emgan_tasks():
 
 @hookimpl
 def emgan_metrics():
-    wrap = "emgan_core.metrics:metric_factory"
+    wrap = "emgan_core.api:metric_factory"
     return [Component("classifier-scores", "emgan_cryoetgan.metrics:classifier_scores",
                       "FID, PRDC, Inception Score and accuracy of a sample set on a trained classifier's embeddings",
                       wrap=wrap),

@@ -47,11 +47,7 @@ from typing import Literal
 
 import numpy as np
 
-from emgan_core.errors import EmganError
-from emgan_core.interfaces import Simulator
-from emgan_core.io.structures import Atoms
-from emgan_core.simulators import GaussianSimulator, euler_matrix, random_euler
-from emgan_core.volume import Volume
+from emgan_core.api import Atoms, EmganError, GaussianSimulator, Simulator, Volume, euler_matrix, random_euler
 
 from . import tomography
 
@@ -164,7 +160,7 @@ class SubtomogramSimulator(Simulator):
         series = tomography.project_tilt_series(density, self.angles)
         defoci, snrs = self.tilt_conditions(rng)
         if self.defocus:
-            from emgan_core.simulators import apply_ctf, ctf_2d
+            from emgan_core.api import apply_ctf, ctf_2d
 
             series = np.stack([apply_ctf(p, ctf_2d(p.shape, self.voxel_size, d, **self.optics))
                                for p, d in zip(series, defoci)])

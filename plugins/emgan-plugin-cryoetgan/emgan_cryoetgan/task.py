@@ -34,14 +34,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from emgan_core.errors import EmganError
-from emgan_core.inferers import BatchInferer
-from emgan_core.interfaces import Task
-from emgan_core.io.sets import LabelledSet, read_samples
-from emgan_core.params import InputPath
-from emgan_core.training.samples import SeededSamples
-from emgan_core.transforms.intensity import normalise
-from emgan_core.volume import ImageStack, Volume
+from emgan_core.api import (
+    BatchInferer,
+    EmganError,
+    ImageStack,
+    InputPath,
+    LabelledSet,
+    SeededSamples,
+    Task,
+    Volume,
+    normalise,
+    read_samples,
+)
 
 
 @dataclass
@@ -315,7 +319,7 @@ class CycleTask(Task):
         if isinstance(source, (Volume, ImageStack)):
             value = source
         else:
-            from emgan_core.io import read_any
+            from emgan_core.api import read_any
 
             value = read_any(source)
         self.check_voxel_size(value.pixel_size if isinstance(value, ImageStack) else value.voxel_size,

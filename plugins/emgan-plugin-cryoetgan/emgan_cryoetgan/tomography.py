@@ -62,7 +62,7 @@ def wedge_mask(shape: tuple[int, int, int], max_tilt: float) -> np.ndarray:
 def radial_ctf(shape: tuple[int, int, int], voxel_size: float, defocus: float, **optics) -> np.ndarray:
     """A (z, y, x) CTF in ``fftn`` layout as a function of |k|: what every tilt's 2D CTF puts on its
     central slice when the defocus is the same across the image (no defocus gradient)."""
-    from emgan_core.simulators import ctf_2d
+    from emgan_core.api import ctf_2d
 
     k = np.sqrt(sum(np.meshgrid(*(np.fft.fftfreq(n, voxel_size) ** 2 for n in shape), indexing="ij")))
     n = 2 * max(shape)  # a 1D profile on a fine 2D line, interpolated at |k|

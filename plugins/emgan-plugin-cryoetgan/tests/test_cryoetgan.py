@@ -7,13 +7,11 @@ import json
 
 import numpy as np
 import pytest
-
-from emgan_core.errors import EmganError
-from emgan_core.io import read_map, read_structure
-from emgan_core.testing import check_network_contract
 from emgan_cryoetgan import tomography
-from emgan_core.io.sets import new_set_folder, read_set, write_set
 from emgan_cryoetgan.simulator import SubtomogramSimulator
+
+from emgan_core.api import EmganError, new_set_folder, read_map, read_set, read_structure, write_set
+from emgan_core.testing import check_network_contract
 
 SMALL = dict(box=16, voxel_size=6.0, resolution=12.0, method="wedge", snr=10.0, defocus=0.0)
 TINY_CYCLE = ["generators.generator_ab.params.channels=2", "generators.generator_ba.params.channels=2",
@@ -222,7 +220,6 @@ def test_set_tables_read_back_and_refuse_bad_input(sets, tmp_path):
 
 def test_critic_is_the_papers_c64_c128_c256_at_stride_1():
     import torch
-
     from emgan_cryoetgan.networks import CycleCritic
 
     critic = CycleCritic()
@@ -252,7 +249,6 @@ def test_critic_is_the_papers_c64_c128_c256_at_stride_1():
 
 def test_networks_keep_the_paper_shapes():
     import torch
-
     from emgan_cryoetgan.networks import CycleGenerator
 
     check_network_contract("generator", "cycle3d", (2, 1, 16, 16, 16), {"channels": 4, "residual_blocks": 1,
@@ -273,8 +269,9 @@ def test_networks_keep_the_paper_shapes():
 
 
 def test_noise_sigma_adds_the_papers_noise_to_domain_a_only():
-    from emgan_core.transforms.intensity import normalise
     from emgan_cryoetgan.task import UnpairedSamples
+
+    from emgan_core.api import normalise
 
     rng = np.random.default_rng(0)
     a, b = rng.gamma(2.0, size=(3, 16, 16, 16)), rng.normal(size=(3, 16, 16, 16))
@@ -293,7 +290,6 @@ def test_noise_sigma_adds_the_papers_noise_to_domain_a_only():
 
 def test_gradient_penalty_is_on_the_mean_patch_score():
     import torch
-
     from emgan_cryoetgan.task import _gradient_penalty
 
     # D(x) = mean over 8³ patches of c·x: ‖∇D‖ = c / √512, so c = √512 costs nothing and 2√512 costs 1
@@ -319,7 +315,7 @@ def test_cycle_task_3d_generate_and_mc_dropout(sets, tmp_path, emgan):
     assert [m["step"] for m in metrics["validation"]] == [0, 3]
     last = json.loads((run / "scalars.jsonl").read_text().splitlines()[-1])
     assert "critic/gradient_penalty_a" not in last and "critic/adversarial_b" in last
-    from emgan_core.training.checkpoint import load_checkpoint
+    from emgan_core.api import load_checkpoint
 
     ckpt = load_checkpoint(run / "checkpoints" / "last.pt")
     critic = ckpt["state"]["networks"]["critic_b"]
@@ -331,7 +327,7 @@ def test_cycle_task_3d_generate_and_mc_dropout(sets, tmp_path, emgan):
     gen = read_set(out / "set.csv", "generated")
     assert gen.samples.shape == (12, 16, 16, 16) and list(gen.labels) == list(read_set(sets["test"]).labels)
     # the files hold G_ab of the test densities with the recipe's σ 0.2 noise (seed 0), × scale
-    from emgan_core.inference import load_for_inference
+    from emgan_core.api import load_for_inference
 
     task = load_for_inference(run, task="cycle")[0]
     assert task.noise_sigma == 0.2
@@ -355,8 +351,7 @@ def test_cycle_task_3d_generate_and_mc_dropout(sets, tmp_path, emgan):
 
 
 def test_cycle_task_2d_recipe(tmp_path, emgan):
-    from emgan_core.io import write_image_stack
-    from emgan_core.volume import ImageStack
+    from emgan_core.api import ImageStack, write_image_stack
 
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[:16, :16]
@@ -372,7 +367,7 @@ def test_cycle_task_2d_recipe(tmp_path, emgan):
     # the identity term (weight 5) is on and the penalty is reported for both critics
     assert {"critic/gradient_penalty_a", "critic/gradient_penalty_b", "generator/identity"} <= set(last)
     emgan("infer", tmp_path / "run", tmp_path / "b.mrcs", "-o", tmp_path / "b_to_a.mrcs", check_rc=0)
-    from emgan_core.io import read_image_stack
+    from emgan_core.api import read_image_stack
 
     assert read_image_stack(tmp_path / "b_to_a.mrcs").data.shape == (6, 16, 16)
 
@@ -418,8 +413,9 @@ def test_classifier_evaluate_and_downstream(sets, tmp_path, emgan):
     assert scores["fid_real"] < 1e-6 < scores["fid_plain"] and scores["coverage_real"] == 1.0
     assert {"ssim_generated", "ssim_plain", "classifier_accuracy_generated"} <= set(scores)
     # `emgan bench` with the shipped benchmark file gives the same figures
-    import yaml
     from pathlib import Path
+
+    import yaml
 
     bench = yaml.safe_load((Path(__file__).parents[3] / "benchmarks" / "cryoetgan" / "quickstart.yaml").read_text())
     bench["inputs"][0].update(input=str(sets["test"]), reference=str(sets["test"]))

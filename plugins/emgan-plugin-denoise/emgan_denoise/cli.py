@@ -6,8 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from emgan_core.cli import Action, add_model_arguments, configure_actions, trained_model
-from emgan_core.errors import EmganError
+from emgan_core.api import Action, EmganError, add_model_arguments, configure_actions, trained_model
 
 
 def _simulate_arguments(p) -> None:
@@ -25,8 +24,7 @@ def _simulate_arguments(p) -> None:
 
 
 def cmd_simulate(args) -> int:
-    from emgan_core.io import write_image_stack, write_particle_star
-    from emgan_core.io.atomic import check_output
+    from emgan_core.api import check_output, write_image_stack, write_particle_star
 
     from .simulator import ProjectionSimulator
 
@@ -51,7 +49,7 @@ def _simulated_particles(checkpoint, source, count: int, snr: float | None, seed
                          test_mode: str | None = None):
     """(task, pairs, simulator): the model and ``count`` particles of ``source`` simulated with its own
     simulator (optionally at another ``snr``)."""
-    from emgan_core.inference import load_for_inference
+    from emgan_core.api import load_for_inference
 
     from .simulator import ProjectionSimulator
 
@@ -85,8 +83,7 @@ def evaluate_checkpoint(checkpoint, source, count: int = 64, snr: float | None =
     ``input`` control)."""
     import tempfile
 
-    from emgan_core.bench.harness import Benchmark, run_benchmark
-    from emgan_core.io import write_image_stack
+    from emgan_core.api import Benchmark, run_benchmark, write_image_stack
 
     task, pairs, sim = _simulated_particles(checkpoint, source, count, snr, seed, device, test_mode)
     with tempfile.TemporaryDirectory() as tmp:
@@ -119,7 +116,7 @@ def _evaluate_arguments(p) -> None:
 
 
 def cmd_evaluate(args) -> int:
-    from emgan_core.inference import resolve_device
+    from emgan_core.api import resolve_device
 
     scores = evaluate_checkpoint(trained_model(args), args.source, args.count, args.snr, args.seed,
                                  resolve_device(args.device), "eval" if args.eval_mode else None)

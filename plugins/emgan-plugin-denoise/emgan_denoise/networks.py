@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from emgan_core.networks.patchgan import PatchGANCritic
-from emgan_core.networks.unet import UNetGenerator
-from emgan_core.params import Range
+from emgan_core.api import PatchGANCritic, Range, UNetGenerator
 
 
 class DenoiseUNet(UNetGenerator):

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from emgan_core.errors import EmganError
-from emgan_core.io import read_map
-from emgan_core.io.particles import ParticleTable
-from emgan_core.simulators import FourierProjector, apply_ctf, ctf_2d, shift_images
-from emgan_core.transforms import resample_to_voxel_size
+from emgan_core.api import (
+    EmganError,
+    FourierProjector,
+    ParticleTable,
+    apply_ctf,
+    ctf_2d,
+    read_map,
+    resample_to_voxel_size,
+    shift_images,
+)
 
 from .simulator import centred_box
 

@@ -17,14 +17,23 @@ from typing import Literal
 
 import numpy as np
 
-from emgan_core.errors import EmganError
-from emgan_core.interfaces import Simulator
-from emgan_core.io import read_map, read_structure
-from emgan_core.io.structures import Atoms, is_structure_path
-from emgan_core.simulators import (FourierProjector, GaussianSimulator, apply_ctf, ctf_2d, project_real,
-                                   random_euler)
-from emgan_core.transforms import resample_to_voxel_size
-from emgan_core.volume import ImageStack, Volume
+from emgan_core.api import (
+    Atoms,
+    EmganError,
+    FourierProjector,
+    GaussianSimulator,
+    ImageStack,
+    Simulator,
+    Volume,
+    apply_ctf,
+    ctf_2d,
+    is_structure_path,
+    project_real,
+    random_euler,
+    read_map,
+    read_structure,
+    resample_to_voxel_size,
+)
 
 
 @dataclass

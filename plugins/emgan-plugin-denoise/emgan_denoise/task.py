@@ -24,16 +24,23 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from emgan_core.errors import EmganError
-from emgan_core.inference import check_test_mode, test_time
-from emgan_core.inferers import BatchInferer
-from emgan_core.io import read_image_stack, read_particle_images, read_particle_star
-from emgan_core.io.particles import ParticleTable, stack_rows
-from emgan_core.params import InputPath, require_record
-from emgan_core.tasks.paired import PairedTask
-from emgan_core.training.samples import SeededSamples
-from emgan_core.transforms.intensity import Standardiser
-from emgan_core.volume import ImageStack
+from emgan_core.api import (
+    BatchInferer,
+    EmganError,
+    ImageStack,
+    InputPath,
+    PairedTask,
+    ParticleTable,
+    SeededSamples,
+    Standardiser,
+    check_test_mode,
+    read_image_stack,
+    read_particle_images,
+    read_particle_star,
+    require_record,
+    stack_rows,
+    test_time,
+)
 
 from .particles import reference_projections
 from .simulator import ProjectionSimulator
@@ -124,7 +131,7 @@ class DenoiseTask(PairedTask):
     def _clean(self, path: str, count: int, seed: int):
         sim = self._simulator()
         rng = np.random.default_rng([seed, 7])
-        from emgan_core.simulators import random_euler
+        from emgan_core.api import random_euler
 
         angles = random_euler(count, rng)
         return sim.project(sim.volume_for(sim.read_input(path)), angles)

@@ -9,15 +9,25 @@ from pathlib import Path
 import mrcfile
 import numpy as np
 import pytest
-from scipy import ndimage
-
-from emgan_core.io import (read_image_stack, read_particle_images, read_particle_star,
-                           write_image_stack, write_map, write_particle_star)
-from emgan_core.simulators import apply_ctf, ctf_2d, project_real
-from emgan_core.volume import ImageStack, Volume
-from emgan_core.metrics import fit_to, image_scores
 from emgan_denoise.particles import reference_projections
 from emgan_denoise.simulator import ProjectionSimulator
+from scipy import ndimage
+
+from emgan_core.api import (
+    ImageStack,
+    Volume,
+    apply_ctf,
+    ctf_2d,
+    fit_to,
+    image_scores,
+    project_real,
+    read_image_stack,
+    read_particle_images,
+    read_particle_star,
+    write_image_stack,
+    write_map,
+    write_particle_star,
+)
 
 TINY = ["task.params.scale=1.0", "train.steps=12", "train.batch_size=4", "train.val_every=12",
         "train.val_batches=1", "train.log_every=6", "train.checkpoint_every=12",
@@ -34,7 +44,7 @@ def tiny_data(data_dir):
 def reference(tmp_path_factory, data_dir):
     """The Gaussian map of 1ORC in a 64³ box at 1.5 Å (written as MRC) and its array."""
     sim = ProjectionSimulator(image_size=64, pixel_size=1.5, resolution=3.0)
-    from emgan_core.io import read_structure
+    from emgan_core.api import read_structure
 
     vol = sim.volume_for(read_structure(data_dir / "1orc.pdb"))
     path = tmp_path_factory.mktemp("ref") / "1orc_ref.mrc"
@@ -68,7 +78,7 @@ def test_simulator_pairs_and_noise_level(data_dir):
 
 def test_simulator_agrees_with_direct_real_space_sum(data_dir):
     """Fourier-slice projections vs an independent scipy rotate-and-sum of the same volume."""
-    from emgan_core.io import read_structure
+    from emgan_core.api import read_structure
 
     sim = ProjectionSimulator(image_size=48, pixel_size=1.5, sigma=0.0)
     vol = sim.volume_for(read_structure(data_dir / "1orc.pdb"))
@@ -77,7 +87,7 @@ def test_simulator_agrees_with_direct_real_space_sum(data_dir):
     n = 48
     for a, img in zip(angles, got):
         # rotate the volume with scipy so that projecting along z gives P(x, y) = ∫ V(Aᵀ r) dz
-        from emgan_core.simulators import euler_matrix
+        from emgan_core.api import euler_matrix
 
         m = euler_matrix(*a)  # rows act on (x, y, z); scipy works on (z, y, x) indices
         perm = m.T[::-1, ::-1]
@@ -123,7 +133,7 @@ def test_star_pairing_on_a_hand_made_particle_set(tmp_path, reference):
 def test_ctf_pairing_needs_the_defocus(tmp_path, reference):
     """A STAR file without rlnDefocusU is refused (file and column named) when the pairing applies
     the CTF, and pairs without it."""
-    from emgan_core.errors import EmganError
+    from emgan_core.api import EmganError
 
     ref_path, vol = reference
     _, particles = make_particle_set(tmp_path, vol)
@@ -161,7 +171,7 @@ def test_real_star_files_parse(shared_dir):
 def test_training_writes_checkpoint_and_validation(trained):
     import torch
 
-    from emgan_core.inference import load_for_inference
+    from emgan_core.api import load_for_inference
 
     metrics = json.loads((trained / "metrics.json").read_text())["validation"]
     assert metrics[-1]["step"] == 12
@@ -196,7 +206,7 @@ def test_infer_on_mrcs_writes_stack_and_star_copy(tmp_path, trained, reference, 
     # pix2pix test time (dropout on, batch statistics), torch seeded with 0: the same as by hand
     import torch
 
-    from emgan_core.inference import load_for_inference
+    from emgan_core.api import load_for_inference
 
     task, _ = load_for_inference(trained)
     g = task.generator
@@ -316,8 +326,8 @@ def test_simulate_command_writes_a_relion_set(tmp_path, data_dir, emgan):
 
 
 def test_plugin_contract(tmp_path, data_dir, reference):
+    from emgan_core.api import ImageStack
     from emgan_core.testing import check_plugin
-    from emgan_core.volume import ImageStack
 
     images = ProjectionSimulator(image_size=64, pixel_size=1.5).project(reference[1], np.zeros((2, 3)))
     out = check_plugin("denoise", tmp_path, "denoise-quickstart", [*TINY, *tiny_data(data_dir), "data.val=null"],
@@ -352,7 +362,7 @@ def test_bench_scores_particle_stacks_against_their_truth(tmp_path, data_dir, tr
 
 
 def test_evaluate_is_the_benchmark_on_simulated_particles(trained, data_dir, emgan):
-    from emgan_core.inference import load_for_inference
+    from emgan_core.api import load_for_inference
 
     proc = emgan("denoise", "evaluate", data_dir / "1orc.pdb", "--ckpt", trained, "-n", "4", "--json", check_rc=0)
     scores = json.loads(proc.stdout)

@@ -9,9 +9,16 @@ from pathlib import Path
 
 import numpy as np
 
-from emgan_core.cli import (Action, add_model_arguments, add_simulator_args, configure_actions, overwrite_allowed,
-                            simulator_from, trained_model)
-from emgan_core.errors import EmganError
+from emgan_core.api import (
+    Action,
+    EmganError,
+    add_model_arguments,
+    add_simulator_args,
+    configure_actions,
+    overwrite_allowed,
+    simulator_from,
+    trained_model,
+)
 
 
 def _test_time_args(p) -> None:
@@ -35,7 +42,7 @@ def _simulate_arguments(p) -> None:
 
 
 def cmd_simulate(args) -> int:
-    from emgan_core.io.atomic import check_output
+    from emgan_core.api import check_output
 
     from .figures import triplet_figure
     from .simulator import CHANNELS
@@ -95,7 +102,7 @@ def cmd_build(args) -> int:
 def _load(checkpoint, dataset, device, args=None):
     import torch
 
-    from emgan_core.inference import load_for_inference, resolve_device
+    from emgan_core.api import load_for_inference, resolve_device
 
     from .dataset import TripletStore
     from .task import DiffraGANTask
@@ -125,8 +132,7 @@ def _generate_arguments(p) -> None:
 
 
 def cmd_generate(args) -> int:
-    from emgan_core.io import write_image_stack, write_particle_star
-    from emgan_core.io.atomic import check_output
+    from emgan_core.api import check_output, write_image_stack, write_particle_star
 
     out = Path(args.output)
     star = out.with_suffix(".star")
@@ -170,9 +176,7 @@ def _export_arguments(p) -> None:
 
 def export_store(dataset, folder) -> dict[str, Path]:
     """The finished triplets of a store as three .mrcs stacks (written atomically) in ``folder``."""
-    from emgan_core.io import write_image_stack
-    from emgan_core.io.atomic import check_output
-    from emgan_core.volume import ImageStack
+    from emgan_core.api import ImageStack, check_output, write_image_stack
 
     from .dataset import CHANNELS, TripletStore
 
@@ -199,7 +203,7 @@ def evaluation_benchmark(checkpoint, dataset, exported: dict[str, Path], thresho
     bench``): the generated images and the low-res input (``input`` control on its ``baseline``)
     against the high-res truth, with the swapped- and blank-pattern controls if asked (``control``)
     and, for a phasing generator (``phaser``), its classical phaser alone: what the network adds."""
-    from emgan_core.bench.harness import Benchmark
+    from emgan_core.api import Benchmark
 
     mode = {"test_mode": "eval"} if eval_mode else {}
     methods = [{"label": "generated", "checkpoint": str(checkpoint), **mode},
@@ -219,9 +223,7 @@ def evaluation_benchmark(checkpoint, dataset, exported: dict[str, Path], thresho
 def cmd_evaluate(args) -> int:
     import tempfile
 
-    from emgan_core.bench.harness import run_benchmark
-    from emgan_core.inference import resolve_device
-    from emgan_core.io.atomic import check_output
+    from emgan_core.api import check_output, resolve_device, run_benchmark
 
     from .figures import comparison_figure
     from .metrics import difference_mask

@@ -28,8 +28,7 @@ from typing import Callable, Literal
 
 import numpy as np
 
-from emgan_core.errors import EmganError
-from emgan_core.simulators import grid_euler, random_euler
+from emgan_core.api import EmganError, grid_euler, random_euler
 
 from .simulator import CHANNELS, TripletSimulator
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from emgan_core.io.figures import new_figure as _figure
-from emgan_core.io.figures import save_figure as _save
+from emgan_core.api import new_figure as _figure
+from emgan_core.api import save_figure as _save
 
 
 def triplet_figure(diffraction: np.ndarray, low: np.ndarray, high: np.ndarray, pixel_size: float,

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from emgan_core.errors import EmganError
-from emgan_core.interfaces import MetricResult, as_array
-from emgan_core.metrics import fit_to
+from emgan_core.api import EmganError, MetricResult, as_array, fit_to
 
 
 def difference_mask(images: np.ndarray, truth: np.ndarray, threshold: float = 0.1) -> np.ndarray:

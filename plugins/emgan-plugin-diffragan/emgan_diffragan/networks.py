@@ -9,8 +9,7 @@ from typing import Annotated, Literal
 import numpy as np
 import torch
 
-from emgan_core.networks.unet import UNetGenerator
-from emgan_core.params import Range
+from emgan_core.api import Range, UNetGenerator
 
 
 class DiffraGANUNet(UNetGenerator):

@@ -170,7 +170,7 @@ def band_frc(images: np.ndarray, truth: np.ndarray, pixel_size: float, band: tup
              ) -> float:
     """Mean over images and over the Fourier rings in ``band`` (coarse, fine Å) of the FRC (the
     core's rings: one 1/(size · pixel_size) step wide)."""
-    from emgan_core.metrics._common import shell_correlation
+    from emgan_core.api import shell_correlation
 
     images, truth = np.asarray(images, np.float64), np.asarray(truth, np.float64)
     if images.ndim == 2:

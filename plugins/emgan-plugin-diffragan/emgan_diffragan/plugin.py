@@ -5,7 +5,7 @@ Factories are named by import path, so that listing plugins does not import torc
 
 from pathlib import Path
 
-from emgan_core import Command, Component, Model, RecipeDir, hookimpl
+from emgan_core.api import Command, Component, Model, RecipeDir, hookimpl
 
 MODELS = Path(__file__).parent / "models"
 
@@ -34,7 +34,7 @@ def emgan_tasks():
 def emgan_metrics():
     return [Component("difference-mask", "emgan_diffragan.metrics:masked_fraction",
                       "share of pixels in DiffraGAN's difference mask (|fitted − truth| > threshold × range)",
-                      wrap="emgan_core.metrics:metric_factory")]
+                      wrap="emgan_core.api:metric_factory")]
 
 
 @hookimpl

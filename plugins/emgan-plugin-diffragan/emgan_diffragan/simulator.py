@@ -38,11 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from emgan_core.errors import EmganError
-from emgan_core.interfaces import Simulator
-from emgan_core.io.structures import Atoms
-from emgan_core.simulators import electron_wavelength, euler_matrix
-from emgan_core.transforms import fourier_resize
+from emgan_core.api import Atoms, EmganError, Simulator, electron_wavelength, euler_matrix, fourier_resize
 
 CHANNELS = ("diffraction", "low", "high")
 
@@ -375,7 +371,7 @@ class TripletSimulator(Simulator):
         """Triplets of a structure (:class:`Atoms` or a path) at ``angles`` (n, 3) RELION degrees, or
         at ``count`` uniformly random orientations; one dose for all (``dose``, or the one that gives
         these noise-free images the band SNR ``low_snr``); noise seeded by (seed, index)."""
-        from emgan_core.simulators import random_euler
+        from emgan_core.api import random_euler
 
         atoms = self.prepare(self.read_input(source) if not isinstance(source, Atoms) else source)
         angles = random_euler(count, np.random.default_rng([seed, 11])) if angles is None else \
@@ -397,9 +393,7 @@ class TripletSimulator(Simulator):
         size is its mrad/pixel). Each is written atomically; all are checked writable first."""
         from pathlib import Path
 
-        from emgan_core.io import write_image_stack
-        from emgan_core.io.atomic import check_output
-        from emgan_core.volume import ImageStack
+        from emgan_core.api import ImageStack, check_output, write_image_stack
 
         path = Path(path)
         stem = path.name[: len(path.name) - len("".join(path.suffixes))] if path.suffixes else path.name
@@ -412,6 +406,6 @@ class TripletSimulator(Simulator):
         return list(paths.values())
 
     def read_input(self, path):
-        from emgan_core.io import read_structure
+        from emgan_core.api import read_structure
 
         return read_structure(path, hydrogens=self.hydrogens)

@@ -17,26 +17,29 @@ SSIM/PSNR are computed after a least-squares fit onto the truth.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import torch
 
-from emgan_core.errors import EmganError
-from emgan_core.inference import check_test_mode, test_time
-from emgan_core.inferers import BatchInferer
-from emgan_core.params import InputPath, require_record
-from emgan_core.tasks.paired import PairedTask
-from emgan_core.training.samples import SeededSamples
-from emgan_core.transforms.intensity import normalise
-from emgan_core.volume import ImageStack
+from emgan_core.api import (
+    BatchInferer,
+    EmganError,
+    ImageStack,
+    InputPath,
+    PairedTask,
+    SeededSamples,
+    check_test_mode,
+    normalise,
+    require_record,
+    test_time,
+)
 
 from .dataset import TripletStore, build_dataset, store_path
 from .simulator import TripletSimulator
-
 
 
 @dataclass
@@ -255,7 +258,7 @@ class DiffraGANTask(PairedTask):
         if self.hybrid:
             raise EmganError("the phasing generator makes its own Fourier-domain channel: set hybrid: false",
                              "task.params.hybrid")
-        from emgan_core.simulators import electron_wavelength
+        from emgan_core.api import electron_wavelength
 
         k = store.angular_sampling / (1000.0 * electron_wavelength(float(store.settings["energy"])))
         if not (np.isclose(g.pattern_k, k, rtol=0.01) and np.isclose(g.pixel_size, store.pixel_size, rtol=0.01)):
@@ -267,7 +270,7 @@ class DiffraGANTask(PairedTask):
         """(Å⁻¹ per pattern pixel, Å/pixel) of a store when ``hybrid``, else None."""
         if not self.hybrid:
             return None
-        from emgan_core.simulators import electron_wavelength
+        from emgan_core.api import electron_wavelength
 
         wavelength = electron_wavelength(float(store.settings["energy"]))
         self.geometry = (store.angular_sampling / (1000.0 * wavelength), store.pixel_size)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from emgan_core.errors import EmganError
 from emgan_diffragan.dataset import TripletStore, build_dataset, plan_angles
 from emgan_diffragan.metrics import difference_mask, masked_fraction
 from emgan_diffragan.simulator import TripletSimulator
+
+from emgan_core.api import EmganError
 
 # 32² triplets in a 50 Å cell at 0.5 Å sampling (diffraction to 15 mrad): about 0.2 s each
 SMALL = dict(image_size=32, cell=50.0, sampling=0.5, slice_thickness=2.5, max_angle=15.0)
@@ -94,8 +94,7 @@ def test_defocus_sign_is_overfocus_by_low_frequency_contrast(data_dir):
     +1000 Å (underfocus) gives dark protein."""
     import abtem
 
-    from emgan_core.simulators import GaussianSimulator, project_real
-    from emgan_core.volume import Volume
+    from emgan_core.api import GaussianSimulator, Volume, project_real
 
     ctf = abtem.CTF(energy=200e3, defocus=-1000.0, Cs=-0.007 * 1e7)
     assert (ctf.C10, ctf.C30) == (1000.0, -70000.0)
@@ -128,7 +127,7 @@ def test_one_dose_per_dataset(built):
 def test_triplet_written_as_three_stacks(tmp_path, data_dir, emgan):
     emgan("simulate", "abtem-triplet", data_dir / "1orc.pdb", "-o", tmp_path / "t.mrcs",
           *[f"{k}={v}" for k, v in SMALL.items()], check_rc=0)
-    from emgan_core.io import read_image_stack
+    from emgan_core.api import read_image_stack
 
     high = read_image_stack(tmp_path / "t_high.mrcs")
     pattern = read_image_stack(tmp_path / "t_diffraction.mrcs")
@@ -150,8 +149,7 @@ def test_images_share_the_core_projection_frame(data_dir):
     """The low-res image of (rot, tilt, psi) matches the core's projection of the Gaussian map at the
     same angles better than the transposed projection (abTEM's (x, y) arrays turned into (y, x)) or
     another orientation's."""
-    from emgan_core.simulators import GaussianSimulator, project_real
-    from emgan_core.volume import Volume
+    from emgan_core.api import GaussianSimulator, Volume, project_real
 
     sim = TripletSimulator(**SMALL, dose=1e12)
     angles = np.array([[30.0, 50.0, 0.0], [100.0, 120.0, 45.0]])
@@ -216,7 +214,7 @@ def test_builder_resumes_without_recomputing(tmp_path, data_dir, built):
 
 
 def test_scores_and_difference_mask():
-    from emgan_core.registry import get_registry
+    from emgan_core.api import get_registry
 
     rng = np.random.default_rng(0)
     truth = rng.standard_normal((3, 32, 32))
@@ -237,9 +235,7 @@ def test_train_generate_and_evaluate(tmp_path, store, emgan):
 
     import torch
 
-    from emgan_core.inference import load_for_inference
-    from emgan_core.io import read_image_stack, read_particle_star
-    from emgan_core.metrics import image_scores
+    from emgan_core.api import image_scores, load_for_inference, read_image_stack, read_particle_star
 
     run = tmp_path / "run"
     data = [f"data.train=[{{dataset: {store}, indices: [0, 4]}}]", f"data.val=[{{dataset: {store}, indices: [4, 6]}}]",
@@ -304,9 +300,9 @@ def test_train_generate_and_evaluate(tmp_path, store, emgan):
     assert scores["phaser"]["frc_0.5_A"] == pytest.approx(phaser["frc_0.5_A"], rel=1e-4)
     assert not np.allclose(read_image_stack(phaser_out).data, read_image_stack(out).data)
     # the same figures from `emgan bench` with the shipped benchmark file, pointed at this run
-    import yaml
-
     from pathlib import Path
+
+    import yaml
 
     refs = tmp_path / "refs"
     emgan("diffragan", "export", store, "-o", refs, check_rc=0)
@@ -363,9 +359,9 @@ def test_plugin_contract(tmp_path, store):
 def test_a_store_with_non_numeric_arrays_is_refused_before_any_read(tmp_path):
     """Arrays of objects or strings are never decoded (an object codec could run code): one line."""
     import zarr
-
-    from emgan_core.errors import EmganError
     from emgan_diffragan.dataset import FORMAT, TripletStore
+
+    from emgan_core.api import EmganError
 
     group = zarr.open_group(str(tmp_path / "odd.zarr"), mode="w")
     group.attrs.update({"format": FORMAT, "count": 1, "pixel_size": 1.0})

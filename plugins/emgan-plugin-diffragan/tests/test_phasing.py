@@ -7,7 +7,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from emgan_diffragan import phasing as P
 from emgan_diffragan.simulator import _resize_pattern
 
@@ -100,9 +99,9 @@ def test_phasing_recipe_geometry_matches_its_simulator(data_dir):
     from pathlib import Path
 
     import yaml
-
-    from emgan_core.simulators import electron_wavelength
     from emgan_diffragan.simulator import TripletSimulator
+
+    from emgan_core.api import electron_wavelength
 
     recipe = yaml.safe_load((Path(P.__file__).parent / "recipes" / "diffragan-quickstart.yaml").read_text())
     assert recipe["task"]["params"]["diffraction"] == "linear"
@@ -119,10 +118,10 @@ def test_phasing_recipe_geometry_matches_its_simulator(data_dir):
 def test_phasing_generator_refuses_a_log_pattern_a_hybrid_channel_and_a_foreign_geometry():
     from types import SimpleNamespace
 
-    from emgan_core.errors import EmganError
-    from emgan_core.simulators import electron_wavelength
     from emgan_diffragan.networks import DiffraGANPhasingUNet
     from emgan_diffragan.task import DiffraGANTask
+
+    from emgan_core.api import EmganError, electron_wavelength
 
     k, px = 0.0140625, 1.09375
     store = SimpleNamespace(settings={"energy": 200.0}, pixel_size=px,

@@ -6,8 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from emgan_core.cli import Action, add_model_arguments, configure_actions, trained_model
-from emgan_core.errors import EmganError
+from emgan_core.api import Action, EmganError, add_model_arguments, configure_actions, trained_model
 
 #: the model ``generate`` uses unless told otherwise (``emgan models show struc2mapgan-small``)
 DEFAULT_MODEL = "struc2mapgan-small"
@@ -81,7 +80,7 @@ def _generate_arguments(p) -> None:
 
 
 def cmd_generate(args) -> int:
-    from emgan_core.inference import infer_to_file
+    from emgan_core.api import infer_to_file
 
     out, _, seconds, device = infer_to_file(
         trained_model(args), args.structure, args.output, ref_map=args.ref_map, device=args.device,

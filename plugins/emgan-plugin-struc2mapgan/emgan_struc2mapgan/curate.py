@@ -45,13 +45,19 @@ from pathlib import Path
 
 import numpy as np
 
-from emgan_core.errors import EmganError
-from emgan_core.io import read_map, read_structure, write_map
-from emgan_core.io.atomic import atomic_output, check_output
-from emgan_core.simulators import GaussianSimulator
-from emgan_core.transforms import normalise, resample_to_grid
-from emgan_core.transforms.zone import soft_mask
-from emgan_core.volume import Volume
+from emgan_core.api import (
+    EmganError,
+    GaussianSimulator,
+    Volume,
+    atomic_output,
+    check_output,
+    normalise,
+    read_map,
+    read_structure,
+    resample_to_grid,
+    soft_mask,
+    write_map,
+)
 
 from .identity import SPLITS, assign_splits, chain_sequences, identity_clusters, pair_identities
 
@@ -126,7 +132,7 @@ def curate_pair(map_path, model_path, out_path, *, resolution: float, label: str
     else 3 Å (map_box's cushion). ``min_resolution`` / ``max_resolution`` (Å): keep only pairs whose
     stated ``resolution`` lies in [min, max] (either may be None).
     """
-    from emgan_core.metrics.chimerax_correlation import chimerax_correlation
+    from emgan_core.api import chimerax_correlation
 
     if margin is None:
         margin = mask_radius + mask_edge if mask else 3.0

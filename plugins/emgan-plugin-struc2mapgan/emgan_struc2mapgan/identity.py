@@ -26,7 +26,7 @@ from pathlib import Path
 
 import gemmi
 
-from emgan_core.errors import EmganError
+from emgan_core.api import EmganError
 
 SPLITS = ("train", "val", "test")
 

@@ -10,8 +10,7 @@ from typing import Annotated, Literal
 import torch
 from torch import nn
 
-from emgan_core.interfaces import Critic, Generator
-from emgan_core.params import Range
+from emgan_core.api import Critic, Generator, Range
 
 
 class ResidualBlock(nn.Module):

@@ -5,7 +5,7 @@ Factories are named by import path, so that listing plugins does not import torc
 
 from pathlib import Path
 
-from emgan_core import Command, Component, Model, RecipeDir, hookimpl
+from emgan_core.api import Command, Component, Model, RecipeDir, hookimpl
 
 MODELS = Path(__file__).parent / "models"
 

@@ -37,15 +37,20 @@ from typing import Literal
 import numpy as np
 import torch
 
-from emgan_core.errors import EmganError
-from emgan_core.io import read_map, read_structure
-from emgan_core.io.structures import Atoms, is_structure_path
-from emgan_core.params import InputPath
-from emgan_core.tasks.paired import PairedTask
-from emgan_core.training.data import PatchPairs, crop
-from emgan_core.transforms import normalise as normalise_array
-from emgan_core.transforms.zone import soft_mask
-from emgan_core.volume import Volume
+from emgan_core.api import (
+    Atoms,
+    EmganError,
+    InputPath,
+    PairedTask,
+    PatchPairs,
+    Volume,
+    crop,
+    is_structure_path,
+    read_map,
+    read_structure,
+    soft_mask,
+)
+from emgan_core.api import normalise as normalise_array
 
 
 @dataclass
@@ -99,8 +104,8 @@ class Struc2mapGANTask(PairedTask):
             raise EmganError(f"task channels '{self.channels}' give {wanted} input channel(s); the generator "
                              f"takes {given}", "generator.params.in_channels")
 
-    def _items(self, split: str) -> list[dict]:
-        items = super()._items(split)
+    def split_items(self, split: str) -> list[dict]:
+        items = super().split_items(split)
         for i, item in enumerate(items):
             if isinstance(item, dict) and "model" not in item:
                 raise EmganError("each pair needs the atomic 'model' its input map is simulated from",
@@ -145,18 +150,18 @@ class Struc2mapGANTask(PairedTask):
             channels.append(soft_mask(grid, atoms.xyz, self.mask_radius, self.mask_edge))
         return np.stack(channels).astype(np.float32)
 
-    def _loaders(self, split: str):
-        items = self._items(split)
+    def pair_loaders(self, split: str):
+        items = self.split_items(split)
         return [functools.partial(_curated_pair, item, self) for item in items]
 
     def train_dataset(self, seed: int):
         if self.resolution_augment is None:
             return super().train_dataset(seed)
-        loaders = self._loaders("train")
+        loaders = self.pair_loaders("train")
         if not loaders:
             raise EmganError("no training pairs", "data.train")
         self.voxel_size = self._training_voxel_size()
-        if any(item.get("resolution") is None for item in self._items("train")):
+        if any(item.get("resolution") is None for item in self.split_items("train")):
             raise EmganError("resolution_augment blurs each pair from its own resolution: give every pair "
                              "a 'resolution' (Å)", "data.train")
         return BlurredPatches(loaders, self.train.patch_size, length=2**62, seed=seed, augment=self.train.augment,
@@ -212,7 +217,7 @@ class Struc2mapGANTask(PairedTask):
                 batch["resolution"] = torch.full((patch.shape[0],), float(resolution), device=device)
             return self._generate(batch).float().cpu()
 
-        from emgan_core.inferers import PatchInferer
+        from emgan_core.api import PatchInferer
 
         inferer = PatchInferer(spec["patch_size"], spec["mode"], core=spec.get("core"), stride=spec.get("stride"),
                                batch_size=batch_size or spec["batch_size"], spatial_dims=3,

@@ -6,20 +6,16 @@ import numpy as np
 import pytest
 import torch
 import yaml
-
-from emgan_core.io import read_map, read_structure
-from emgan_core.registry import get_registry
-from emgan_core.errors import EmganError
-from emgan_core.volume import Volume
-from emgan_core.transforms.zone import soft_mask
 from emgan_struc2mapgan.curate import curate, curate_pair
-from emgan_struc2mapgan.identity import (assign_splits, chain_sequences, identity_clusters,
-                                         sequence_identity)
+from emgan_struc2mapgan.identity import assign_splits, chain_sequences, identity_clusters, sequence_identity
 from emgan_struc2mapgan.networks import ResidualBlock, Struc2mapCritic, UNetPP3D
+
+from emgan_core.api import EmganError, Volume, get_registry, read_map, read_structure, soft_mask
 
 PAPER_GENERATOR_PARAMETERS = 10_289_333  # the authors' GeneratorNestedUNet (model/gan.py)
 
 
+from emgan_core.testing import pretend_memory  # noqa: E402
 from emgan_core.testing import run_emgan as emgan  # noqa: E402 - in this process (fast)
 
 
@@ -221,9 +217,7 @@ def test_shipped_recipes_validate(data_dir, tmp_path, monkeypatch):
     emgan("validate", "struc2mapgan-quickstart", f"data.train={manifest}", f"data.val={manifest}", check_rc=0)
     # the paper recipe is a GPU recipe: where its device has less memory than a step needs (the
     # estimate is about 36 GiB for batch 128), validation says so with the figure; batch 8 fits
-    import emgan_core.training.dryrun as dryrun
-
-    monkeypatch.setattr(dryrun, "machine_memory", lambda device: (16 * 2**30, "this machine's memory"))
+    pretend_memory(monkeypatch, 16 * 2**30)
     proc = emgan("validate", "struc2mapgan", f"data.train={manifest}", f"data.val={manifest}")
     assert proc.returncode == 2 and "train.batch_size: one training step needs about 3" in proc.stderr
     assert "(batch 128 of 32×32×32 patches), more than this machine's memory (16.0 GiB)" in proc.stderr

@@ -6,8 +6,7 @@ import json
 import sys
 import time
 
-from emgan_core.cli import Action, add_model_arguments, configure_actions, trained_model
-from emgan_core.errors import EmganError
+from emgan_core.api import Action, EmganError, add_model_arguments, configure_actions, trained_model
 
 
 def _import_weights_arguments(p) -> None:
@@ -17,7 +16,7 @@ def _import_weights_arguments(p) -> None:
 
 
 def cmd_import(args) -> int:
-    from emgan_core.io.atomic import check_output
+    from emgan_core.api import check_output
 
     from .weights import import_weights
 
@@ -68,16 +67,14 @@ def _warn_where_no_gain(resolution: float | None) -> None:
 
 
 def cmd_enhance(args) -> int:
-    from emgan_core.inference import load_for_inference, resolve_device
-    from emgan_core.io import read_map, write_map
-    from emgan_core.io.atomic import check_output
+    from emgan_core.api import check_output, load_for_inference, read_map, resolve_device, write_map
 
     trained = trained_model(args)
     check_output(args.output, inputs=[args.map, args.ckpt, args.contour_model])
     source = read_map(args.map, allow_stack=False)
     contour = args.contour
     if args.contour_model:
-        from emgan_core.io import read_structure
+        from emgan_core.api import read_structure
 
         from .prepare import model_volume_contour
 
@@ -134,7 +131,7 @@ def evaluation_benchmark(prepared: dict, model, stride: int = 4, controls: bool 
     on prepared files (``input``, ``target``, ``after`` and, with ``controls``, ``blur`` and ``mask``,
     all on the 1 Å working grid): the enhanced map, the input itself (``before``) and the controls,
     scored against the model map by the paper's per-cube CC, d_model and FSC."""
-    from emgan_core.bench.harness import Benchmark
+    from emgan_core.api import Benchmark
 
     methods = [{"label": "after", "output": str(prepared["after"])}, {"label": "before", "control": "input"}]
     if controls:
@@ -157,8 +154,7 @@ def _prepare_arguments(p) -> None:
 def cmd_prepare(args) -> int:
     from pathlib import Path
 
-    from emgan_core.io import write_map
-    from emgan_core.io.atomic import check_output
+    from emgan_core.api import check_output, write_map
 
     from .prepare import prepare_pair
 
@@ -178,8 +174,7 @@ def _prepare_evaluation(args, folder) -> tuple[dict, object]:
     """Write the prepared input, model map, enhanced map and controls into ``folder``."""
     import warnings
 
-    from emgan_core.io import read_map, write_map
-    from emgan_core.transforms import resample_to_grid
+    from emgan_core.api import read_map, resample_to_grid, write_map
 
     from .prepare import prepare_input, prepare_pair
 
@@ -201,7 +196,7 @@ def cmd_evaluate(args) -> int:
     import tempfile
     from pathlib import Path
 
-    from emgan_core.bench.harness import run_benchmark
+    from emgan_core.api import run_benchmark
 
     with tempfile.TemporaryDirectory() as tmp:
         paths, pair = _prepare_evaluation(args, Path(tmp))

@@ -32,16 +32,18 @@ from functools import lru_cache
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from emgan_core.inferers import grid_starts
-from emgan_core.interfaces import MetricResult
-from emgan_core.io.structures import Atoms
-from emgan_core.metrics._common import correlate, pair
-from emgan_core.metrics.chimerax_correlation import chimerax_contour_level
-from emgan_core.simulators import GaussianSimulator
-from emgan_core.volume import Volume
+from emgan_core.api import (
+    Atoms,
+    GaussianSimulator,
+    MetricResult,
+    Volume,
+    chimerax_contour_level,
+    correlate,
+    grid_starts,
+    pair,
+)
 
 from .prepare import pad_for_cubes
-
 
 METHODS = ("about-zero", "about-mean", "pearson")
 
@@ -179,13 +181,13 @@ def _stamp(path: str) -> int:
 def _read_map(path: str, stamp: int) -> Volume:
     """A map read once while unchanged (``stamp``: its mtime): a benchmark scores every method
     against the same input."""
-    from emgan_core.io import read_map
+    from emgan_core.api import read_map
 
     return read_map(path)
 
 
 @lru_cache(maxsize=4)
 def _read_structure(path: str, stamp: int) -> Atoms:
-    from emgan_core.io import read_structure
+    from emgan_core.api import read_structure
 
     return read_structure(path)

@@ -18,8 +18,7 @@ from typing import Annotated, Literal
 import torch
 from torch import nn
 
-from emgan_core.interfaces import Critic, Generator
-from emgan_core.params import Range
+from emgan_core.api import Critic, Generator, Range
 
 PUBLISHED_DILATIONS = (1, 1, 1, 2, 2, 2, 4, 4, 4, 8, 8, 8, 16, 16, 16)
 

@@ -5,7 +5,7 @@ Factories are named by import path, so that listing plugins does not import torc
 
 from pathlib import Path
 
-from emgan_core import Command, Component, Model, ModelFile, RecipeDir, hookimpl
+from emgan_core.api import Command, Component, Model, ModelFile, RecipeDir, hookimpl
 
 CUBE_CC_SUMMARY = "per-cube correlation of 25 Å cubes with the reference map (SuperEM Figure 2a)"
 
@@ -30,7 +30,7 @@ def emgan_tasks():
 
 @hookimpl
 def emgan_metrics():
-    wrap = "emgan_core.metrics:metric_factory"
+    wrap = "emgan_core.api:metric_factory"
     return [Component("cube-cc", "emgan_superem.metrics:cube_correlation", CUBE_CC_SUMMARY, wrap=wrap),
             Component("cube-improvement", "emgan_superem.metrics:cube_improvement_scores",
                       "SuperEM Figure 2a: per-cube CC before and after enhancement, share of cubes improved",

@@ -14,13 +14,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from emgan_core.errors import EmganError
-from emgan_core.inferers import grid_starts, padded_extent
-from emgan_core.io import read_map, read_structure
-from emgan_core.io.structures import Atoms
-from emgan_core.simulators import GaussianSimulator
-from emgan_core.transforms import apply_zone, resample_to_voxel_size
-from emgan_core.volume import Volume
+from emgan_core.api import (
+    Atoms,
+    EmganError,
+    GaussianSimulator,
+    Volume,
+    apply_zone,
+    grid_starts,
+    padded_extent,
+    read_map,
+    read_structure,
+    resample_to_voxel_size,
+)
 
 
 def target_resolution(map_resolution: float) -> float:

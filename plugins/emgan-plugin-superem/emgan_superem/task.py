@@ -22,18 +22,19 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from emgan_core.errors import EmganError
-from emgan_core.inferers import PatchInferer
-from emgan_core.io import read_map
-from emgan_core.io.manifest import read_manifest
-from emgan_core.params import InputPath
-from emgan_core.tasks.paired import PairedTask
-from emgan_core.training.samples import SeededSamples
-from emgan_core.transforms import resample_to_grid
-from emgan_core.volume import Volume
+from emgan_core.api import (
+    EmganError,
+    InputPath,
+    PairedTask,
+    PatchInferer,
+    SeededSamples,
+    Volume,
+    read_manifest,
+    read_map,
+    resample_to_grid,
+)
 
 from .prepare import nonempty_cubes, pad_for_cubes, prepare_input, prepare_pair
-
 
 
 @dataclass
@@ -113,7 +114,7 @@ class SuperEMTask(PairedTask):
 
     # -- data -------------------------------------------------------------------------------------
 
-    def _items(self, split: str) -> list[dict]:
+    def split_items(self, split: str) -> list[dict]:
         items = self.data.get(split) or []
         if isinstance(items, str):
             items = read_manifest(items, split, ITEM_KEYS, paths=("map", "model"))
@@ -149,14 +150,14 @@ class SuperEMTask(PairedTask):
 
     def _cubes(self, split: str):
         pairs, starts = [], []
-        sources = self._items("train") if split == "val" and self.val_fraction else self._items(split)
+        sources = self.split_items("train") if split == "val" and self.val_fraction else self.split_items(split)
         for item in sources:
             arrays, s, shape = self._load(item)
             train, held = self._split_starts(s, shape)
             pairs.append(arrays)
             starts.append(held if split == "val" and self.val_fraction else train)
         if split == "val" and self.val_fraction:
-            for item in self._items("val"):
+            for item in self.split_items("val"):
                 arrays, s, _ = self._load(item)
                 pairs.append(arrays)
                 starts.append(s)

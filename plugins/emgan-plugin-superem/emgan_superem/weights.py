@@ -24,8 +24,7 @@ from pathlib import Path
 
 import torch
 
-from emgan_core.errors import EmganError
-from emgan_core.training.checkpoint import save_checkpoint, torch_load_safely
+from emgan_core.api import EmganError, save_checkpoint, torch_load_safely
 
 from .networks import SRResNet3D
 

@@ -9,15 +9,13 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-
-from emgan_core.errors import EmganError
-from emgan_core.io import read_map, read_structure
-from emgan_core.simulators import GaussianSimulator
-from emgan_core.testing import check_network_contract
 from emgan_superem.metrics import cube_correlations, cube_improvement, model_resolution
 from emgan_superem.networks import SRResNet3D
 from emgan_superem.prepare import model_volume_contour, nonempty_cubes, pad_for_cubes, prepare_input, prepare_pair
 from emgan_superem.weights import load_published_state, translate
+
+from emgan_core.api import EmganError, GaussianSimulator, read_map, read_structure
+from emgan_core.testing import check_network_contract
 
 EMD2566 = "emd2566_3J6B_chain9.mrc"
 CHAIN9 = "3J6B_chain9.pdb"
@@ -157,8 +155,7 @@ def test_prepare_pair_on_a_real_map(data_dir):
 def test_cube_scores_match_chimerax_measure_correlation_and_pearson():
     """Per cube: ChimeraX ``measure correlation <map> inMap <model-map cube>`` at the cube's 1 % level
     (about zero: the paper's score; about the mean), and Pearson over the whole cube."""
-    from emgan_core.metrics.chimerax_correlation import chimerax_correlation
-    from emgan_core.volume import Volume
+    from emgan_core.api import Volume, chimerax_correlation
 
     rng = np.random.default_rng(0)
     ref = rng.random((30, 29, 31)) ** 4
@@ -209,7 +206,7 @@ def test_window_rules_on_a_real_map(data_dir):
     """Stride-4 windows on the thresholded EMD-2566 cut-out (62×69×46 at 1 Å): the published rule
     (centre voxel above the contour) keeps 262 of 924 grid windows, 'nonempty' 920; each count
     equals a direct loop, and the merged output equals a direct loop over the kept windows."""
-    from emgan_core.inferers import PatchInferer, grid_starts
+    from emgan_core.api import PatchInferer, grid_starts
 
     src, atoms = read_map(data_dir / EMD2566), read_structure(data_dir / CHAIN9)
     data = prepare_input(src, 1.0, model_volume_contour(src, atoms)).data
@@ -267,8 +264,7 @@ def test_cli_import_enhance_keeps_the_grid(tmp_path, data_dir, emgan):
     assert np.allclose(res.voxel_size, src.voxel_size) and np.allclose(res.origin, src.origin)
     assert np.isfinite(res.data).all() and res.data.max() > 0
     # a particle stack is not a map: refused in one line before any work, nothing written
-    from emgan_core.io import write_image_stack
-    from emgan_core.volume import ImageStack
+    from emgan_core.api import ImageStack, write_image_stack
 
     stack = tmp_path / "particles.mrcs"
     write_image_stack(stack, ImageStack(np.random.default_rng(0).random((5, 64, 64), dtype=np.float32), 1.0))
@@ -287,8 +283,9 @@ def test_cli_import_enhance_keeps_the_grid(tmp_path, data_dir, emgan):
 
 
 def test_evaluate_is_the_benchmark_with_its_controls(tmp_path, data_dir, emgan):
-    import yaml
     from pathlib import Path
+
+    import yaml
 
     ckpt = tmp_path / "superem.ckpt"
     emgan("superem", "import-weights", _write_published(tmp_path), "-o", ckpt, check_rc=0)
@@ -362,11 +359,11 @@ def test_quickstart_training_runs_from_the_identity(tmp_path, data_dir, emgan):
 
 
 def test_plugin_contract(tmp_path, data_dir):
-    from emgan_core.io import read_map
+    from emgan_core.api import read_map
     from emgan_core.testing import check_plugin
 
     source = read_map(data_dir / "emd2566_3J6B_chain9.mrc")
-    from emgan_core.volume import Volume
+    from emgan_core.api import Volume
 
     small = Volume(np.ascontiguousarray(source.data[:32, :32, :32]), source.voxel_size, source.origin)
     out = check_plugin("superem", tmp_path, "superem-quickstart",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from emgan_core.interfaces import MetricResult, as_array
+from emgan_core.api import MetricResult, as_array
 
 
 def mean_abs_diff(output, reference, scale: float = 1.0) -> MetricResult:

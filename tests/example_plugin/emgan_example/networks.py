@@ -7,8 +7,7 @@ from typing import Annotated, Literal
 import torch
 from torch import nn
 
-from emgan_core.interfaces import Generator
-from emgan_core.params import Range
+from emgan_core.api import Generator, Range
 
 
 class ToyConvGenerator(Generator):

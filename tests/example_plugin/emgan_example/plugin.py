@@ -6,7 +6,7 @@ or command uses them, so listing plugins stays fast. A class or function object 
 
 from pathlib import Path
 
-from emgan_core import Component, RecipeDir, hookimpl
+from emgan_core.api import Component, RecipeDir, hookimpl
 
 
 @hookimpl
@@ -24,7 +24,7 @@ def emgan_tasks():
 @hookimpl
 def emgan_metrics():
     return [Component("mean-abs-diff", "emgan_example.metrics:mean_abs_diff", "mean absolute difference",
-                      wrap="emgan_core.metrics:metric_factory")]
+                      wrap="emgan_core.api:metric_factory")]
 
 
 @hookimpl

@@ -12,10 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from emgan_core.io import read_map
-from emgan_core.params import InputPath
-from emgan_core.tasks.paired import PairedTask
-from emgan_core.transforms import normalise
+from emgan_core.api import InputPath, PairedTask, normalise, read_map
 
 
 @dataclass
@@ -43,6 +40,6 @@ class DeblurTask(PairedTask):
             raise ValueError(f"sigma must be positive (Å), got {sigma}")
         self.sigma = float(sigma)
 
-    def _loaders(self, split: str):
+    def pair_loaders(self, split: str):
         return [functools.partial(blurred_pair, item["map"], self.sigma, self.normalise)
                 for item in self.data.get(split) or []]

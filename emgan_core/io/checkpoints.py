@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..errors import EmganError
-from ..io.atomic import atomic_output, note_input
+from .atomic import atomic_output, note_input
 
 FORMAT = "emgan-checkpoint/1"
 
