@@ -14,7 +14,7 @@ STAMP   = $(VENV)/.emgan-installed
 TEST_STAMP = $(VENV)/.emgan-test-installed
 EXAMPLE_PLUGIN = $(shell find tests/example_plugin -type f -not -path '*/__pycache__/*' -not -path '*.egg-info*')
 
-.PHONY: setup demo demo-train test bench clean
+.PHONY: setup demo demo-train test bench docs clean
 
 setup: $(STAMP)
 
@@ -45,12 +45,11 @@ demo: setup
 	cat out/struc2mapgan-report/report.md
 
 # The training pipeline in a few CPU minutes (a check that it runs end to end, not a useful model):
-# curate the bundled map-model pairs (masked to the model, ChimeraX correlation >= 0.65, sets split
-# by 30 % sequence identity), train a reduced-width struc2mapGAN on the train rows, generate the map
-# of the held-out model and score it.
+# the quickstart curates the bundled map-model pairs on first use, into the emgan cache (masked to
+# the model, ChimeraX correlation >= 0.65, sets split by 30 % sequence identity), trains a
+# reduced-width struc2mapGAN on the train rows; then generate the map of the held-out model and score it.
 demo-train: setup
-	rm -rf out/struc2mapgan-run out/curated
-	$(BIN)/emgan struc2mapgan curate examples/data/struc2mapgan_pairs.csv -o out/curated
+	rm -rf out/struc2mapgan-run
 	$(BIN)/emgan run struc2mapgan-quickstart -o out/struc2mapgan-run
 	$(BIN)/emgan struc2mapgan generate examples/data/emringerweb_test_model.pdb --ckpt out/struc2mapgan-run \
 		--ref-map examples/data/emringerweb_test_map.ccp4 -o out/emringer_struc2mapgan_quickstart.mrc --overwrite
@@ -79,9 +78,16 @@ bench: setup
 		$(BIN)/python benchmarks/superem_infer.py --weights ../shared/data/pretrained/emgan_G_model \
 		--json $(BENCH)/superem-infer.json
 	$(BIN)/python benchmarks/startup.py --repeat 3 --json $(BENCH)/startup.json
+	$(BIN)/python benchmarks/many_inputs.py --count 50 --json $(BENCH)/many-inputs.json
 	$(BIN)/python benchmarks/denoise_noise_panel.py --snr 0.3 --steps 40 --count 8 -o $(BENCH)/denoise-panel \
 		--json $(BENCH)/denoise-panel.json
 	$(BIN)/python benchmarks/report_page.py $(BENCH) --md benchmarks/RESULTS.md --html benchmarks/results.html
+
+# The documentation site in site/ (mkdocs.yml): the pages of docs/ and the API reference, generated
+# from the docstrings of every name of emgan_core.api. --strict: a broken link or cross-reference, or
+# a docstring mkdocstrings cannot read, fails the build (tests/test_docs.py checks it too).
+docs: setup
+	$(BIN)/python -m mkdocs build --strict
 
 clean:
 	rm -rf out .pytest_cache

@@ -41,7 +41,7 @@ def main() -> int:
 
     from emgan_core.recipes import load_recipe, validate
     from emgan_core.training import Trainer
-    from emgan_denoise.cli import denoise_simulated
+    from emgan_denoise.evaluate import denoise_simulated
     from emgan_core.metrics import image_scores
 
     out = Path(args.output)

@@ -59,7 +59,7 @@ PARTS = {"8i2h": [DATA / "8i2h_ref.pdb", SHARED / "8i2h_ref.pdb"], "6ny1": [SHAR
          "5a1a": [SHARED / "5a1a.cif"], "4v1w": [SHARED / "4v1w.cif"]}
 
 
-CORE = 20  # voxels kept from each 32³ box (the struc2mapGAN recipes' eval.core)
+CORE = 20  # voxels kept from each 32³ box (the struc2mapGAN recipes' eval.window_core)
 
 def part_path(name: str) -> Path | None:
     return next((p for p in PARTS[name] if p.exists()), None)
@@ -211,18 +211,20 @@ def per_residue_paper(residues: int) -> tuple[int, float]:
     return min(PAPER, key=lambda p: abs(math.log(p[0] / residues)))
 
 
-def run_case(case, path, ckpt, args, folder) -> dict:
+def run_case(case, path, ckpt, args, folder, mode: str = "boxes") -> dict:
     import torch
 
     from emgan_core.cli.main import main as emgan
     from emgan_core.io import read_structure
 
     residues = read_structure(path).n_residues
-    out = folder / f"{case}.mrc"
+    out = folder / f"{case}-{mode}.mrc"
     argv = ["struc2mapgan", "generate", str(path), "--ckpt", str(ckpt), "-o", str(out), "--device", args.device]
     if args.batch_size:
         argv += ["--batch-size", str(args.batch_size)]
-    with StageTimes(args.max_windows) as st, contextlib.redirect_stderr(sys.stdout if args.verbose else io.StringIO()):
+    if mode == "tiles":
+        argv += ["--tiles"]
+    with StageTimes(args.max_windows if mode == "boxes" else 0) as st, contextlib.redirect_stderr(sys.stdout if args.verbose else io.StringIO()):
         t0 = time.perf_counter()
         code = emgan(argv)
         if args.device.startswith("cuda"):
@@ -249,9 +251,9 @@ def run_case(case, path, ckpt, args, folder) -> dict:
     with mrcfile.open(out, permissive=True, header_only=True) as m:
         shape = (int(m.header.nz), int(m.header.ny), int(m.header.nx))
     # all 32³ boxes of the 20³-core layout; the generator sees only those with density when the
-    # recipe skips empty boxes (eval.skip_empty), and every box otherwise
+    # recipe skips empty boxes (eval.windows: nonempty), and every box otherwise
     all_boxes = int(np.prod([-(-n // CORE) for n in shape]))
-    return {"case": case, "residues": residues, "shape": shape, "windows": all_boxes,
+    return {"case": case, "mode": mode, "output": out, "residues": residues, "shape": shape, "windows": all_boxes,
             "windows_with_density": windows - st.windows_empty, "per_window": per_window,
             "inference_skip_empty": inference_skip,
             "windows_run": st.windows_run, "extrapolated": extrapolated, "load": s["load"], "read": s["read"],
@@ -270,6 +272,8 @@ def main() -> None:
     ap.add_argument("--max-windows", type=int, default=0,
                     help="run the generator on this many boxes and extrapolate (0: all)")
     ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    ap.add_argument("--modes", default="boxes", help="boxes (32³ boxes, 20³ cores: the recipe's), tiles (each "
+                    "voxel once: --tiles), or both, comma-separated; with both, the r of the tiles' map to the boxes'")
     ap.add_argument("--json", help="write the machine-readable record here")
     ap.add_argument("--verbose", action="store_true", help="show the command's own messages")
     args = ap.parse_args()
@@ -296,18 +300,25 @@ def main() -> None:
             if path is None:
                 print(f"{case:<6} skipped: its structures are not in ../shared/data")
                 continue
-            r = run_case(case, path, ckpt, args, folder)
-            mark = "*" if r["extrapolated"] else ""
-            boxes = f"{r['windows']}/{r['windows_with_density']}"
-            print(f"{case:<6}{r['residues']:>9,}{str(r['shape']):>17}{boxes:>11}{r['load']:>7.2f}"
-                  f"{r['read']:>7.2f}{r['simulate']:>7.2f}{r['inference']:>8.1f}{mark:1}{r['write']:>7.2f}"
-                  f"{r['total']:>9.1f}{r['s_per_residue']:>9.4f}{r['paper']:>21}{r['ratio']:>8.1f}", flush=True)
-            rows.append([case, r["residues"], "×".join(map(str, r["shape"])), r["windows"],
-                         r["windows_with_density"], round(r["per_window"], 3), round(r["inference_skip_empty"], 1),
-                         round(r["read"], 3), round(r["simulate"], 3),
-                         round(r["inference"], 2) if not r["extrapolated"] else f"{r['inference']:.1f} (extrapolated "
-                         f"from {r['windows_run']} boxes)", round(r["write"], 3), round(r["total"], 2),
-                         round(r["s_per_residue"], 5), r["paper"], round(r["ratio"], 2)])
+            for mode in args.modes.split(","):
+                r = run_case(case, path, ckpt, args, folder, mode)
+                if mode == "tiles" and (folder / f"{case}-boxes.mrc").exists() and not args.max_windows:
+                    from emgan_core.io import read_map
+
+                    a, b = read_map(folder / f"{case}-boxes.mrc").data, read_map(r["output"]).data
+                    r["r_boxes"] = float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+                    notes.append(f"{case}: the tiles' map correlates with the boxes' map at r = {r['r_boxes']:.4f}.")
+                mark = "*" if r["extrapolated"] else ""
+                boxes = f"{r['windows']}/{r['windows_with_density']}"
+                print(f"{case:<6}{r['residues']:>9,}{str(r['shape']):>17}{boxes:>11}{r['load']:>7.2f}"
+                      f"{r['read']:>7.2f}{r['simulate']:>7.2f}{r['inference']:>8.1f}{mark:1}{r['write']:>7.2f}"
+                      f"{r['total']:>9.1f}{r['s_per_residue']:>9.4f}{r['paper']:>21}{r['ratio']:>8.1f}", flush=True)
+                rows.append([f"{case} ({mode})", r["residues"], "×".join(map(str, r["shape"])), r["windows"],
+                             r["windows_with_density"], round(r["per_window"], 3), round(r["inference_skip_empty"], 1),
+                             round(r["read"], 3), round(r["simulate"], 3),
+                             round(r["inference"], 2) if not r["extrapolated"] else f"{r['inference']:.1f} (extrapolated "
+                             f"from {r['windows_run']} boxes)", round(r["write"], 3), round(r["total"], 2),
+                             round(r["s_per_residue"], 5), r["paper"], round(r["ratio"], 2)])
     print("boxes: all / with density (the rest have an all-zero input); * inference extrapolated from the "
           "boxes that ran")
     print("total = read + simulate + inference + write (model loading shown apart); ratio = emgan s/residue "

@@ -1,10 +1,10 @@
 """emgan: GAN methods of cryo-EM under one roof — registry, recipes, IO, patches, shared parts."""
 
-from .version import __version__  # noqa: E402
 from .errors import EmganError, RecipeError, RegistryError  # noqa: E402
 from .hookspecs import hookimpl  # noqa: E402
 from .records import Command, Component, Model, ModelFile, RecipeDir  # noqa: E402
 from .registry import get_registry  # noqa: E402
+from .version import __version__  # noqa: E402
 from .volume import ImageStack, Volume  # noqa: E402
 
 __all__ = [

@@ -1,6 +1,6 @@
 """The hooks a plugin implements. Each returns a list of records; emgan collects them all.
 
-A plugin is a module with functions decorated by ``emgan_core.hookimpl`` and named like the
+A plugin is a module with functions decorated by ``emgan_core.api.hookimpl`` and named like the
 specs below, found through the entry-point group ``emgan``::
 
     [project.entry-points.emgan]

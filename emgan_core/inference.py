@@ -16,7 +16,6 @@ import time
 from .errors import EmganError
 from .registry import get_registry
 
-
 TEST_MODES = ("pix2pix", "eval")
 
 
@@ -69,8 +68,8 @@ def load_for_inference(checkpoint, device: str = "cpu", test_mode: str | None = 
     ``test_mode`` (``pix2pix`` or ``eval``) overrides the task's test-time mode, for tasks that
     have one (a ``test_mode`` attribute). ``task``: the task name(s) the checkpoint must hold, else
     a one-line error naming what it holds (e.g. a classifier given where a GAN is expected)."""
-    from .models import resolve_checkpoint
     from .io.checkpoints import load_checkpoint
+    from .models import resolve_checkpoint
     from .recipes import build_task
 
     ckpt = load_checkpoint(resolve_checkpoint(checkpoint))
@@ -115,11 +114,14 @@ def std_path(output):
     return output.with_name(output.name[: len(output.name) - len(suffix)] + "_std" + suffix)
 
 
-def infer_to_file(checkpoint, source, output, *, ref_map=None, device="auto", batch_size=None,
+def infer_to_file(checkpoint, source, output, *, ref_map=None, device="auto", eval=None,
                   resolution=None, star=None, check=None, mc_samples=None, test_mode=None, seed=0):
     """Load a checkpoint, run its task's inference on ``source``, optionally resample onto
     ``ref_map``'s grid, write ``output`` atomically. ``check(task, checkpoint_path)`` may refuse the
-    model before any work. Returns (result, checkpoint payload, seconds, device).
+    model before any work. ``eval``: fields of the task's
+    :class:`~emgan_core.settings.inference.EvalSettings` to replace (e.g. ``{"batch_size": 4}``
+    from ``--batch-size``; ``None`` values leave a field as the checkpoint says). Returns (result,
+    checkpoint payload, seconds, device).
 
     Particle images: when ``source`` is a STAR file, or an .mrcs stack with its ``star`` file, a
     copy of the STAR file pointing at ``output`` is written next to it (``output`` with .star).
@@ -143,6 +145,7 @@ def infer_to_file(checkpoint, source, output, *, ref_map=None, device="auto", ba
     task, ckpt = load_for_inference(checkpoint, device, test_mode=test_mode)
     if check is not None:
         check(task, checkpoint)
+    task.eval = task.eval.replace(**(eval or {}))
     if table is not None and not getattr(task, "accepts_star", False):
         raise EmganError(f"task/{ckpt['components']['task']['name']} does not take particle STAR files",
                          str(star or source))
@@ -150,7 +153,7 @@ def infer_to_file(checkpoint, source, output, *, ref_map=None, device="auto", ba
     options = {"resolution": resolution} if resolution is not None else {}
     if table is not None:
         options["star"] = table
-    out, std = _infer(task, source, batch_size, device, options, mc_samples, seed)
+    out, std = _infer(task, source, device, options, mc_samples, seed)
     if ref is not None:
         if not isinstance(out, Volume):
             raise EmganError("--ref-map applies to maps, not image stacks", "--ref-map")
@@ -198,16 +201,16 @@ def _particle_inputs(source, star, output, mc_samples, inputs=()):
     return table, star_out
 
 
-def _infer(task, source, batch_size, device, options, mc_samples, seed):
+def _infer(task, source, device, options, mc_samples, seed):
     """(output, per-voxel std or None): one seeded inference, or the mean of ``mc_samples``
     Monte-Carlo dropout passes."""
     import torch
 
     torch.manual_seed(int(seed))
     if mc_samples is None:
-        return task.infer(source, batch_size=batch_size, device=device, **options), None
+        return task.infer(source, device=device, **options), None
     from .inferers import mc_dropout
 
     generators = [net for role, net in task.networks.items() if task.roles.get(role) == "generator"]
-    return mc_dropout(lambda: task.infer(source, batch_size=batch_size, device=device, **options),
+    return mc_dropout(lambda: task.infer(source, device=device, **options),
                       generators, int(mc_samples))

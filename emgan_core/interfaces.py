@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .settings.inference import EvalSettings
 from .volume import ImageStack, Volume
 
 
@@ -149,8 +150,10 @@ class Task(ABC):
     roles: ClassVar[dict[str, str]] = {"generator": "generator", "critic": "critic"}
     #: roles a recipe may leave out (e.g. a critic, for purely supervised training)
     optional_roles: ClassVar[frozenset[str]] = frozenset({"critic"})
-    #: ``eval`` settings this task reads beyond the common ones, name -> type (checked in recipes)
-    eval_keys: ClassVar[dict[str, Any]] = {}
+    #: this task's defaults for the ``eval`` settings (:class:`~emgan_core.settings.inference.EvalSettings`
+    #: field -> value), e.g. a method's published window and stride; the recipe's ``eval`` section
+    #: and the CLI's flags override them
+    eval_defaults: ClassVar[dict[str, Any]] = {}
     #: the ``data`` section's schema, key -> type: typed records (dataclasses) for its items, e.g.
     #: ``{"train": list[MapPair], "val": list[MapPair] | None}``; every key of every item is checked
     #: (unknown keys with a close match, files that must exist) before any work. Empty: only paths.
@@ -168,7 +171,7 @@ class Task(ABC):
         self.losses = losses
         self.train = train
         self.data = data or {}
-        self.eval = eval or {}
+        self.eval = EvalSettings.from_mapping(eval, self.eval_defaults)
         self.simulator = simulator
 
     def train_dataset(self, seed: int):
@@ -216,11 +219,14 @@ class Task(ABC):
         return {}
 
     def inference_spec(self) -> dict:
-        """Plain data inference needs (normalisation, patching, simulator), stored in checkpoints."""
-        return {}
+        """Plain data inference needs, stored in checkpoints: ``eval`` (the
+        :class:`~emgan_core.settings.inference.EvalSettings`) and what the task adds (normalisation,
+        the voxel size it was trained at, ...)."""
+        return {"eval": self.eval.as_dict()}
 
     def load_inference_spec(self, spec: dict) -> None:
         """Restore what :meth:`inference_spec` returned."""
+        self.eval = EvalSettings.from_stored(spec, self.eval_defaults)
 
     @abstractmethod
     def infer(self, source: Any, **options) -> Volume | ImageStack:

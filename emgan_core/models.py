@@ -21,12 +21,11 @@ from .registry import Registry, get_registry
 
 
 def cache_root() -> Path:
-    """Where fetched models live: ``$EMGAN_CACHE/models`` or the platform's user cache."""
-    if os.environ.get("EMGAN_CACHE"):
-        return Path(os.environ["EMGAN_CACHE"]) / "models"
-    import pooch
+    """Where fetched models live: ``$EMGAN_CACHE/models`` or the platform's user cache
+    (:mod:`emgan_core.cache`)."""
+    from .cache import cache_root as root
 
-    return Path(pooch.os_cache("emgan")) / "models"
+    return root() / "models"
 
 
 def get_model(name: str, registry: Registry | None = None) -> Model:

@@ -13,11 +13,11 @@ import contextvars
 import dataclasses
 import difflib
 import inspect
+import math
 import os
 import types
 import typing
 from pathlib import Path
-import math
 from typing import Annotated, Any, Literal, Union
 
 
@@ -230,9 +230,13 @@ def check_record(value, hint, key: str, base_dir: Path | None = None) -> list[tu
     if origin in (Union, types.UnionType) and _records_in(hint):
         if check_value(value, hint, base_dir) is None:
             return []
-        for a in typing.get_args(hint):  # report against the record the value was meant for
-            if _records_in(a) and isinstance(value, dict if dataclasses.is_dataclass(a) else (list, tuple)):
-                return check_record(value, a, key, base_dir)
+        # report against the record the value was meant for: of the records it could be, the one
+        # sharing most keys with it (the first on a tie)
+        meant = [a for a in typing.get_args(hint)
+                 if _records_in(a) and isinstance(value, dict if dataclasses.is_dataclass(a) else (list, tuple))]
+        if meant:
+            shared = [len(set(value) & set(record_fields(a))) if dataclasses.is_dataclass(a) else 0 for a in meant]
+            return check_record(value, meant[shared.index(max(shared))], key, base_dir)
     problem = check_value(value, hint, base_dir)
     return [(key, problem)] if problem else []
 

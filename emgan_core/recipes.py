@@ -29,17 +29,18 @@ from __future__ import annotations
 import copy
 import difflib
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
-
-import re
+from typing import Any
 
 import yaml
 
 from .errors import EmganError, RecipeError
-from .params import CHECK_FILES, InputPath, check_params, check_record, check_value
+from .params import CHECK_FILES, check_params, check_record, check_value
 from .registry import Registry, get_registry
+from .settings.inference import RENAMED as EVAL_RENAMED
+from .settings.inference import eval_schema
 from .settings.train import check_train, train_schema
 
 #: Sections holding one component spec, and the component kind each names.
@@ -76,11 +77,6 @@ def _train_keys() -> dict[str, Any]:
     return train_schema()
 
 
-EVAL_KEYS: dict[str, Any] = {
-    "patch_size": int | list[int], "core": int | list[int] | None, "stride": int | list[int] | None,
-    "mode": Literal["crop", "average", "hann"], "batch_size": int, "inputs": list[InputPath],
-    "references": list[InputPath], "report": bool, "skip_empty": bool,
-}
 _PATH_KEYS = ("path", "paths", "file", "files", "dir", "map", "maps", "model", "models",
               "structure", "structures", "reference", "references", "input", "inputs", "stack", "star",
               "target", "targets")
@@ -178,9 +174,13 @@ def shipped_recipes(registry: Registry | None = None) -> dict[str, tuple[Path, s
     return found
 
 
-def apply_overrides(data: dict, overrides: list[str]) -> dict:
-    """Apply ``key.path=value`` overrides (values parsed as YAML) to a copy of ``data``."""
-    data = copy.deepcopy(data)
+def override_items(overrides) -> list[tuple[str, Any, str]]:
+    """(key path, value, the override as written) of each override: ``key.path=value`` words (the
+    value read as YAML, as on a command line) or a mapping ``{key.path: value}`` (values as they are,
+    from code: a file name is never read as YAML)."""
+    if isinstance(overrides, dict):
+        return [(str(key), value, f"{key}={value}") for key, value in overrides.items()]
+    items = []
     for item in overrides:
         if "=" not in item:
             raise EmganError(f"override '{item}' must look like key.path=value (e.g. train.steps=2)")
@@ -189,35 +189,72 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
             value = load_yaml(raw) if raw != "" else ""
         except yaml.YAMLError:
             value = raw
+        items.append((key, value, item))
+    return items
+
+
+def _list_index(node: list, part: str, item: str) -> int:
+    """The position in ``node`` that a key part names: an index (``methods.0``), else the one item
+    whose ``label`` (else ``name``, else plain value) is ``part`` (``methods.generated``,
+    ``metrics.fsc``)."""
+    if part.isascii() and part.isdigit():
+        if int(part) < len(node):
+            return int(part)
+        raise EmganError(f"override '{item}': '{part}' is not an index of that list")
+    for found in ([i for i, v in enumerate(node) if isinstance(v, dict) and v.get("label") == part],
+                  [i for i, v in enumerate(node) if isinstance(v, dict) and v.get("name") == part],
+                  [i for i, v in enumerate(node) if v == part]):
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            raise EmganError(f"override '{item}': {len(found)} items of that list are '{part}'; give its index")
+    raise EmganError(f"override '{item}': '{part}' is neither an index nor the label or name of an item "
+                     f"of that list")
+
+
+def override(data: dict, overrides) -> tuple[dict, dict[tuple, str]]:
+    """A copy of ``data`` with ``overrides`` applied (see :func:`apply_overrides`), and for each the
+    key path it set (list positions as ints) -> the override as written."""
+    data = copy.deepcopy(data)
+    set_by: dict[tuple, str] = {}
+    for key, value, item in override_items(overrides):
         parts = key.strip().split(".")
         if not all(parts):
             raise EmganError(f"override '{item}': empty key part")
-        node = data
+        node, path = data, []
         for part in parts[:-1]:
             if isinstance(node, list):
-                if not (part.isascii() and part.isdigit()) or int(part) >= len(node):
-                    raise EmganError(f"override '{item}': '{part}' is not an index of that list")
-                nxt = node[int(part)]
+                index = _list_index(node, part, item)
+                nxt = node[index]
                 if nxt is None:
-                    nxt = node[int(part)] = {}
-                if not isinstance(nxt, (dict, list)):
-                    raise EmganError(f"override '{item}': '{part}' holds a value, not a section")
-                node = nxt
-                continue
-            nxt = node.get(part)
-            if nxt is None:
-                nxt = node[part] = {}
+                    nxt = node[index] = {}
+                path.append(index)
+            else:
+                nxt = node.get(part)
+                if nxt is None:
+                    nxt = node[part] = {}
+                path.append(part)
             if not isinstance(nxt, (dict, list)):
                 raise EmganError(f"override '{item}': '{part}' holds a value, not a section")
             node = nxt
         last = parts[-1]
         if isinstance(node, list):
-            if not (last.isascii() and last.isdigit()) or int(last) >= len(node):
-                raise EmganError(f"override '{item}': '{last}' is not an index of that list")
-            node[int(last)] = value
+            index = _list_index(node, last, item)
+            node[index] = value
+            path.append(index)
         else:
             node[last] = value
-    return data
+            path.append(last)
+        set_by[tuple(path)] = item
+    return data, set_by
+
+
+def apply_overrides(data: dict, overrides) -> dict:
+    """A copy of ``data`` with overrides applied: ``key.path=value`` words (values parsed as YAML, as
+    ``emgan run`` and ``emgan bench`` take them) or a mapping ``{key.path: value}`` (values as they
+    are). A part of a key path names a list item by its index (``losses.0.weight=0.5``) or by its
+    ``label`` or ``name`` (``methods.gan.checkpoint=runs/demo``); a missing section is created."""
+    return override(data, overrides)[0]
 
 
 def load_recipe(name_or_path: str | os.PathLike, overrides: list[str] = (),
@@ -233,16 +270,10 @@ def load_recipe(name_or_path: str | os.PathLike, overrides: list[str] = (),
         data = {}
     if not isinstance(data, dict):
         raise EmganError("a recipe must be a YAML mapping of sections", str(path))
-    recipe = Recipe(apply_overrides(data, list(overrides)), path, lines,
-                    overrides={_key_parts(item): item for item in overrides})
+    data, set_by = override(data, overrides if isinstance(overrides, dict) else list(overrides))
+    recipe = Recipe(data, path, lines, overrides=set_by)
     resolve_paths(recipe)
     return recipe
-
-
-def _key_parts(override: str) -> tuple:
-    """The key path of a ``key.path=value`` override, list indices as ints."""
-    return tuple(int(p) if p.isascii() and p.isdigit() else p
-                 for p in override.split("=", 1)[0].strip().split("."))
 
 
 def _exists(path) -> bool:
@@ -413,8 +444,8 @@ def _check_paths(value, key: str, problems: list, parent_key: str = "") -> None:
 
 
 def _task_keys(recipe: Recipe, registry: Registry, attribute: str) -> dict[str, Any]:
-    """A schema the recipe's task declares: ``eval_keys`` (added to the common ``eval`` settings) or
-    ``data_keys`` (the whole ``data`` section, typed records for its items)."""
+    """A schema the recipe's task declares: ``data_keys`` (the whole ``data`` section, typed
+    records for its items)."""
     task = recipe.data.get("task") or "paired"
     name = task.get("name") if isinstance(task, dict) else task
     try:
@@ -471,7 +502,10 @@ def _validate(recipe: Recipe, registry: Registry, files: bool, memory: bool = Tr
                 _check_keys(value, _train_keys(), section, problems)
                 problems.extend(check_train(value) if not problems else [])
             elif section == "eval":
-                _check_keys(value, {**EVAL_KEYS, **_task_keys(recipe, registry, "eval_keys")}, section, problems)
+                renamed = [k for k in value if k in EVAL_RENAMED]
+                problems += [(f"eval.{k}", f"renamed: write eval.{EVAL_RENAMED[k]}"
+                              + (" (training patches are train.patch_size)" if k == "patch_size" else "")) for k in renamed]
+                _check_keys({k: v for k, v in value.items() if k not in renamed}, eval_schema(), section, problems)
             elif data_keys := _task_keys(recipe, registry, "data_keys"):
                 _check_keys(value, data_keys, section, problems)
                 problems.extend((section, f"missing '{k}'") for k in ("train",) if k in data_keys and k not in value)

@@ -234,7 +234,7 @@ def _records(pm: pluggy.PluginManager, plugin: str) -> list[tuple[str, Any]]:
 
 #: the core's own subcommands, which no plugin command may take (the CLI's test keeps this in step)
 CORE_COMMANDS = frozenset({"plugins", "recipes", "models", "validate", "simulate", "eval", "run", "infer",
-                           "bench"})
+                           "bench", "new-plugin", "schema"})
 
 
 def _clash(what: str, owner: str, plugin: str, origin: dict) -> str:

@@ -3,7 +3,9 @@
 Fixtures:
 
 * ``data_dir``: the bundled example data (``examples/data`` of an emgan checkout, or the folder
-  named by ``EMGAN_EXAMPLE_DATA``); tests using it skip when neither exists.
+  named by ``EMGAN_EXAMPLE_DATA``); tests using it skip when neither exists, except a test that
+  calls :func:`check_plugin`: a plugin's contract fails, naming what is missing and how to give it,
+  rather than pass unseen outside a checkout.
 * ``shared_dir``: larger optional data (``../shared/data`` beside the checkout, or
   ``EMGAN_SHARED_DATA``); tests using it skip when absent.
 * ``emgan``: runs the CLI, ``emgan(*args, cwd=None, check_rc=None, subprocess=False)``: in this
@@ -17,7 +19,10 @@ generator or critic.
 
 from __future__ import annotations
 
+import importlib.metadata as md
+import json
 import os
+import re
 import subprocess
 import subprocess as _subprocess
 import sys
@@ -33,12 +38,49 @@ def _folder(env: str, default: Path) -> Path | None:
     return path if path.is_dir() else None
 
 
+#: the reason ``data_dir`` skips with; a test calling :func:`check_plugin` fails instead
+EXAMPLE_DATA_MISSING = "bundled example data not found"
+
+
+def example_data_help() -> str:
+    """Where the example data were looked for, and how to provide them (one line)."""
+    given = os.environ.get("EMGAN_EXAMPLE_DATA")
+    folder = Path(given) if given else CHECKOUT / "examples" / "data"
+    if folder.is_dir():
+        looked = f"the example data folder {folder}{' (EMGAN_EXAMPLE_DATA)' if given else ''} does not hold them"
+    elif given:
+        looked = f"EMGAN_EXAMPLE_DATA={given} is not a folder"
+    else:
+        looked = f"{folder} does not exist (emgan-core is not installed from a checkout)"
+    return (f"{looked}; set EMGAN_EXAMPLE_DATA to a folder holding emgan's example data (examples/data "
+            "of an emgan checkout)")
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     path = _folder("EMGAN_EXAMPLE_DATA", CHECKOUT / "examples" / "data")
     if path is None:
-        pytest.skip("bundled example data not found (set EMGAN_EXAMPLE_DATA)")
+        pytest.skip(f"{EXAMPLE_DATA_MISSING} (set EMGAN_EXAMPLE_DATA)")
     return path
+
+
+def _calls_check_plugin(item) -> bool:
+    code = getattr(getattr(item, "function", None), "__code__", None)
+    return code is not None and "check_plugin" in code.co_names
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A plugin contract test (one that calls :func:`check_plugin`) whose ``data_dir`` (or a fixture
+    built on it) skipped for want of the example data fails instead (an error at its set-up), saying
+    how to provide them."""
+    outcome = yield
+    report = outcome.get_result()
+    if (call.when == "setup" and report.skipped and call.excinfo is not None
+            and EXAMPLE_DATA_MISSING in str(call.excinfo.value) and _calls_check_plugin(item)):
+        report.outcome = "failed"
+        report.longrepr = ("the plugin contract (check_plugin) cannot run without emgan's example data: "
+                           f"{example_data_help()}")
 
 
 @pytest.fixture(scope="session")
@@ -133,6 +175,9 @@ def check_plugin(plugin: str, tmp_path: Path, recipe: str, overrides=(), source=
                  user_data: tuple[str, ...] = (), params: dict[str, dict] | None = None):
     """The contract every plugin's tests run (docs/plugin-authoring.md), returning the inference output:
 
+    0. its inputs exist (``source`` and the absolute file paths in ``overrides``: missing example data
+       fail, naming ``EMGAN_EXAMPLE_DATA``), and importing its ``plugin.py`` imports no torch
+       (:func:`check_plugin_import`);
     1. every component ``plugin`` registers builds with its default parameters (``params``: those of
        components with required ones, by key, e.g. ``{"generator/x": {"pixel_size": 1.0}}``);
     2. every recipe it ships validates, those named in ``user_data`` (recipes that name the user's
@@ -148,15 +193,83 @@ def check_plugin(plugin: str, tmp_path: Path, recipe: str, overrides=(), source=
 
     from emgan_core.volume import ImageStack, Volume
 
+    _check_inputs(source, overrides)
+    check_plugin_import(plugin_module(plugin))
     _check_components(plugin, params or {})
     _check_recipes(plugin, recipe, user_data)
     task = _train_one_step_and_reload(recipe, tmp_path, overrides)
     if source is None:
         return None
-    out = task.infer(source, **(infer_options or {}))
+    from .settings.inference import apply_eval_options
+
+    out = task.infer(source, **apply_eval_options(task, infer_options))
     assert isinstance(out, (Volume, ImageStack)), type(out)
     assert np.isfinite(out.data).all() and out.data.size > 0
     return out
+
+
+#: an absolute path with a file suffix, inside an override such as ``data.train=[{map: /d/x.mrc}]``
+_ABSOLUTE_FILE = re.compile(r"(?<![\w.])(/[^\s,\[\]{}'\"]*\.[A-Za-z0-9]+)(?=[\s,\]}'\"]|$)")
+
+
+def _check_inputs(source, overrides) -> None:
+    """Fail, naming the files and how to provide example data, when ``source`` (a path) or a file
+    that an override names by absolute path does not exist."""
+    named = [source] if isinstance(source, (str, os.PathLike)) else []
+    named += [m for item in overrides for m in _ABSOLUTE_FILE.findall(str(item).partition("=")[2])]
+    missing = list(dict.fromkeys(str(p) for p in named if not os.path.exists(p)))
+    if missing:
+        pytest.fail(f"check_plugin: input files missing: {', '.join(missing)}; if they are emgan's example data: "
+                    f"{example_data_help()}", pytrace=False)
+
+
+def plugin_module(plugin: str) -> str:
+    """The module the entry point of ``plugin`` names (its ``plugin.py``), from the installed
+    distributions; fails when no distribution installed here has one."""
+    found = [ep.value.partition(":")[0] for ep in md.entry_points(group="emgan") if ep.name == plugin]
+    if not found:
+        pytest.fail(f"check_plugin: no installed distribution has an entry point '{plugin}' in the group "
+                    f"'emgan': install the plugin first (pip install -e FOLDER)", pytrace=False)
+    return found[0]
+
+
+#: run in a fresh interpreter: import a module and say whether torch came with it, and through where
+_IMPORT_PROBE = """\
+import importlib, json, os, sys, traceback
+
+MACHINERY = os.path.dirname(importlib.__file__)
+
+
+class Watch:
+    via = None
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" and Watch.via is None:
+            Watch.via = [f"{f.filename}:{f.lineno}" for f in traceback.extract_stack()[:-1]
+                         if not f.filename.startswith(("<", MACHINERY))]
+        return None
+
+sys.meta_path.insert(0, Watch())
+importlib.import_module(sys.argv[1])
+print(json.dumps({"torch": "torch" in sys.modules, "via": Watch.via}))
+"""
+
+
+def check_plugin_import(module: str) -> None:
+    """Fail when importing ``module`` (a plugin's ``plugin.py``) in a fresh interpreter imports torch:
+    emgan imports every plugin at start, so ``emgan plugins`` and ``emgan --help`` would wait for
+    torch. The message names the chain of imports that brought it."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    proc = _subprocess.run([sys.executable, "-c", _IMPORT_PROBE, module], capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        pytest.fail(f"check_plugin: importing {module} fails: {last}", pytrace=False)
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    if result["torch"]:
+        via = " -> ".join(result["via"] or []) or "unknown"
+        pytest.fail(f"check_plugin: importing {module} imports torch (via {via}): emgan imports every plugin "
+                    "at start, so keep plugin.py to hook functions naming factories by import path "
+                    "('package.module:Class') and import torch only inside functions", pytrace=False)
 
 
 def _check_components(plugin: str, params: dict[str, dict]) -> None:

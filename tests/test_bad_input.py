@@ -211,7 +211,7 @@ def test_paired_inference_resamples_a_map_at_another_voxel_size(example_plugin, 
         "task": {"name": "paired"}, "generator": {"name": "toy-conv", "params": {"channels": 4, "depth": 1}},
         "losses": [{"name": "l1"}], "data": {"train": [{"input": str(m), "target": str(m)}]},
         "train": {"steps": 2, "batch_size": 2, "patch_size": 8, "checkpoint_every": 2},
-        "eval": {"patch_size": 16, "core": 8, "mode": "crop"}}))
+        "eval": {"window": 16, "window_core": 8, "blend": "crop"}}))
     emgan("run", recipe, "-o", tmp_path / "run", check_rc=0)
     source = read_map(m)
     assert np.allclose(source.voxel_size, 1.34)

@@ -16,7 +16,7 @@ RECIPE = {
     "losses": [{"name": "l1"}],
     "train": {"steps": 10, "batch_size": 2, "patch_size": 16, "log_every": 5, "val_every": 10,
               "checkpoint_every": 10},
-    "eval": {"patch_size": 16, "core": 10, "mode": "crop"},
+    "eval": {"window": 16, "window_core": 10, "blend": "crop"},
 }
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from emgan_core.inferers import PatchInferer
+from emgan_core.api import EvalSettings, PatchInferer
 from emgan_core.io import read_map
 from emgan_core.recipes import load_recipe, validate
 from emgan_core.testing import run_emgan
@@ -32,10 +32,10 @@ def test_usable_from_a_recipe(example_plugin, data_dir):
     net = example_plugin.build("generator", spec["name"], **spec["params"])
     assert sum(p.numel() for p in net.parameters()) > 0
     vol = read_map(data_dir / "emd2566_3J6B_chain9.mrc").data
-    ev = recipe.data["eval"]
+    settings = EvalSettings.from_mapping(recipe.data["eval"])
+    assert (settings.window, settings.window_core, settings.blend) == (16, 10, "crop")
     with torch.no_grad():
-        out = PatchInferer(ev["patch_size"], ev["mode"], core=ev["core"])(
-            lambda x: net(x), vol)
+        out = PatchInferer.from_settings(settings)(lambda x: net(x), vol)
     assert out.shape == (1,) + vol.shape and np.isfinite(out).all()
     metric = example_plugin.build("metric", "mean-abs-diff", scale=2.0)
     expected = 2.0 * np.mean(np.abs(out[0].astype(np.float64) - vol))

@@ -657,8 +657,9 @@ def known_keys(recipe: str) -> dict:
     components' parameters, the fields of its task's data records (typical: the recipe's value, else
     the default)."""
     from emgan_core.params import _records_in, parameters
-    from emgan_core.recipes import EVAL_KEYS, LISTS, MULTI, SINGLE, find_recipe, load_recipe
+    from emgan_core.recipes import LISTS, MULTI, SINGLE, find_recipe, load_recipe
     from emgan_core.registry import get_registry
+    from emgan_core.settings.inference import eval_schema
     from emgan_core.settings.train import TrainConfig, train_schema
 
     registry = get_registry()
@@ -669,11 +670,10 @@ def known_keys(recipe: str) -> dict:
         keys[f"train.{name}"] = _default(train_fields[name]) if name in train_fields else None
         for record in _records_in(hint):
             keys.update({f"train.{name}.{f.name}": _default(f) for f in dataclasses.fields(record)})
-    keys.update({f"eval.{k}": None for k in EVAL_KEYS})
+    keys.update({f"eval.{k}": None for k in eval_schema()})
     task = data.get("task") or "paired"
     task_name = task.get("name") if isinstance(task, dict) else task
     task_factory = registry.get("task", task_name).component.factory
-    keys.update({f"eval.{k}": None for k in getattr(task_factory, "eval_keys", {}) or {}})
     for name, hint in (getattr(task_factory, "data_keys", {}) or {}).items():
         keys[f"data.{name}"] = None
         for record in _records_in(hint):

@@ -29,7 +29,7 @@ def trained(example_plugin, data_dir, tmp_path_factory, emgan):
         "task": {"name": "paired"}, "generator": {"name": "toy-conv", "params": {"channels": 4, "depth": 1}},
         "losses": [{"name": "l1"}], "data": {"train": [{"input": m, "target": m}]},
         "train": {"steps": 2, "batch_size": 2, "patch_size": 8, "checkpoint_every": 2},
-        "eval": {"patch_size": 16, "core": 8, "mode": "crop"}}))
+        "eval": {"window": 16, "window_core": 8, "blend": "crop"}}))
     emgan("run", recipe, "-o", folder / "run", check_rc=0)
     proc = emgan("models", "export", folder / "run", "-o", folder / "tiny.pt", check_rc=0)
     assert f"sha256 {_digest(folder / 'tiny.pt')}" in proc.stdout

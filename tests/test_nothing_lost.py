@@ -99,7 +99,7 @@ RECIPE = {
     "losses": [{"name": "l1"}],
     "train": {"steps": 4, "batch_size": 2, "patch_size": 8, "log_every": 2, "val_every": 100,
               "checkpoint_every": 2, "seed": 1},
-    "eval": {"patch_size": 8, "core": 4, "mode": "crop"},
+    "eval": {"window": 8, "window_core": 4, "blend": "crop"},
 }
 
 

@@ -165,7 +165,7 @@ def test_augment_typo_is_refused_with_its_line(example_plugin, emgan):
     ("struc2mapgan-quickstart", "train.patch_size=15",
      "train.patch_size: the networks cannot train on 15×15×15 patches: spatial size (15, 15, 15) must be a multiple of 8"),
     ("struc2mapgan-quickstart", "train.patch_size=1000", "train.patch_size: one training step needs about"),
-    ("struc2mapgan-quickstart", "eval.patch_size=30", "eval.patch_size: the generator cannot run on the inference patch"),
+    ("struc2mapgan-quickstart", "eval.window=30", "eval.window: the generator cannot run on the inference window"),
     ("struc2mapgan-quickstart", "generator.params.widths=[8,0]",
      "generator.params.widths: must be ≥ 1 and ≤ 4096, got [8, 0]"),
     ("superem-quickstart", "generator.params.channels=0", "generator.params.channels: channels >= 1"),

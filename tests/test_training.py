@@ -36,7 +36,7 @@ train:
   checkpoint_every: {ckpt}
   deterministic: true
   optimizer: {{name: adam, lr: 1.0e-3, betas: [0.5, 0.999]}}
-eval: {{patch_size: 16, core: 10, mode: crop}}
+eval: {{window: 16, window_core: 10, blend: crop}}
 """
 
 
@@ -90,7 +90,7 @@ def test_tiny_task_learns_and_run_dir_is_complete(example_plugin, pair, tmp_path
     assert [e.step for e in acc.Scalars("val/l1")] == [0, 50, 100, 150, 200]
     # checkpoints hold plain data and load with weights_only
     ckpt = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
-    assert ckpt["step"] == 200 and ckpt["inference"]["patch_size"] == 16
+    assert ckpt["step"] == 200 and ckpt["inference"]["eval"]["window"] == 16
     assert ckpt["components"]["networks"]["generator"]["name"] == "toy-conv"
     # inference needs no recipe
     out = tmp_path / "out.mrc"

@@ -16,7 +16,6 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from ..io.atomic import atomic_output
 from ..io.sets import LabelledSet
 from ..volume import ImageStack

@@ -18,17 +18,22 @@ from ..inference import infer_to_file, resolve_device, std_path
 from ..params import check_params
 from ..registry import KINDS, get_registry
 from .actions import action_parser
+from .authoring import add_authoring_commands
 
 
 def add_core_commands(sub) -> None:
     _add_inspection_commands(sub)
     add_training_commands(sub)
     add_bench_command(sub)
+    add_authoring_commands(sub)
 
 
 def _add_inspection_commands(sub) -> None:
-    p = action_parser(sub, "plugins", "list installed plugins, their versions and components",
-                       "emgan plugins --json")
+    p = action_parser(sub, "plugins", "list installed plugins, their versions and components, or show one "
+                       "component's parameters", "emgan plugins --json\n  emgan plugins show generator/unet")
+    p.add_argument("action", nargs="?", choices=("list", "show"), default="list")
+    p.add_argument("component", nargs="?", metavar="KIND/NAME",
+                   help="with 'show': the component, e.g. generator/unet (its parameters: types, defaults, limits)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_plugins)
 
@@ -84,6 +89,10 @@ def _add_inspection_commands(sub) -> None:
 # -- plugins / recipes / validate ----------------------------------------------------------------
 
 def cmd_plugins(args) -> int:
+    if getattr(args, "action", "list") == "show":
+        from .authoring import cmd_show_component
+
+        return cmd_show_component(args)
     reg = get_registry()
     plugins = []
     for plugin, (dist, version) in reg.plugins.items():
@@ -157,8 +166,8 @@ def cmd_models(args) -> int:
         return 0
     if args.action == "export":
         from ..io.atomic import check_output
-        from ..models import sha256
         from ..io.checkpoints import export_for_inference
+        from ..models import sha256
 
         if not args.output:
             raise EmganError("models export needs -o FILE", "--output")
@@ -326,13 +335,21 @@ def add_training_commands(sub) -> None:
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
     p.set_defaults(func=cmd_run)
 
-    p = action_parser(sub, "infer", "run a trained generator on a new input (no recipe needed)",
+    p = action_parser(sub, "infer", "run a trained generator on new inputs (no recipe needed)",
                        "emgan infer runs/demo model.pdb -o generated.mrc --ref-map experimental.mrc\n"
-                       "  emgan infer struc2mapgan-small model.pdb -o generated.mrc --resolution 3.5")
+                       "  emgan infer struc2mapgan-small model.pdb -o generated.mrc --resolution 3.5\n"
+                       "  emgan infer struc2mapgan-small models/ 'more/*.cif' list.csv -o maps/ --resolution 3.5 "
+                       "--workers 4")
     p.add_argument("checkpoint", help="checkpoint file, run directory (its newest checkpoint) or the name of "
                    "a trained model (`emgan models`)")
-    p.add_argument("input", help="input map, image stack or structure, as the model was trained")
-    p.add_argument("-o", "--output", required=True, help="output map or stack (written atomically)")
+    p.add_argument("input", nargs="+", help="input map, image stack or structure, as the model was trained; "
+                   "several, a folder, a glob ('models/*.pdb') or a CSV table of paths: then OUTPUT is a folder, "
+                   "each output named after its input, and a run resumes what an earlier one finished")
+    p.add_argument("-o", "--output", required=True, help="output map or stack (written atomically); with "
+                   "several inputs, the output folder")
+    p.add_argument("--column", help="the column of a CSV table of inputs that holds the paths (default: "
+                   "'input', or the table's only column)")
+    add_task_options(p)
     p.add_argument("--ref-map", metavar="MAP", help="resample the output onto this map's grid")
     p.add_argument("--batch-size", type=int, help="patches per forward pass")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 … (default: cuda if available)")
@@ -350,8 +367,8 @@ def cmd_run(args) -> int:
     from datetime import datetime
 
     from ..recipes import load_recipe, validate
-    from ..training.trainer import Trainer
     from ..training.rundir import RunDir
+    from ..training.trainer import Trainer
 
     if args.resume:
         overrides = ([args.recipe] if args.recipe else []) + list(args.params or [])
@@ -384,10 +401,46 @@ RESUME_OVERRIDES = frozenset({"train.steps", "train.log_every", "train.val_every
                               "train.val_batches", "train.num_workers", "train.device"})
 
 
+def add_task_options(p: argparse.ArgumentParser) -> None:
+    """``--workers``, ``--scheduler`` and ``--threads``: where a command's per-input Dask tasks run."""
+    p.add_argument("--workers", type=int, default=1, metavar="N", help="local Dask worker processes, one task "
+                   "per input (default 1: in this process, no cluster)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="run the tasks on the Dask cluster at this address "
+                   "(tcp://HOST:8786) instead; its workers see the same files at the same paths")
+    p.add_argument("--threads", type=int, metavar="N", help="torch threads per task (default: every core in "
+                   "this process, 1 per task on workers); the same number gives the same bytes however many "
+                   "workers run (e.g. --threads 1 for both)")
+
+
+def task_threads(args) -> int | None:
+    """Torch threads per task: ``--threads``, else every core in this process (None: unchanged)
+    and 1 per task on workers (they share the machine's cores)."""
+    if args.threads is not None:
+        return args.threads
+    return None if args.workers == 1 and not args.scheduler else 1
+
+
 def cmd_infer(args) -> int:
+    from ..many import infer_many, is_collection
+
+    inputs, output = args.input, args.output
+    if (len(inputs) > 1 or any(is_collection(i) for i in inputs) or Path(output).is_dir()
+            or output.endswith(("/", os.sep))):
+        if args.star:
+            raise EmganError("--star goes with one input and one output file; give the STAR files themselves "
+                             "as inputs", "--star")
+        report = infer_many(args.checkpoint, inputs, output, column=args.column, workers=args.workers,
+                            scheduler=args.scheduler, threads=task_threads(args), ref_map=args.ref_map,
+                            device=args.device, eval={"batch_size": args.batch_size}, resolution=args.resolution,
+                            mc_samples=args.mc_samples, test_mode="eval" if args.eval_mode else None)
+        print(f"{output}: {len(report.written)} written, {len(report.skipped)} up to date, in "
+              f"{report.seconds:.1f} s (manifest: {report.manifest})", file=sys.stderr)
+        return 0
+    if args.column:
+        raise EmganError("--column goes with a CSV table of inputs", "--column")
     _, ckpt, seconds, device = infer_to_file(
-        args.checkpoint, args.input, args.output, ref_map=args.ref_map, device=args.device,
-        batch_size=args.batch_size, resolution=args.resolution, star=args.star, mc_samples=args.mc_samples,
+        args.checkpoint, inputs[0], args.output, ref_map=args.ref_map, device=args.device,
+        eval={"batch_size": args.batch_size}, resolution=args.resolution, star=args.star, mc_samples=args.mc_samples,
         test_mode="eval" if args.eval_mode else None)
     mc = f", mean of {args.mc_samples} dropout samples (std: {std_path(args.output)})" if args.mc_samples else ""
     print(f"{args.output}: {ckpt['components']['task']['name']} inference (step {ckpt['step']}) in "
@@ -399,24 +452,55 @@ def cmd_infer(args) -> int:
 
 def add_bench_command(sub) -> None:
     p = action_parser(sub, "bench", "run methods (simulators, checkpoints) over inputs and write a report",
-                       "emgan bench benchmarks/struc2mapgan/pairs.yaml -o out/bench")
+                       "emgan bench benchmarks/struc2mapgan/pairs.yaml -o out/bench\n"
+                       "  emgan bench benchmarks/denoise/quickstart.yaml methods.denoise-quickstart.checkpoint=runs/d "
+                       "-o out/bench")
     p.add_argument("benchmark", help="benchmark YAML (inputs, methods, metrics)")
+    p.add_argument("params", nargs="*", metavar="overrides",
+                   help="dotted overrides key.path=value; a list item by index or label "
+                        "(methods.gan.checkpoint=runs/demo); null leaves an input, method or metric out")
     p.add_argument("-o", "--out", required=True, help="output folder for results and report")
     p.add_argument("--device", default="auto", help="cpu, cuda … (default: cuda if available)")
+    p.add_argument("--inputs", nargs="+", action="append", default=[], metavar=("SOURCE", "KEY=VALUE"),
+                   help="more inputs, repeatable: a CSV table (a row per input; columns input, reference, "
+                        "label, resolution …) or a folder or glob of input files, then keys every entry "
+                        "gets, {field} filled from the row or the file ({stem}, {name}, {dir}, {path}): "
+                        "--inputs 'models/*.pdb' reference=maps/{stem}.mrc resolution=3.5")
+    add_task_options(p)
     p.set_defaults(func=cmd_bench)
+
+
+def _bench_inputs(groups: list[list[str]], overrides: list[str]) -> list[dict]:
+    """``--inputs`` words as ``from`` items of the inputs section; a dotted key=value word among
+    them is a benchmark override that followed the option (moved to ``overrides``)."""
+    items = []
+    for words in groups:
+        item = {"from": words[0]}
+        for word in words[1:]:
+            key, sep, raw = word.partition("=")
+            if not sep or not key:
+                raise EmganError(f"'{word}' must look like key=value (a key of the input entries)", "--inputs")
+            if "." in key:
+                overrides.append(word)
+                continue
+            item[key] = raw if "{" in raw else parse_key_values([word], "--inputs")[key]
+        items.append(item)
+    return items
 
 
 def cmd_bench(args) -> int:
     from ..bench import load_benchmark, run_benchmark, write_report
     from ..bench.report import report_paths
 
-    bench = load_benchmark(args.benchmark)
+    overrides = list(args.params or [])
+    extra = _bench_inputs(args.inputs, overrides)
+    bench = load_benchmark(args.benchmark, overrides=overrides, inputs=extra)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise EmganError("exists and is not a folder", str(out))
     report_paths(out, check=True)
-    results = run_benchmark(bench, resolve_device(args.device),
-                            progress=lambda msg: print(msg, file=sys.stderr))
+    results = run_benchmark(bench, resolve_device(args.device), progress=lambda msg: print(msg, file=sys.stderr),
+                            workers=args.workers, scheduler=args.scheduler, threads=task_threads(args))
     paths = write_report(bench, results, out)
     print(f"report: {paths['html']} (tables: {paths['md']}, data: {paths['csv']}, {paths['json']})",
           file=sys.stderr)

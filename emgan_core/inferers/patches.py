@@ -137,6 +137,23 @@ class PatchInferer:
         self.windows = "all" if mode == "crop" else windows or ("nonempty" if skip_empty else "all")
         self.skip_empty = bool(skip_empty) if mode == "crop" else self.windows != "all"
 
+    @classmethod
+    def from_settings(cls, settings, spatial_dims: int = 3, window=None) -> "PatchInferer":
+        """The inferer an :class:`~emgan_core.settings.inference.EvalSettings` describes;
+        ``window``: the edge to use where the settings leave it to the model (its training patch).
+        With ``crop``, ``windows: nonempty`` skips all-zero windows; other rules need a blend."""
+        if settings.blend == "tiles":
+            raise EmganError("tiles run through emgan_core.inferers.tiles.tiled_inferer, not windows", "eval.blend")
+        size = settings.window if settings.window is not None else window
+        if size is None:
+            raise EmganError("no window size: set eval.window (voxels)", "eval.window")
+        crop = settings.blend == "crop"
+        if crop and settings.windows not in ("all", "nonempty"):
+            raise EmganError(f"the window rule '{settings.windows}' needs the average or hann blend", "eval.windows")
+        return cls(size, settings.blend, core=settings.window_core, stride=settings.window_stride,
+                   batch_size=settings.batch_size, spatial_dims=spatial_dims,
+                   skip_empty=crop and settings.windows == "nonempty", windows=None if crop else settings.windows)
+
     def _to_tensor(self, array) -> torch.Tensor:
         array = np.asarray(array, dtype=np.float32)
         if not array.flags.writeable:

@@ -115,7 +115,7 @@ def _fsync(path: str | os.PathLike, directory: bool = False) -> None:
         os.close(fd)
 
 
-def _flush_tree(path: Path) -> None:
+def flush_tree(path: Path) -> None:
     """fsync a written file, or every file of a written folder (e.g. a zarr store)."""
     if path.is_dir():
         for root, _dirs, files in os.walk(path):
@@ -146,7 +146,7 @@ def atomic_output(path: str | os.PathLike, suffix: str | None = None, *, replace
     os.unlink(tmp)  # writers such as mrcfile.new refuse to overwrite
     try:
         yield Path(tmp)
-        _flush_tree(Path(tmp))
+        flush_tree(Path(tmp))
         os.replace(tmp, path)
         _fsync(path.parent if str(path.parent) else ".", directory=True)
     except BaseException as err:
@@ -176,3 +176,18 @@ _TEMPORARY = re.compile(r"^\..+\.[A-Za-z0-9_]{8}(\.[^.]+)*$")
 def is_temporary(path: str | os.PathLike) -> bool:
     """Whether ``path`` is named like a temporary file of :func:`atomic_output`."""
     return bool(_TEMPORARY.match(Path(path).name))
+
+
+def try_lock(fd: int) -> None:
+    """An exclusive, non-blocking lock on ``fd`` (BlockingIOError when another process holds it)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            raise BlockingIOError from None
+        return
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -16,9 +16,9 @@ from .box_correlation_about_mean import box_correlation_about_mean
 from .chimerax_correlation import chimerax_contour_level, chimerax_correlation
 from .fid import fid
 from .frc import frc
+from .fsc import fsc
 from .image_scores import fit_to, image_scores
 from .inception_score import inception_score
-from .fsc import fsc
 from .pearson import pearson
 from .prdc import prdc
 from .psnr import psnr

@@ -80,6 +80,11 @@ class UNetGenerator(Generator):
                 layers.append(nn.Dropout(dropout))
             self.up.append(nn.Sequential(*layers))
 
+    @property
+    def size_multiple(self) -> int:
+        """Input sizes must be multiples of this (one halving per level)."""
+        return 2 ** self.depth
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         multiple = 2 ** self.depth
         if any(n % multiple for n in x.shape[2:]):

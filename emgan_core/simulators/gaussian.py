@@ -36,8 +36,8 @@ import torch
 
 from ..errors import EmganError
 from ..interfaces import Simulator
-from ..transforms.intensity import normalise
 from ..io.structures import Atoms
+from ..transforms.intensity import normalise
 from ..volume import Volume
 
 #: σ / resolution of each convention: molmap 1/(π√2) ≈ 0.225 (Fourier transform at 1/e at

@@ -24,18 +24,19 @@ import torch
 
 from ..errors import EmganError
 from ..inferers import PatchInferer
+from ..inferers.tiles import tiled_inferer
 from ..interfaces import Simulator, Task
 from ..io import read_image_stack, read_map, read_structure
-from ..io.maps import read_voxel_size
 from ..io.manifest import read_manifest
+from ..io.maps import read_voxel_size
 from ..io.structures import is_structure_path
 from ..params import InputPath
+from ..settings.inference import EvalSettings
 from ..training.data import PatchPairs
 from ..transforms import normalise as normalise_array
 from ..transforms import resample_to_grid
 from ..transforms.resample import resample_to_voxel_size
 from ..volume import ImageStack, Volume
-
 
 
 @dataclass
@@ -99,7 +100,8 @@ class PairedTask(Task):
         self.conditional = conditional
         self.normalise = normalise
         self.spatial_dims = spatial_dims
-        self.eval = {}
+        self.eval = EvalSettings.from_mapping({}, self.eval_defaults)
+        self.voxel_size = None
 
     # -- wiring ---------------------------------------------------------------------------------
 
@@ -256,24 +258,36 @@ class PairedTask(Task):
         return self._example(batch_size, patch_size)
 
     def example_inference_batch(self):
-        ev = self.eval or {}
-        return self._example(1, ev.get("patch_size", getattr(self.train, "patch_size", 32)))
+        return self._example(1, self._window())
 
     # -- inference -------------------------------------------------------------------------------
 
+    def _window(self):
+        """The inference window: ``eval.window``, else the training patch size."""
+        return self.eval.window if self.eval.window is not None else getattr(self.train, "patch_size", 32)
+
     def inference_spec(self):
-        ev = self.eval or {}
-        patch = ev.get("patch_size", getattr(self.train, "patch_size", 32))
-        return {"normalise": self.normalise, "spatial_dims": self.spatial_dims,
-                "conditional": self.conditional, "patch_size": patch,
-                "mode": ev.get("mode", "crop"), "core": ev.get("core"), "stride": ev.get("stride"),
-                "batch_size": ev.get("batch_size", 8), "skip_empty": bool(ev.get("skip_empty", False)),
-                "voxel_size": getattr(self, "voxel_size", None)}
+        return {"eval": self.eval.replace(window=self._window()).as_dict(), "normalise": self.normalise,
+                "spatial_dims": self.spatial_dims, "conditional": self.conditional, "voxel_size": self.voxel_size}
 
     def load_inference_spec(self, spec):
-        self.eval = dict(spec)
+        super().load_inference_spec(spec)
         self.normalise = spec.get("normalise", self.normalise)
         self.spatial_dims = spec.get("spatial_dims", self.spatial_dims)
+        self.voxel_size = spec.get("voxel_size")
+
+    def patch_inferer(self):
+        """The window inferer ``self.eval`` describes (see :meth:`PatchInferer.from_settings`)."""
+        return PatchInferer.from_settings(self.eval, self.spatial_dims, self._window())
+
+    def infer_array(self, run, x: np.ndarray, device="cpu") -> np.ndarray:
+        """``run`` (a batch (B, C, *S) -> (B, C', *S) tensor function that runs the generator) over
+        a (C, *S) array as ``self.eval`` says: windows, or tiles (each voxel once); (C', *S)."""
+        if self.eval.blend == "tiles":
+            if self.spatial_dims != 3:
+                raise EmganError("tiles are for 3D maps; use crop, average or hann for images", "eval.blend")
+            return tiled_inferer(self.eval, run, self.generator, x.shape[0], x.shape[1:], device)(run, x)
+        return self.patch_inferer()(run, x)
 
     def _read_source(self, source):
         if isinstance(source, (Volume, ImageStack)):
@@ -291,16 +305,12 @@ class PairedTask(Task):
         return read_map(source)
 
     @torch.no_grad()
-    def infer(self, source, batch_size: int | None = None, device: str | torch.device = "cpu",
-              resolution: float | None = None):
-        """Whole-input inference; ``resolution`` (Å) is required by resolution-conditioned generators."""
-        spec = {**self.inference_spec(), **(self.eval or {})}
+    def infer(self, source, device: str | torch.device = "cpu", resolution: float | None = None):
+        """Whole-input inference in windows as ``self.eval`` says; ``resolution`` (Å) is required
+        by resolution-conditioned generators."""
         value = self._read_source(source)
         device = torch.device(device)
         generator = self.generator.to(device).eval()
-        inferer = PatchInferer(spec["patch_size"], spec["mode"], core=spec.get("core"),
-                               stride=spec.get("stride"), batch_size=batch_size or spec["batch_size"],
-                               spatial_dims=self.spatial_dims, skip_empty=bool(spec.get("skip_empty", False)))
 
         if self.conditioned and resolution is None:
             raise EmganError("this generator is resolution-conditioned: give the resolution (Å) to generate",
@@ -313,16 +323,17 @@ class PairedTask(Task):
             return generator(x).float().cpu()
 
         if isinstance(value, ImageStack):
+            inferer = self.patch_inferer()
             images = [inferer(run, normalise_array(img, self.normalise)[None])[0] for img in value.data]
             return ImageStack(np.stack(images), pixel_size=value.pixel_size)
         work = self._on_training_voxels(value, source)
-        out = work.with_data(inferer(run, normalise_array(work.data, self.normalise)[None])[0])
+        out = work.with_data(self.infer_array(run, normalise_array(work.data, self.normalise)[None], device)[0])
         return out if work is value else resample_to_grid(out, value)
 
     def _on_training_voxels(self, value: Volume, source) -> Volume:
         """``value`` resampled to the voxel size the model was trained at (as SuperEM does), when
         it differs by more than 1 % on any axis; a note says so. Models saved without it: as is."""
-        trained = (self.eval or {}).get("voxel_size")
+        trained = self.voxel_size
         if not trained or np.allclose(value.voxel_size, trained, rtol=0.01):
             return value
         import sys

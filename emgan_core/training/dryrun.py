@@ -168,7 +168,7 @@ def _forward(task, networks: dict, cfg: TrainConfig, key: str = "train.batch_siz
             with torch.no_grad():
                 task.generate(sample)
     except _REFUSALS + (EmganError,) as err:
-        problems.append(("eval.patch_size", f"the generator cannot run on the inference patch: {_first_line(err)}"))
+        problems.append(("eval.window", f"the generator cannot run on the inference window: {_first_line(err)}"))
     return problems
 
 

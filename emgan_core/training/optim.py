@@ -8,7 +8,6 @@ import math
 import torch
 
 from ..errors import EmganError
-
 from ..settings.train import OPTIMIZERS as _OPTIMIZER_NAMES
 
 OPTIMIZERS = {name: getattr(torch.optim, cls) for name, cls in _OPTIMIZER_NAMES.items()}

@@ -23,7 +23,7 @@ from pathlib import Path
 import yaml
 
 from ..errors import EmganError
-from ..io.atomic import atomic_output, remove_stale_temporaries
+from ..io.atomic import atomic_output, remove_stale_temporaries, try_lock
 
 LOCK_NAME = ".emgan-lock"
 
@@ -43,7 +43,7 @@ class RunDir:
         self.path.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            _try_lock(fd)
+            try_lock(fd)
         except BlockingIOError:
             holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
             os.close(fd)
@@ -152,21 +152,6 @@ class _ProgressBarHandler(logging.Handler):
         from tqdm import tqdm
 
         tqdm.write(self.format(record), file=sys.stderr)
-
-
-def _try_lock(fd: int) -> None:
-    """An exclusive, non-blocking lock on ``fd`` (BlockingIOError when another process holds it)."""
-    try:
-        import fcntl
-    except ImportError:  # Windows
-        import msvcrt
-
-        try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-        except OSError:
-            raise BlockingIOError from None
-        return
-    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 def git_commit() -> str | None:

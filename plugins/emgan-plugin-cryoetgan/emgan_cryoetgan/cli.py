@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -14,7 +13,6 @@ from emgan_core.api import (
     add_model_arguments,
     add_simulator_args,
     configure_actions,
-    load_for_inference,
     overwrite_allowed,
     simulator_from,
     trained_model,
@@ -38,35 +36,14 @@ def _simulate_arguments(p) -> None:
 
 
 def cmd_simulate(args) -> int:
-    from emgan_core.api import check_output, read_structure, write_map
+    from .simulate import density_path, simulate_subtomogram
 
-    from .figures import slices_figure
-
-    out = check_output(args.output)
-    density_path = out.with_name(out.name.split(".")[0] + "_density" + "".join(out.suffixes))
-    check_output(density_path)
-    if args.png:
-        check_output(args.png)
-    sim = _simulator(args, "cryoetgan simulate")
-    atoms = read_structure(args.structure)
-    t0 = time.perf_counter()
-    sample = sim.sample(atoms, np.random.default_rng(args.seed), angles=args.angles)
-    seconds = time.perf_counter() - t0
-    write_map(density_path, sample.density)
-    write_map(out, sample.subtomogram)
-    if args.png:
-        import copy
-
-        noiseless = copy.copy(sim)
-        noiseless.snr = None
-        clean = noiseless.corrupt(sample.density.data, np.random.default_rng(args.seed))
-        slices_figure({"density": sample.density.data, "subtomogram": sample.subtomogram.data,
-                       "without noise": clean}, sim.voxel_size,
-                      args.png, f"{Path(args.structure).stem}, {sim.method}, ±{sim.max_tilt:g}°, "
-                      f"{sim.voxel_size:g} Å/voxel")
+    sample, sim, seconds = simulate_subtomogram(args.structure, args.output, args.recipe, args.sim_params, args.png,
+                                                args.angles, args.seed)
+    out = Path(args.output)
     print(f"{out}: {sample.subtomogram.shape} at {sim.voxel_size:g} Å/voxel ({sim.method}, tilts ±{sim.max_tilt:g}° "
           f"step {sim.angles[1] - sim.angles[0]:g}°, defocus {sim.defocus:g} Å, snr {sim.snr}), angles "
-          f"{np.round(sample.angles, 1).tolist()}, {seconds:.2f} s; density: {density_path}")
+          f"{np.round(sample.angles, 1).tolist()}, {seconds:.2f} s; density: {density_path(out)}")
     return 0
 
 
@@ -82,36 +59,19 @@ def _simulate_set_arguments(p) -> None:
 
 
 def cmd_simulate_set(args) -> int:
-    from emgan_core.api import new_set_folder, read_structure, write_set
+    from emgan_core.api import new_set_folder
+
+    from .sets import simulate_set
 
     if args.count < 1:
         raise EmganError(f"--count must be >= 1, got {args.count}", "--count")
     sim = _simulator(args, "cryoetgan simulate-set")
-    structures = [(Path(s).stem, read_structure(s)) for s in args.structures]
-    names = [n for n, _ in structures]
-    if len(set(names)) != len(names):
-        raise EmganError(f"two structures share a file stem (labels must differ): {names}", "structures")
-    sim.neighbour_pool = [atoms for _, atoms in structures]
-    conventional = sim.conventional() if args.conventional else None
     t0 = time.perf_counter()
-    columns = {"density": [], "subtomogram": [], **({"conventional": []} if conventional else {})}
-    labels, extra = [], {k: [] for k in ("rot", "tilt", "psi", "shift_x", "shift_y", "shift_z")}
     with new_set_folder(args.output, overwrite_allowed()) as folder:
-        for k, (name, atoms) in enumerate(structures):
-            rng = np.random.default_rng([args.seed, k])
-            for i in range(args.count):
-                s = sim.sample(atoms, rng)
-                columns["density"].append(s.density)
-                columns["subtomogram"].append(s.subtomogram)
-                if conventional:
-                    noise = np.random.default_rng([args.seed, k, i, 1])
-                    columns["conventional"].append(s.density.with_data(conventional.corrupt(s.density.data, noise)))
-                labels.append(name)
-                for key, v in zip(extra, [*s.angles, *s.shift]):
-                    extra[key].append(round(float(v), 4))
-        write_set(folder, columns, labels, extra)
-    print(f"{args.output}/set.csv: {len(labels)} particles ({args.count} × {', '.join(names)}), box {sim.box}³ at "
-          f"{sim.voxel_size:g} Å/voxel, {sim.method}; {time.perf_counter() - t0:.1f} s")
+        names = simulate_set(sim, args.structures, args.count, folder, seed=args.seed,
+                             conventional=args.conventional)
+    print(f"{args.output}/set.csv: {len(names) * args.count} particles ({args.count} × {', '.join(names)}), box "
+          f"{sim.box}³ at {sim.voxel_size:g} Å/voxel, {sim.method}; {time.perf_counter() - t0:.1f} s")
     return 0
 
 
@@ -130,16 +90,10 @@ def _generate_arguments(p) -> None:
 
 
 def cmd_generate(args) -> int:
-    from emgan_core.api import Volume, new_set_folder, read_set, write_set
+    from .generate import translate_set
 
-    task = load_for_inference(trained_model(args), task="cycle")[0]
-    data = read_set(args.set, args.column)
-    task.check_voxel_size(data.voxel_size, args.set)
-    with new_set_folder(args.output, overwrite_allowed()) as folder:
-        out = task.translate(data.samples, args.direction)
-        volumes = [Volume(v, voxel_size=data.voxel_size) for v in out]
-        write_set(folder, {"generated": volumes}, data.labels)
-    print(f"{args.output}/set.csv: {len(out)} generated samples from {args.set} ({args.column})")
+    n = translate_set(trained_model(args), args.set, args.output, args.column, args.direction, overwrite_allowed())
+    print(f"{args.output}/set.csv: {n} generated samples from {args.set} ({args.column})")
     return 0
 
 
@@ -151,23 +105,11 @@ def _classify_arguments(p) -> None:
 
 
 def cmd_classify(args) -> int:
-    import pandas as pd
+    from .classify import classify_set
 
-    from emgan_core.api import atomic_output, check_output, read_set
-
-    check_output(args.output)
-    task = load_for_inference(args.classifier, task="classify")[0]
-    data = read_set(args.set, args.column)
-    probs, _ = task.predict(data.samples)
-    table = pd.DataFrame({"label": data.labels, "predicted": np.array(task.classes)[probs.argmax(1)]})
-    for i, c in enumerate(task.classes):
-        table[f"p_{c}"] = probs[:, i].round(5)
-    with atomic_output(args.output) as tmp:
-        table.to_csv(tmp, index=False)
-    labelled = data.labels != ""
-    if labelled.any():
-        print(f"accuracy {float((table['label'] == table['predicted'])[labelled].mean()):.3f} on {int(labelled.sum())} "
-              f"labelled samples; {args.output}")
+    accuracy, labelled = classify_set(args.classifier, args.set, args.output, args.column)
+    if accuracy is not None:
+        print(f"accuracy {accuracy:.3f} on {labelled} labelled samples; {args.output}")
     return 0
 
 
@@ -182,59 +124,15 @@ def _evaluate_arguments(p) -> None:
     p.add_argument("--json", help="also write the scores here")
 
 
-def evaluation_benchmarks(checkpoint, classifier, source, column, real, real_column, k: int = 5,
-                          paired_column: str | None = None):
-    """The benchmarks ``evaluate`` runs (as ``benchmarks/cryoetgan/quickstart.yaml`` does through
-    ``emgan bench``): the translated source set, the source itself (``plain``) and the real set
-    (``real``, its own reference) on the classifier's embeddings; with ``paired_column``, the SSIM of
-    the translated and the plain samples with the source's paired ground truth."""
-    from emgan_core.api import Benchmark
-
-    methods = [{"label": "generated", "checkpoint": str(checkpoint)}, {"label": "plain", "control": "input"}]
-    entry = {"label": Path(source).parent.name or "source", "input": str(source), "input_column": column}
-    scores = Benchmark("cryoetgan-evaluate", [{**entry, "reference": str(real), "reference_column": real_column}],
-                       methods + [{"label": "real", "control": "reference"}],
-                       [{"name": "classifier-scores", "params": {"classifier": str(classifier), "k": k}},
-                        "class-diversity"], normalise="none")
-    if paired_column is None:
-        return [scores]
-    paired = Benchmark("cryoetgan-paired", [{**entry, "reference": str(source), "reference_column": paired_column}],
-                       [dict(m) for m in methods], ["sample-ssim"], normalise="none")
-    return [scores, paired]
-
-
 def cmd_evaluate(args) -> int:
-    from emgan_core.api import atomic_output, check_output, run_benchmark, set_columns
+    from .evaluate import evaluate
 
-    from .metrics import load_classifier
-
-    if args.json:
-        check_output(args.json)
-    load_classifier(str(args.classifier))  # a wrong checkpoint is one line, before any work; the metric reuses it
-    gan = load_for_inference(trained_model(args), task="cycle")
-    paired = "subtomogram" if "subtomogram" in set_columns(args.source) else None
-    benches = evaluation_benchmarks(trained_model(args), args.classifier, args.source, args.column, args.real,
-                                    args.real_column, args.k, paired)
-    overall, per_class = {}, {}
-    for bench in benches:
-        for method in bench.methods:
-            if "checkpoint" in method:
-                method["_loaded"] = gan
-        for r in run_benchmark(bench):
-            for key, value in r.values.items():
-                if key.startswith("diversity/"):
-                    per_class.setdefault(key.split("/", 1)[1], {})[f"{r.method}_diversity"] = value
-                else:
-                    name = "classifier_accuracy" if key == "accuracy" else key
-                    overall[f"{name}_{r.method}"] = value
-    scores = {"overall": overall, "per_class": per_class}
-    for name, value in overall.items():
+    scores = evaluate(trained_model(args), args.classifier, args.source, args.column, args.real, args.real_column,
+                      args.k, json_path=args.json)
+    for name, value in scores["overall"].items():
         print(f"{name:32s} {value:.4f}")
-    for label, values in per_class.items():
+    for label, values in scores["per_class"].items():
         print(f"{label:16s} " + "  ".join(f"{k} {v:.4f}" for k, v in values.items()))
-    if args.json:
-        with atomic_output(args.json) as tmp:
-            tmp.write_text(json.dumps(scores, indent=2))
     return 0
 
 
@@ -281,46 +179,13 @@ def _microtubules_arguments(p) -> None:
 
 
 def cmd_microtubules(args) -> int:
-    """Three sets for the real-data experiment: ``real-train`` and ``real-test`` (column
-    ``subtomogram``: boxes of the real tomograms), ``model`` (columns ``density``: helical-lattice
-    models, and ``conventional``: their conventional simulation by ``simulator/subtomogram``
-    ``method: wedge`` at the box's voxel size, default CTF 30,000 Å, SNR 0.1)."""
-    from emgan_core.api import Volume, new_set_folder, write_set
+    from .microtubules import microtubule_sets
 
-    from .microtubules import cut_boxes, lattice_model, read_tiff_volume
-
-    folder, out = Path(args.folder), Path(args.output)
-    if out.exists() and not overwrite_allowed():
-        raise EmganError("exists already (give --overwrite to replace it)", str(out))
-    classes = {"13pf": folder / "13pf_MT.tif", "14pf": folder / "14pf_MT.tif"}
-    params = ["method=wedge", f"box={args.box}", *args.sim_params]
     t0 = time.perf_counter()
-    real = {"train": ([], []), "test": ([], [])}
-    voxel = None
-    for label, path in classes.items():
-        volume = read_tiff_volume(path)
-        voxel = volume.voxel_size[0] * args.bin
-        for part, boxes in zip(("train", "test"), cut_boxes(volume, args.box, args.step, args.bin)):
-            real[part][0].extend(Volume(b, voxel_size=voxel) for b in boxes)
-            real[part][1].extend([label] * len(boxes))
-    args.sim_params = params + [f"voxel_size={voxel}"]
-    sim = _simulator(args, "cryoetgan microtubules")
-    out.mkdir(parents=True, exist_ok=True)
-    for part, (volumes, labels) in real.items():
-        with new_set_folder(out / f"real-{part}", overwrite=True) as tmp:
-            write_set(tmp, {"subtomogram": volumes}, labels)
-    density, conventional, labels = [], [], []
-    for k, label in enumerate(classes):
-        rng = np.random.default_rng([args.seed, k])
-        for _ in range(args.count):
-            model = Volume(lattice_model(int(label[:2]), args.box, voxel, rng), voxel_size=voxel)
-            density.append(model)
-            conventional.append(model.with_data(sim.corrupt(model.data, rng)))
-            labels.append(label)
-    with new_set_folder(out / "model", overwrite=True) as tmp:
-        write_set(tmp, {"density": density, "conventional": conventional}, labels)
-    counts = {part: {c: v[1].count(c) for c in classes} for part, v in real.items()}
-    print(f"{out}: real boxes {counts} at {voxel:g} Å/voxel, box {args.box}³; {len(labels)} lattice models; "
+    counts, voxel, models = microtubule_sets(args.folder, args.output, box=args.box, bin=args.bin, step=args.step,
+                                             count=args.count, seed=args.seed, recipe=args.recipe,
+                                             settings=args.sim_params, overwrite=overwrite_allowed())
+    print(f"{Path(args.output)}: real boxes {counts} at {voxel:g} Å/voxel, box {args.box}³; {models} lattice models; "
           f"{time.perf_counter() - t0:.1f} s")
     return 0
 

@@ -128,3 +128,50 @@ def lattice_model(protofilaments: int, box: int, voxel_size: float, rng: np.rand
         gz, gy, gx = (np.exp(-0.5 * ((axis - c) / monomer_sigma) ** 2) for c in (z, y, x))
         out += gz[:, None, None] * gy[None, :, None] * gx[None, None, :]
     return out.astype(np.float32)
+
+
+#: the folder :func:`microtubule_sets` reads: each class's tomogram (ImageJ TIFF, (z, y, x))
+TOMOGRAMS = {"13pf": "13pf_MT.tif", "14pf": "14pf_MT.tif"}
+
+
+def microtubule_sets(folder, output, *, box: int = 16, bin: int = 2, step: float = 2.0, count: int = 64,
+                     seed: int = 0, recipe: str | None = None, settings: list[str] = (),
+                     overwrite: bool = False) -> tuple[dict, float, int]:
+    """Three labelled sets in ``output`` for the real-data experiment: ``real-train`` and
+    ``real-test`` (column ``subtomogram``: boxes of the real tomograms in ``folder``, see
+    :data:`TOMOGRAMS` and :func:`cut_boxes`), ``model`` (columns ``density``: ``count`` helical-lattice
+    models per class, and ``conventional``: their conventional simulation by ``simulator/subtomogram``
+    ``method: wedge`` at the boxes' voxel size, the ``recipe``'s settings (if any) and ``settings``
+    (KEY=VALUE words) applied). Returns ({part: {class: boxes}}, voxel size in Å, lattice models)."""
+    from emgan_core.api import new_set_folder, simulator_from, write_set
+
+    folder, out = Path(folder), Path(output)
+    if out.exists() and not overwrite:
+        raise EmganError("exists already (give --overwrite to replace it)", str(out))
+    classes = {label: folder / name for label, name in TOMOGRAMS.items()}
+    real = {"train": ([], []), "test": ([], [])}
+    voxel = None
+    for label, path in classes.items():
+        volume = read_tiff_volume(path)
+        voxel = volume.voxel_size[0] * bin
+        for part, boxes in zip(("train", "test"), cut_boxes(volume, box, step, bin)):
+            real[part][0].extend(Volume(b, voxel_size=voxel) for b in boxes)
+            real[part][1].extend([label] * len(boxes))
+    sim = simulator_from("subtomogram", recipe, ["method=wedge", f"box={box}", *settings, f"voxel_size={voxel}"],
+                         "cryoetgan microtubules")
+    out.mkdir(parents=True, exist_ok=True)
+    for part, (volumes, labels) in real.items():
+        with new_set_folder(out / f"real-{part}", overwrite=True) as tmp:
+            write_set(tmp, {"subtomogram": volumes}, labels)
+    density, conventional, labels = [], [], []
+    for k, label in enumerate(classes):
+        rng = np.random.default_rng([seed, k])
+        for _ in range(count):
+            model = Volume(lattice_model(int(label[:2]), box, voxel, rng), voxel_size=voxel)
+            density.append(model)
+            conventional.append(model.with_data(sim.corrupt(model.data, rng)))
+            labels.append(label)
+    with new_set_folder(out / "model", overwrite=True) as tmp:
+        write_set(tmp, {"density": density, "conventional": conventional}, labels)
+    counts = {part: {c: v[1].count(c) for c in classes} for part, v in real.items()}
+    return counts, voxel, len(labels)

@@ -123,7 +123,7 @@ class SubtomogramSimulator(Simulator):
         self.resolution = float(resolution) if resolution else 2.0 * self.voxel_size
         self.max_shift, self.method = float(max_shift), method
         self.angles = tomography.tilt_angles(max_tilt, tilt_step)
-        self.max_tilt = float(max_tilt)
+        self.max_tilt, self.tilt_step = float(max_tilt), float(tilt_step)
         self.defocus, self.snr = float(defocus), snr
         self.optics = {"voltage": float(voltage), "cs": float(cs), "amplitude_contrast": float(amplitude_contrast)}
 
@@ -226,6 +226,16 @@ class SubtomogramSimulator(Simulator):
             field = ndimage.gaussian_filter(rng.standard_normal(data.shape), sigma, mode="wrap")
             data += field * (self.ice * float(density.data.std()) / max(float(field.std()), 1e-30))
         return data.astype(np.float32)
+
+    def settings(self) -> dict:
+        """Every parameter as this simulator uses it (defaults filled in): what decides its output
+        for given structures and seeds."""
+        return {"box": self.box, "voxel_size": self.voxel_size, "resolution": self.resolution,
+                "max_shift": self.max_shift, "method": self.method, "max_tilt": self.max_tilt,
+                "tilt_step": self.tilt_step, "defocus": self.defocus, **self.optics, "snr": self.snr,
+                "defocus_spread": self.defocus_spread, "field_of_view": self.field_of_view,
+                "thickness": self.thickness, "mean_free_path": self.mean_free_path, "dose": self.dose,
+                "neighbours": self.neighbours, "ice": self.ice}
 
     def conventional(self) -> "SubtomogramSimulator":
         """The conventional simulation the paper compares against, at this simulator's nominal

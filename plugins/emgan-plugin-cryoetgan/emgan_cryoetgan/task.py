@@ -11,7 +11,9 @@ noise to the domain-A maps (CryoETGAN's density maps, Table 3 of the paper: σ =
 they enter the game: training draws, validation and translation from A to B.
 
 Data (recipe ``data``): ``train: {a: [ITEM…], b: [ITEM…]}`` and optionally ``val`` alike, an item
-being a set table (CSV/STAR, ``{set: TABLE, column: NAME}``), an .mrcs stack (2D) or one map.
+being a set table (CSV/STAR, ``{set: TABLE, column: NAME}``), an .mrcs stack (2D), one map, or a
+set simulated on first use into the emgan cache (``{structures: [PDB…], count: N, seed: S,
+column: NAME}``, :class:`SimulatedSet`).
 Labels are not used: the domains are unpaired. Samples are normalised one by one to units of
 ``scale`` standard deviations about their mean; generated samples are returned in those units × scale
 (i.e. in standard deviations).
@@ -28,7 +30,7 @@ Score) and embeddings (FID, PRDC) through :meth:`ClassifyTask.predict`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
@@ -37,15 +39,20 @@ import torch.nn.functional as F
 from emgan_core.api import (
     BatchInferer,
     EmganError,
+    EvalSettings,
     ImageStack,
     InputPath,
     LabelledSet,
+    Range,
     SeededSamples,
     Task,
     Volume,
     normalise,
     read_samples,
+    require_record,
 )
+
+from .simulator import SubtomogramSimulator
 
 
 @dataclass
@@ -57,8 +64,43 @@ class SampleSet:
     column: str | None = None
 
 
+@dataclass
+class SimulatedSet:
+    """A data item simulated on first use with the recipe's ``simulator/subtomogram`` into the emgan
+    cache (``data.cache`` when given) and read from there afterwards: ``count`` particles of each
+    of ``structures`` drawn with ``seed``, and the ``column`` used (``density``: the noise-free
+    maps, domain A; ``subtomogram``: domain B; ``conventional``: the conventional simulation of
+    the same particles). The set is that of ``emgan cryoetgan simulate-set STRUCTURES -n COUNT
+    --seed SEED --conventional``."""
+
+    structures: list[InputPath]
+    count: Annotated[int, Range(min=1)]
+    column: Literal["density", "subtomogram", "conventional"]
+    seed: int = 0
+
+
 #: the items of one domain (or of a classifier's split)
-Samples = list[SampleSet | InputPath] | SampleSet | InputPath
+Samples = list[SampleSet | SimulatedSet | InputPath] | SampleSet | SimulatedSet | InputPath
+
+
+def _simulated_as_tables(items, simulator, cache: str | None, where: str):
+    """``items`` (one or a list) with each :class:`SimulatedSet` replaced by ``{set: TABLE, column}``,
+    its set simulated into the cache first if it is not there yet."""
+    single = not isinstance(items, list)
+    out = []
+    for i, item in enumerate([items] if single else items):
+        if isinstance(item, dict) and "structures" in item:
+            place = where if single else f"{where}.{i}"
+            require_record(item, SimulatedSet, place)
+            if not isinstance(simulator, SubtomogramSimulator):
+                raise EmganError("simulated items need the recipe's 'simulator: {name: subtomogram, ...}'", place)
+            from .sets import cached_set
+
+            table = cached_set(simulator, item["structures"], int(item["count"]), seed=int(item.get("seed", 0)),
+                               conventional=True, folder=cache)
+            item = {"set": str(table), "column": item["column"]}
+        out.append(item)
+    return out[0] if single else out
 
 
 @dataclass
@@ -154,9 +196,11 @@ class CycleTask(Task):
             training sample; seeded per sample (``noise_seed``) when translating A to B.
     """
 
-    data_keys = {"train": Domains, "val": Domains | None}
+    #: ``cache``: where simulated items' sets go instead of the emgan cache
+    data_keys = {"train": Domains, "val": Domains | None, "cache": str | None}
     roles = {"generator_ab": "generator", "generator_ba": "generator", "critic_a": "critic", "critic_b": "critic"}
     optional_roles = frozenset()
+    eval_defaults = {"batch_size": 8}  # whole samples per forward pass
 
     def __init__(self, cycle_weight: float = 10.0, identity_weight: float = 0.0, scale: float = 3.0,
                  spatial_dims: Literal[2, 3] = 3, flips: bool = True, direction: Literal["ab", "ba"] = "ab",
@@ -168,8 +212,9 @@ class CycleTask(Task):
             raise ValueError(f"direction must be 'ab' or 'ba', got {direction!r}")
         self.cycle_weight, self.identity_weight, self.scale = float(cycle_weight), float(identity_weight), float(scale)
         self.spatial_dims, self.flips, self.direction = int(spatial_dims), bool(flips), direction
-        self.eval = {}
+        self.eval = EvalSettings.from_mapping({}, self.eval_defaults)
         self.voxel_size = 1.0
+        self.trained_voxel_size = None  # Å/voxel of the training set, from a checkpoint
 
     def bind(self, networks, losses, train=None, data=None, eval=None, simulator=None):
         super().bind(networks, losses, train, data, eval, simulator)
@@ -187,8 +232,9 @@ class CycleTask(Task):
             return None
         if not isinstance(section, dict) or set(section) != {"a", "b"}:
             raise EmganError("give {a: [items], b: [items]}", f"data.{split}")
-        a = _gather(section["a"], f"data.{split}.a", self.spatial_dims)
-        b = _gather(section["b"], f"data.{split}.b", self.spatial_dims)
+        cache = self.data.get("cache")
+        a, b = (_gather(_simulated_as_tables(section[d], self.simulator, cache, f"data.{split}.{d}"),
+                        f"data.{split}.{d}", self.spatial_dims) for d in ("a", "b"))
         if a.samples.shape[1:] != b.samples.shape[1:]:
             raise EmganError(f"domain A samples are {a.samples.shape[1:]}, domain B {b.samples.shape[1:]}: "
                              "use one box", f"data.{split}")
@@ -262,12 +308,12 @@ class CycleTask(Task):
     # -- inference --------------------------------------------------------------------------------
 
     def inference_spec(self):
-        return {"scale": self.scale, "spatial_dims": self.spatial_dims, "direction": self.direction,
-                "noise_sigma": self.noise_sigma,
-                "voxel_size": self.voxel_size, "batch_size": int((self.eval or {}).get("batch_size", 8))}
+        return {**super().inference_spec(), "scale": self.scale, "spatial_dims": self.spatial_dims,
+                "direction": self.direction, "noise_sigma": self.noise_sigma, "voxel_size": self.voxel_size}
 
     def load_inference_spec(self, spec):
-        self.eval = dict(spec)
+        super().load_inference_spec(spec)
+        self.trained_voxel_size = spec.get("voxel_size")
         self.scale = float(spec.get("scale", self.scale))
         self.spatial_dims = int(spec.get("spatial_dims", self.spatial_dims))
         self.direction = spec.get("direction", self.direction)
@@ -277,7 +323,7 @@ class CycleTask(Task):
     def check_voxel_size(self, size, where: str) -> None:
         """Refuse samples at another sampling than the training set's (a translator learns textures
         at one Å/voxel); checkpoints record it in their inference spec."""
-        trained = (self.eval or {}).get("voxel_size")
+        trained = self.trained_voxel_size
         if trained and not np.allclose(np.asarray(size, float), trained, rtol=0.02):
             shown = "×".join(f"{v:.3g}" for v in np.atleast_1d(np.asarray(size, float)))
             raise EmganError(f"samples are {shown} Å/voxel but the model was trained at {trained:.3g} Å/voxel; "
@@ -296,7 +342,7 @@ class CycleTask(Task):
             raise EmganError(f"samples {samples.shape[1:]} must be {self.spatial_dims}D with sizes that are "
                              "multiples of 4", "samples")
         generator = self.networks[f"generator_{direction}"].to(device).eval()
-        inferer = BatchInferer(batch_size or int((self.eval or {}).get("batch_size", 8)), device)
+        inferer = BatchInferer(batch_size or self.eval.batch_size, device)
         noisy = direction == "ab" and self.noise_sigma
         index = np.arange(len(samples))
 
@@ -309,13 +355,12 @@ class CycleTask(Task):
 
         return inferer(run, samples, index)
 
-    def infer(self, source, batch_size: int | None = None, device: str | torch.device = "cpu",
-              direction: str | None = None):
+    def infer(self, source, device: str | torch.device = "cpu", direction: str | None = None):
         """Translate one map, every image of an .mrcs stack or every sample of a set (labels carried
         over) in ``direction`` (default: the recipe's)."""
         if isinstance(source, LabelledSet):
             self.check_voxel_size(source.voxel_size, "the set")
-            return source.with_samples(self.translate(source.samples, direction, batch_size, device))
+            return source.with_samples(self.translate(source.samples, direction, device=device))
         if isinstance(source, (Volume, ImageStack)):
             value = source
         else:
@@ -325,8 +370,8 @@ class CycleTask(Task):
         self.check_voxel_size(value.pixel_size if isinstance(value, ImageStack) else value.voxel_size,
                                str(source) if not isinstance(source, (Volume, ImageStack)) else "the input")
         if isinstance(value, ImageStack):
-            return ImageStack(self.translate(value.data, direction, batch_size, device), value.pixel_size)
-        return value.with_data(self.translate(value.data[None], direction, batch_size, device)[0])
+            return ImageStack(self.translate(value.data, direction, device=device), value.pixel_size)
+        return value.with_data(self.translate(value.data[None], direction, device=device)[0])
 
 
 class ClassifyTask(Task):
@@ -337,7 +382,8 @@ class ClassifyTask(Task):
         label_smoothing: of the cross-entropy.
     """
 
-    data_keys = {"train": Samples, "val": Samples | None}
+    #: ``cache``: where simulated items' sets go instead of the emgan cache
+    data_keys = {"train": Samples, "val": Samples | None, "cache": str | None}
     roles = {"classifier": "classifier"}
     optional_roles = frozenset()
 
@@ -346,7 +392,7 @@ class ClassifyTask(Task):
             raise ValueError("scale must be > 0 and label_smoothing in [0, 1)")
         self.scale, self.flips, self.label_smoothing = float(scale), bool(flips), float(label_smoothing)
         self.classes: list[str] = []
-        self.eval = {}
+        self.eval = EvalSettings.from_mapping({}, self.eval_defaults)
 
     def bind(self, networks, losses, train=None, data=None, eval=None, simulator=None):
         super().bind(networks, losses, train, data, eval, simulator)
@@ -364,6 +410,7 @@ class ClassifyTask(Task):
         if not items:
             return None
         items = [items] if isinstance(items, (str, dict)) else items
+        items = _simulated_as_tables(items, self.simulator, self.data.get("cache"), f"data.{split}")
         sets = [read_samples(item, f"data.{split}.{i}") for i, item in enumerate(items)]
         for i, s in enumerate(sets):
             if (s.labels == "").any():

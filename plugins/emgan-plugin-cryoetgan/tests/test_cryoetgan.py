@@ -495,7 +495,7 @@ def test_plugin_contract(sets, tmp_path):
             f"data.train.b=[{{set: {sets['train']}, column: subtomogram}}]", "data.val=null"]
     out = check_plugin("cryoetgan", tmp_path, "cryoetgan-quickstart", [*TINY_CYCLE, *data],
                        source=str(sets["test"].parent / "density" / "000000.mrc"),
-                       user_data=("cryoetgan", "cryoetgan-quickstart", "cryoetgan-classifier", "cryoetgan-microtubules"))
+                       user_data=("cryoetgan", "cryoetgan-classifier", "cryoetgan-microtubules"))
     assert out.data.shape == (16, 16, 16)
 
 
@@ -521,3 +521,47 @@ def test_the_shipped_translator_is_the_default(data_dir, tmp_path, emgan):
     for name in ("cryoetgan-synthetic", "cryoetgan-microtubules"):
         card = emgan("models", "show", name, check_rc=0).stdout
         assert card.startswith(f"# {name}") and "does not help" in card
+
+
+def test_recipe_sets_are_simulated_once_into_the_cache(data_dir, tmp_path, monkeypatch, emgan):
+    """`{structures, count, seed, column}` items: simulated on first use into the emgan cache (the set
+    `simulate-set --conventional` writes), found there afterwards, simulated again for another
+    structure file; a classifier needs the recipe's simulator for them."""
+    import shutil
+
+    monkeypatch.setenv("EMGAN_CACHE", str(tmp_path / "cache"))
+    shutil.copy(data_dir / "1ubq.pdb", tmp_path / "1ubq.pdb")
+    item = "{{structures: [{s}], count: 2, seed: {seed}, column: {column}}}"
+    data = [f"data.train.a=[{item.format(s=tmp_path / '1ubq.pdb', seed=1, column='density')}]",
+            f"data.train.b=[{item.format(s=tmp_path / '1ubq.pdb', seed=2, column='subtomogram')}]",
+            f"data.val.a=[{item.format(s=tmp_path / '1ubq.pdb', seed=1, column='conventional')}]",
+            f"data.val.b=[{item.format(s=tmp_path / '1ubq.pdb', seed=2, column='subtomogram')}]"]
+    run = tmp_path / "run"
+    proc = emgan("run", "cryoetgan-quickstart", "-o", run, *TINY_CYCLE, *data, check_rc=0)
+    assert (run / "checkpoints" / "last.pt").is_file()
+    sets = tmp_path / "cache" / "data" / "cryoetgan-sets"
+    entries = sorted(sets.iterdir())
+    assert [e.name.rsplit("-", 1)[0] for e in entries] == ["1ubq-n2-seed1", "1ubq-n2-seed2"]
+    assert proc.stderr.count("built in") == 2 and "simulating 1ubq: 2 done" in proc.stderr
+    # the set simulate-set writes with the recipe's simulator
+    emgan("cryoetgan", "simulate-set", tmp_path / "1ubq.pdb", "-n", "2", "--seed", "1", "--conventional",
+          "--recipe", "cryoetgan-quickstart", "-o", tmp_path / "by-hand", check_rc=0)
+    for column in ("density", "subtomogram", "conventional"):
+        cached, by_hand = read_set(entries[0] / "set.csv", column), read_set(tmp_path / "by-hand" / "set.csv", column)
+        assert np.array_equal(cached.samples, by_hand.samples) and list(cached.labels) == ["1ubq", "1ubq"]
+    # found again, nothing simulated; another structure file under the same name: simulated again
+    from emgan_core.api import load_recipe
+    from emgan_cryoetgan.sets import cached_set
+
+    sim = SubtomogramSimulator(**load_recipe("cryoetgan-quickstart").data["simulator"]["params"])
+    assert cached_set(sim, [tmp_path / "1ubq.pdb"], 2, seed=1, conventional=True) == entries[0] / "set.csv"
+    assert len(list(sets.iterdir())) == 2
+    shutil.copy(data_dir / "1aki.pdb", tmp_path / "1ubq.pdb")
+    again = cached_set(sim, [tmp_path / "1ubq.pdb"], 2, seed=1, conventional=True)
+    assert again.parent not in entries and len(list(sets.iterdir())) == 3
+    assert not np.array_equal(read_set(again, "density").samples, read_set(entries[0] / "set.csv", "density").samples)
+    # the classifier takes such items too, and says when the recipe has no simulator for them
+    bad = emgan("run", "cryoetgan-classifier", "-o", tmp_path / "cls", "train.steps=1",
+                f"data.train=[{item.format(s=tmp_path / '1ubq.pdb', seed=1, column='subtomogram')}]", "data.val=null")
+    assert bad.returncode == 2 and "data.train.0: simulated items need the recipe's 'simulator" in bad.stderr
+

@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from emgan_core.api import Action, EmganError, add_model_arguments, configure_actions, trained_model
+from emgan_core.api import Action, add_model_arguments, configure_actions, trained_model
 
 
 def _simulate_arguments(p) -> None:
@@ -24,79 +24,14 @@ def _simulate_arguments(p) -> None:
 
 
 def cmd_simulate(args) -> int:
-    from emgan_core.api import check_output, write_image_stack, write_particle_star
+    from .simulate import write_particles
 
-    from .simulator import ProjectionSimulator
-
-    out = Path(args.output)
-    if out.is_dir():  # a new folder holds nothing to overwrite
-        for name in ("noisy.mrcs", "clean.mrcs", "particles.star"):
-            check_output(out / name)
-    sim = ProjectionSimulator(args.image_size, args.pixel_size, args.resolution, ctf=args.ctf,
-                              sigma=args.sigma, snr=None if args.sigma is not None else (args.snr or 0.1))
-    pairs = sim.simulate(args.source, count=args.count, seed=args.seed)
-    out.mkdir(parents=True, exist_ok=True)  # only once there is something to write
-    write_image_stack(out / "noisy.mrcs", pairs.noisy)
-    write_image_stack(out / "clean.mrcs", pairs.clean)
-    write_particle_star(out / "particles.star", out / "noisy.mrcs", pairs.angles, sim.pixel_size, sim.image_size,
-                        pairs.defocus if sim.ctf else None, sim.voltage, sim.cs, sim.amplitude_contrast)
-    print(f"{out}: {args.count} particles {args.image_size}² at {sim.pixel_size} Å/pixel "
+    sim = write_particles(args.source, args.output, count=args.count, image_size=args.image_size,
+                          pixel_size=args.pixel_size, resolution=args.resolution, ctf=args.ctf, sigma=args.sigma,
+                          snr=args.snr, seed=args.seed)
+    print(f"{Path(args.output)}: {args.count} particles {args.image_size}² at {sim.pixel_size} Å/pixel "
           f"(noisy.mrcs, clean.mrcs, particles.star)", file=sys.stderr)
     return 0
-
-
-def _simulated_particles(checkpoint, source, count: int, snr: float | None, seed: int, device: str = "cpu",
-                         test_mode: str | None = None):
-    """(task, pairs, simulator): the model and ``count`` particles of ``source`` simulated with its own
-    simulator (optionally at another ``snr``)."""
-    from emgan_core.api import load_for_inference
-
-    from .simulator import ProjectionSimulator
-
-    task, _ = load_for_inference(checkpoint, device, test_mode=test_mode)
-    sim = task.simulator
-    if not isinstance(sim, ProjectionSimulator):
-        raise EmganError("the checkpoint was not trained with simulator/projection", str(checkpoint))
-    if snr is not None:
-        if not float(snr) > 0:
-            raise EmganError(f"must be > 0, got {snr}", "--snr")
-        sim.snr, sim.sigma = float(snr), None
-    return task, sim.simulate(source, count=count, seed=seed), sim
-
-
-def denoise_simulated(checkpoint, source, count: int = 64, snr: float | None = None, seed: int = 12345,
-                      device: str = "cpu", test_mode: str | None = None):
-    """(pairs, denoised (n, y, x), simulator): :func:`_simulated_particles`, then denoised
-    (``test_mode``: the model's own, pix2pix by default, or ``eval``; torch seeded with ``seed``)."""
-    import torch
-
-    task, pairs, sim = _simulated_particles(checkpoint, source, count, snr, seed, device, test_mode)
-    torch.manual_seed(seed)
-    return pairs, task.denoise(pairs.noisy.data, device=device), sim
-
-
-def evaluate_checkpoint(checkpoint, source, count: int = 64, snr: float | None = None, seed: int = 12345,
-                        device: str = "cpu", test_mode: str | None = None) -> dict:
-    """Scores (FRC, PSNR, SSIM; core ``image-scores``) of noisy and denoised particles against the
-    clean ones: :func:`_simulated_particles`, written to a temporary folder and run through the
-    benchmark harness as ``benchmarks/denoise/quickstart.yaml`` runs them (the noisy stack is the
-    ``input`` control)."""
-    import tempfile
-
-    from emgan_core.api import Benchmark, run_benchmark, write_image_stack
-
-    task, pairs, sim = _simulated_particles(checkpoint, source, count, snr, seed, device, test_mode)
-    with tempfile.TemporaryDirectory() as tmp:
-        noisy, clean = Path(tmp) / "noisy.mrcs", Path(tmp) / "clean.mrcs"
-        write_image_stack(noisy, pairs.noisy)
-        write_image_stack(clean, pairs.clean)
-        model = {"label": "denoised", "checkpoint": str(checkpoint), "_loaded": (task, None)}
-        bench = Benchmark("denoise-evaluate", [{"label": Path(source).stem, "input": str(noisy), "reference": str(clean)}],
-                          [model, {"label": "noisy", "control": "input"}], ["image-scores"], normalise="none", seed=seed)
-        scores = {r.method: r.values for r in run_benchmark(bench, device)}
-    scores["settings"] = {"count": count, "snr": sim.snr, "sigma": sim.sigma, "pixel_size": sim.pixel_size,
-                          "image_size": sim.image_size, "ctf": sim.ctf}
-    return scores
 
 
 DEFAULT_MODEL = "denoise-small"
@@ -117,6 +52,8 @@ def _evaluate_arguments(p) -> None:
 
 def cmd_evaluate(args) -> int:
     from emgan_core.api import resolve_device
+
+    from .evaluate import evaluate_checkpoint
 
     scores = evaluate_checkpoint(trained_model(args), args.source, args.count, args.snr, args.seed,
                                  resolve_device(args.device), "eval" if args.eval_mode else None)

@@ -111,6 +111,7 @@ class DenoiseTask(PairedTask):
 
     data_keys = {"train": list[ParticleSource], "val": list[ParticleSource] | None}
     accepts_star = True  # infer(star=...) takes the particle table of a stack
+    eval_defaults = {"batch_size": 16}  # whole particle images per forward pass
 
     def __init__(self, scale: float = 3.0, ctf: bool = True, test_mode: Literal["pix2pix", "eval"] = "pix2pix"):
         super().__init__(conditional=True, normalise="none", spatial_dims=2)
@@ -118,6 +119,7 @@ class DenoiseTask(PairedTask):
             raise ValueError(f"scale must be positive, got {scale}")
         self.scale, self.ctf = float(scale), bool(ctf)
         self.test_mode = check_test_mode(test_mode)
+        self.pixel_size = None  # Å/pixel the model was trained at (from its checkpoint)
 
     # -- data -------------------------------------------------------------------------------------
 
@@ -194,14 +196,12 @@ class DenoiseTask(PairedTask):
     # -- inference --------------------------------------------------------------------------------
 
     def inference_spec(self) -> dict:
-        ev = self.eval or {}
-        sim = self.simulator
-        return {"scale": self.scale, "spatial_dims": 2, "batch_size": int(ev.get("batch_size", 16)),
-                "test_mode": self.test_mode,
-                "pixel_size": getattr(sim, "pixel_size", None)}
+        return {**super().inference_spec(), "scale": self.scale, "spatial_dims": 2, "test_mode": self.test_mode,
+                "pixel_size": getattr(self.simulator, "pixel_size", None)}
 
     def load_inference_spec(self, spec: dict) -> None:
-        self.eval = dict(spec)
+        super().load_inference_spec(spec)
+        self.pixel_size = spec.get("pixel_size")
         self.scale = float(spec.get("scale", self.scale))
         self.test_mode = check_test_mode(spec.get("test_mode", self.test_mode))
 
@@ -216,7 +216,7 @@ class DenoiseTask(PairedTask):
         if any(n % multiple for n in images.shape[1:]):
             raise EmganError(f"images are {images.shape[2]}×{images.shape[1]} pixels but this U-Net needs "
                              f"sizes divisible by {multiple}: crop or pad the particles", "images")
-        inferer = BatchInferer(batch_size or int((self.eval or {}).get("batch_size", 16)), device)
+        inferer = BatchInferer(batch_size or self.eval.batch_size, device)
 
         def run(chunk):
             s = Standardiser.of(chunk, per_sample=True)
@@ -226,8 +226,7 @@ class DenoiseTask(PairedTask):
         with test_time(generator, mode=self.test_mode):
             return inferer(run, images)
 
-    def infer(self, source: Any, batch_size: int | None = None, device: str | torch.device = "cpu",
-              star: ParticleTable | None = None) -> ImageStack:
+    def infer(self, source: Any, device: str | torch.device = "cpu", star: ParticleTable | None = None) -> ImageStack:
         """Denoise an .mrcs stack (``star``: its particle table, for a headerless pixel size) or
         every particle of a STAR file, in STAR order."""
         if isinstance(source, ImageStack):
@@ -240,8 +239,8 @@ class DenoiseTask(PairedTask):
             if star is not None:
                 pixel = float(star.rows["pixel_size"][stack_rows(star, source)].iloc[0])
             stack = read_image_stack(source, pixel)
-        trained = (self.eval or {}).get("pixel_size")
+        trained = self.pixel_size
         if trained and not np.isclose(stack.pixel_size, trained, rtol=0.02):
             raise EmganError(f"images are {stack.pixel_size:.3f} Å/pixel but the model was trained at "
                              f"{trained:.3f} Å/pixel; rescale the particles first", str(source))
-        return ImageStack(self.denoise(stack.data, batch_size, device), stack.pixel_size)
+        return ImageStack(self.denoise(stack.data, device=device), stack.pixel_size)

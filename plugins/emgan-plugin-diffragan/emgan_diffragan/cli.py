@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from emgan_core.api import (
     Action,
-    EmganError,
     add_model_arguments,
     add_simulator_args,
     configure_actions,
@@ -42,24 +38,12 @@ def _simulate_arguments(p) -> None:
 
 
 def cmd_simulate(args) -> int:
-    from emgan_core.api import check_output
-
-    from .figures import triplet_figure
-    from .simulator import CHANNELS
+    from .simulate import simulate_triplet
 
     sim = build_simulator(args.recipe, args.sim_params, "diffragan simulate")
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    for name in [f"triplet_{c}.mrcs" for c in CHANNELS] + ["triplet.png"]:
-        check_output(out / name)
-    t0 = time.perf_counter()
-    t = sim.simulate(args.structure, angles=[args.angles], seed=args.seed)
-    elapsed = time.perf_counter() - t0
-    sim.write_output(t, out / "triplet.mrcs")
-    triplet_figure(t.diffraction[0], t.low[0], t.high[0], t.pixel_size, t.angular_sampling, out / "triplet.png",
-                   f"{Path(args.structure).stem} at ({', '.join(f'{a:g}' for a in args.angles)})°")
+    t, elapsed = simulate_triplet(sim, args.structure, args.output, tuple(args.angles), args.seed)
     s = sim.image_size
-    print(f"{out}: diffraction, low, high {s}×{s}; images {t.pixel_size:.4f} Å/pixel over {sim.cell:g} Å; "
+    print(f"{Path(args.output)}: diffraction, low, high {s}×{s}; images {t.pixel_size:.4f} Å/pixel over {sim.cell:g} Å; "
           f"diffraction {t.angular_sampling:.4f} mrad/pixel to ±{sim.max_angle:g} mrad; "
           f"wave sampling {sim.sampling} Å; low-res dose {t.dose[0]:.1f} e/Å²; {elapsed:.2f} s")
     return 0
@@ -78,18 +62,22 @@ def _build_dataset_arguments(p) -> None:
 
 
 def cmd_build(args) -> int:
+    from emgan_core.api import Progress
+
     from .dataset import build_dataset
 
     sim = build_simulator(args.recipe, args.sim_params, "diffragan build-dataset")
     t0 = time.perf_counter()
+    done: dict = {}
+    with Progress("simulating triplets", args.orientations * len(args.structures), unit="triplet") as bar:
+        def progress(path, computed, total):
+            done[path] = computed
+            bar.update(sum(done.values()) - bar.done)
 
-    def progress(path, done, total):
-        print(f"{path}: {done}/{total} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
-
-    reports = build_dataset(args.structures, args.output, args.orientations, sim,
-                            mode="random" if args.random else "grid", seed=args.seed, chunk=args.chunk,
-                            workers=args.workers, scheduler=args.scheduler, overwrite=overwrite_allowed(),
-                            on_chunk=progress)
+        reports = build_dataset(args.structures, args.output, args.orientations, sim,
+                                mode="random" if args.random else "grid", seed=args.seed, chunk=args.chunk,
+                                workers=args.workers, scheduler=args.scheduler, overwrite=overwrite_allowed(),
+                                on_chunk=progress)
     elapsed = time.perf_counter() - t0
     for r in reports:
         print(f"{r.path}: {r.computed} computed, {r.skipped} already done")
@@ -97,24 +85,6 @@ def cmd_build(args) -> int:
     rate = f", {elapsed / computed:.2f} s/triplet" if computed else ""
     print(f"{len(reports)} store(s) in {elapsed:.1f} s{rate}")
     return 0
-
-
-def _load(checkpoint, dataset, device, args=None):
-    import torch
-
-    from emgan_core.api import load_for_inference, resolve_device
-
-    from .dataset import TripletStore
-    from .task import DiffraGANTask
-
-    device = resolve_device(device)
-    task, ckpt = load_for_inference(checkpoint, device,
-                                    test_mode="eval" if getattr(args, "eval_mode", False) else None)
-    torch.manual_seed(int(getattr(args, "seed", 0)))
-    if not isinstance(task, DiffraGANTask):
-        raise EmganError(f"not a DiffraGAN checkpoint (task/{ckpt['components']['task']['name']})",
-                         str(checkpoint))
-    return task, TripletStore(dataset), device
 
 
 DEFAULT_MODEL = "diffragan-phasing-small"
@@ -132,24 +102,11 @@ def _generate_arguments(p) -> None:
 
 
 def cmd_generate(args) -> int:
-    from emgan_core.api import check_output, write_image_stack, write_particle_star
+    from .generate import generate
 
-    out = Path(args.output)
-    star = out.with_suffix(".star")
-    check_output(out)
-    check_output(star)
-    task, store, device = _load(trained_model(args), args.dataset, args.device, args)
-    index = np.flatnonzero(store.done())
-    stack = task.infer(store, device=device, indices=index, phaser_only=args.phaser_only)
-    settings = store.settings
-    write_image_stack(out, stack)
-    try:
-        write_particle_star(star, out, store.angles()[index], stack.pixel_size, stack.data.shape[-1],
-                            voltage=float(settings["energy"]), cs=0.0, amplitude_contrast=0.0)
-    except BaseException:
-        out.unlink(missing_ok=True)  # no stack without its STAR file
-        raise
-    print(f"{out}: {len(index)} generated images {stack.data.shape[-1]}² at {stack.pixel_size:.4f} Å/pixel; "
+    stack, n, star = generate(trained_model(args), args.dataset, args.output, args.phaser_only, args.device,
+                              args.eval_mode, args.seed)
+    print(f"{Path(args.output)}: {n} generated images {stack.data.shape[-1]}² at {stack.pixel_size:.4f} Å/pixel; "
           f"{star} holds their Euler angles")
     return 0
 
@@ -174,85 +131,23 @@ def _export_arguments(p) -> None:
     p.add_argument("-o", "--output", required=True, help="folder for diffraction.mrcs, low.mrcs, high.mrcs")
 
 
-def export_store(dataset, folder) -> dict[str, Path]:
-    """The finished triplets of a store as three .mrcs stacks (written atomically) in ``folder``."""
-    from emgan_core.api import ImageStack, check_output, write_image_stack
-
-    from .dataset import CHANNELS, TripletStore
-
-    store, folder = TripletStore(dataset), Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = {name: folder / f"{name}.mrcs" for name in CHANNELS}
-    for path in paths.values():
-        check_output(path)
-    arrays = store.load()
-    for name, path in paths.items():
-        write_image_stack(path, ImageStack(arrays[name], store.pixel_size))
-    return paths
-
-
 def cmd_export(args) -> int:
+    from .export import export_store
+
     paths = export_store(args.dataset, args.output)
     print(f"{args.output}: {', '.join(p.name for p in paths.values())} (the store's finished triplets)")
     return 0
 
 
-def evaluation_benchmark(checkpoint, dataset, exported: dict[str, Path], threshold: float = 0.1,
-                         control: bool = False, eval_mode: bool = False, seed: int = 0, phaser: bool = False):
-    """The benchmark ``evaluate`` runs (the same as a shipped benchmark file would give to ``emgan
-    bench``): the generated images and the low-res input (``input`` control on its ``baseline``)
-    against the high-res truth, with the swapped- and blank-pattern controls if asked (``control``)
-    and, for a phasing generator (``phaser``), its classical phaser alone: what the network adds."""
-    from emgan_core.api import Benchmark
-
-    mode = {"test_mode": "eval"} if eval_mode else {}
-    methods = [{"label": "generated", "checkpoint": str(checkpoint), **mode},
-               {"label": "low", "control": "input"}]
-    if control:
-        methods += [{"label": p, "checkpoint": str(checkpoint), "options": {"pattern": p}, **mode}
-                    for p in ("swapped", "blank")]
-        if phaser:
-            methods.append({"label": "phaser", "checkpoint": str(checkpoint), "options": {"phaser_only": True},
-                            **mode})
-    inputs = [{"label": Path(dataset).stem, "input": str(dataset), "reference": str(exported["high"]),
-               "baseline": str(exported["low"])}]
-    metrics = ["image-scores", {"name": "difference-mask", "params": {"threshold": threshold}}]
-    return Benchmark("diffragan-evaluate", inputs, methods, metrics, normalise="none", seed=seed)
-
-
 def cmd_evaluate(args) -> int:
-    import tempfile
+    from .evaluate import evaluate
 
-    from emgan_core.api import check_output, resolve_device, run_benchmark
-
-    from .figures import comparison_figure
-    from .metrics import difference_mask
-
-    if args.png:
-        check_output(args.png)  # before the work: a missing folder or an existing file is known now
-    task, store, device = _load(trained_model(args), args.dataset, args.device, args)
-    arrays = store.load()
-    if args.control and len(arrays["high"]) < 2:
-        raise EmganError("--control needs at least 2 triplets", args.dataset)
-    with tempfile.TemporaryDirectory() as tmp:
-        exported = export_store(args.dataset, tmp)
-        bench = evaluation_benchmark(trained_model(args), args.dataset, exported, args.threshold, args.control,
-                                     args.eval_mode, args.seed, phaser=hasattr(task.generator, "phased"))
-        for method in bench.methods:  # the model loaded once serves every checkpoint method
-            if "checkpoint" in method:
-                method["_loaded"] = (task, None)
-        results = {r.method: r for r in run_benchmark(bench, resolve_device(args.device))}
-    scores = {name: {**r.values, "frc_curve": r.curves.get("frc", {})} for name, r in results.items()}
-    if args.png:
-        generated = results["generated"].output.data
-        comparison_figure(arrays["diffraction"], arrays["low"], generated, arrays["high"],
-                          difference_mask(generated, arrays["high"], args.threshold), store.pixel_size, args.png)
-    scores["settings"] = {"triplets": int(len(results["generated"].output.data)), "pixel_size": store.pixel_size,
-                          "threshold": args.threshold, "test_mode": task.test_mode, "seed": args.seed}
+    scores = evaluate(trained_model(args), args.dataset, args.threshold, args.png, args.control, args.device,
+                      args.eval_mode, args.seed)
     if args.json:
         print(json.dumps(scores, indent=2))
         return 0
-    print(f"{args.dataset}: {scores['settings']['triplets']} triplets, {store.pixel_size:.4f} Å/pixel")
+    print(f"{args.dataset}: {scores['settings']['triplets']} triplets, {scores['settings']['pixel_size']:.4f} Å/pixel")
     print(f"{'':10s} {'FRC-0.5 Å':>10s} {'FRC-0.143 Å':>12s} {'SSIM':>6s} {'PSNR dB':>8s} {'masked':>7s}")
     for name in ("low", "generated", "phaser", "swapped", "blank"):
         if name in scores:

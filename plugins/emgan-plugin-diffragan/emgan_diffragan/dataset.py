@@ -14,13 +14,13 @@ low-res images the simulator's band SNR (``TripletSimulator.dose_from``), unless
 fixes ``dose``; then Poisson noise per triplet, seeded by (seed, index), and the ``done`` flags.
 Pass 2 is cheap; it is redone for any store whose stored dose differs.
 
-Parallelism is Dask's: a local cluster of ``workers`` processes (one thread each) by default, or the
-scheduler at ``scheduler`` (``tcp://host:8786``; its workers need emgan-plugin-diffragan installed).
+Parallelism is Dask's, through the core's ``dask_client``: a local cluster of ``workers`` processes
+(one thread each) by default, or the scheduler at ``scheduler`` (``tcp://host:8786``; its workers need
+emgan-plugin-diffragan installed).
 """
 
 from __future__ import annotations
 
-import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +28,7 @@ from typing import Callable, Literal
 
 import numpy as np
 
-from emgan_core.api import EmganError, grid_euler, random_euler
+from emgan_core.api import EmganError, dask_client, grid_euler, random_euler
 
 from .simulator import CHANNELS, TripletSimulator
 
@@ -193,23 +193,6 @@ class BuildReport:
     dose: float | None = None
 
 
-def _client(workers: int, scheduler: str | None):
-    from dask.distributed import Client, LocalCluster
-
-    if scheduler:
-        try:
-            return Client(scheduler, timeout="20s"), None
-        except OSError as exc:
-            raise EmganError(f"cannot reach the Dask scheduler ({exc})", scheduler) from None
-    if workers < 1:
-        raise EmganError(f"workers must be >= 1, got {workers}", "workers")
-    # silence_logs: the worker processes' own logging; a task's error still reaches us through its
-    # future, while a heartbeat that races the shutdown no longer prints a traceback
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                           silence_logs=logging.CRITICAL)
-    return Client(cluster), cluster
-
-
 def _add_noise(stores: dict, simulator: TripletSimulator, seed: int, chunk: int) -> float:
     """Pass 2: one dose from every noise-free low-res image of ``stores``, then the noisy images
     of every store whose dose differs or is unfinished. Returns the dose."""
@@ -275,15 +258,7 @@ def _compute(todo, stores, reports, simulator, angles, chunk, workers, scheduler
     """Pass 1: the noise-free chunks ``todo`` [(structure, start)] on Dask workers, stored as they come."""
     from dask.distributed import as_completed
 
-    quiet = logging.getLogger("distributed")
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)  # worker start/stop chatter; errors still show
-    try:
-        client, cluster = _client(workers, scheduler)
-    except BaseException:
-        quiet.setLevel(level)
-        raise
-    try:
+    with dask_client(workers, scheduler) as client:
         settings = simulator.settings()
         futures = {client.submit(simulate_chunk, str(p.resolve()), settings, angles[s:s + chunk], s, seed,
                                  pure=False): p for p, s in todo}
@@ -300,8 +275,3 @@ def _compute(todo, stores, reports, simulator, angles, chunk, workers, scheduler
             reports[p].computed += k
             if on_chunk is not None:
                 on_chunk(reports[p].path, int(np.asarray(group["computed"][:]).sum()), count)
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
-        quiet.setLevel(level)

@@ -3,10 +3,11 @@
 Data (recipe ``data.train`` / ``data.val``), lists of items:
 
 - ``{dataset: DIR/name.zarr}``: a built triplet store; ``indices: [start, stop]`` picks a range.
-- ``{structure: PDB/mmCIF, orientations: N}``: built first (or resumed) with the recipe's
-  ``simulator/abtem-triplet`` into ``data.cache`` (default ``out/diffragan-triplets``) by
-  ``data.workers`` Dask processes (2), or the scheduler at ``data.scheduler``; ``mode`` ``grid``
-  (default) or ``random`` with ``seed``.
+- ``{structure: PDB/mmCIF, orientations: N}``: built on first use (or resumed) with the recipe's
+  ``simulator/abtem-triplet`` into the emgan cache (``$EMGAN_CACHE/data/diffragan-triplets/``, or
+  the folder ``data.cache``) by ``data.workers`` Dask processes (2), or the scheduler at
+  ``data.scheduler``, and read from there afterwards; ``mode`` ``grid`` (default) or ``random``
+  with ``seed``.
 
 Normalisation, per triplet: the diffraction pattern becomes log(1 + I / mean I) (``diffraction:
 log``) or stays linear, then each of the three images is mapped to [-1, 1] by its min and max
@@ -138,10 +139,12 @@ class DiffraGANTask(PairedTask):
             and the critic ``in_channels: 4``).
     """
 
-    #: triplet items, and where structure items are built: ``cache`` folder, ``workers`` (local Dask
-    #: processes) or the address of a running Dask ``scheduler``
-    data_keys = {"train": list[TripletSource], "val": list[TripletSource] | None, "cache": str,
+    #: triplet items, and where structure items are built: ``cache`` folder (instead of the emgan
+    #: cache), ``workers`` (local Dask processes) or the address of a running Dask ``scheduler``
+    data_keys = {"train": list[TripletSource], "val": list[TripletSource] | None, "cache": str | None,
                  "workers": int, "scheduler": str | None}
+
+    eval_defaults = {"batch_size": 16}  # triplets per forward pass
 
     def __init__(self, diffraction: Literal["log", "linear"] = "log", images: Literal["minmax", "zscore"] = "minmax",
                  scale: float = 3.0, test_mode: Literal["pix2pix", "eval"] = "pix2pix", hybrid: bool = False):
@@ -159,27 +162,19 @@ class DiffraGANTask(PairedTask):
 
     # -- data -------------------------------------------------------------------------------------
 
-    def _folder(self, item: dict, where: str, simulator: TripletSimulator | None = None) -> Path:
-        """Where a structure item's store is built: ``cache/<mode>-<count>-seed<seed>-<settings hash>``
-        (the hash of the simulator settings, so other physics never meets a stale store)."""
-        import hashlib
-        import json
-
-        simulator = simulator or self.simulator
-        if not isinstance(simulator, TripletSimulator):
-            raise EmganError("structure items need 'simulator: {name: abtem-triplet, ...}'", "simulator")
-        count = int(item.get("orientations", 0))
-        if count < 1:
-            raise EmganError("a structure item needs orientations >= 1", where)
-        cache = Path(self.data.get("cache", "out/diffragan-triplets"))
-        digest = hashlib.sha1(json.dumps(simulator.settings(), sort_keys=True).encode()).hexdigest()[:8]
-        return cache / f"{item.get('mode', 'grid')}-{count}-seed{int(item.get('seed', 0))}-{digest}"
-
     def _build(self, items: list[tuple[dict, str]], split: str) -> None:
-        """Build (or resume) the stores of all structure items, one Dask cluster per plan. The first
-        training plan sets the low-res dose (band SNR ``low_snr`` over its triplets); every other
-        plan, validation included, is simulated at that dose: one microscope, one dose."""
-        plans: dict[Path, list] = {}
+        """Build (or resume) the stores of all structure items, one Dask cluster per plan, each plan
+        into its own entry of the emgan cache (``data.cache`` when given) keyed by the structures
+        (paths and bytes), the plan and the simulator's settings, so other physics or another
+        structure never meets a stale store. The first training plan sets the low-res dose (band
+        SNR ``low_snr`` over its triplets); every other plan, validation included, is simulated at
+        that dose: one microscope, one dose."""
+        from emgan_core.api import Progress, build_cached
+
+        from . import __version__
+        from .dataset import FORMAT
+
+        plans: dict[tuple, list] = {}
         for item, where in items:
             if "dataset" not in item:
                 if "structure" not in item:
@@ -187,20 +182,33 @@ class DiffraGANTask(PairedTask):
                                      where)
                 plans.setdefault(self._plan_key(item, where), []).append(item)
         for key, group in plans.items():
-            first = group[0]
+            mode, count, seed = key
             simulator = self._simulator_for(split, key)
-            folder = self._folder(first, "data", simulator)
+            structures = sorted({str(i["structure"]) for i in group})
+            names = ", ".join(Path(s).stem for s in structures)
+
+            def build(tmp: Path, structures=structures, simulator=simulator, names=names) -> None:
+                done: dict[Path, int] = {}
+                with Progress(f"simulating triplets of {names}", count * len(structures), unit="triplet") as bar:
+                    def on_chunk(path, computed, total):
+                        done[path] = computed
+                        bar.update(sum(done.values()) - bar.done)
+
+                    reports = build_dataset(structures, tmp, count, simulator, mode=mode, seed=seed,
+                                            workers=int(self.data.get("workers", 2)),
+                                            scheduler=self.data.get("scheduler"), on_chunk=on_chunk)
+                print(f"emgan: {sum(r.computed for r in reports)} triplets simulated "
+                      f"({sum(r.skipped for r in reports)} resumed); low-res dose {reports[0].dose:.4g} e/Å²",
+                      file=sys.stderr, flush=True)
+
+            settings = {"format": FORMAT, "plugin": __version__, "simulator": simulator.settings(),
+                        "mode": mode, "count": count, "seed": seed}
+            folder = build_cached("diffragan-triplets", settings, build, files=structures,
+                                  name=f"{mode}-{count}-seed{seed}", folder=self.data.get("cache"), resumable=True,
+                                  what=f"{count} triplets each of {names} ({mode}, seed {seed})")
             self._folders[(split, key)] = folder
-            reports = build_dataset(sorted({str(i["structure"]) for i in group}), folder,
-                                    int(first["orientations"]), simulator, mode=first.get("mode", "grid"),
-                                    seed=int(first.get("seed", 0)), workers=int(self.data.get("workers", 2)),
-                                    scheduler=self.data.get("scheduler"))
-            if self._dose is None and reports:
-                self._dose = reports[0].dose
-            for r in reports:
-                if r.computed:
-                    print(f"{r.path}: simulated {r.computed} triplets ({r.skipped} were there); low-res dose "
-                          f"{r.dose:.4g} e/Å²", file=sys.stderr)
+            if self._dose is None:
+                self._dose = TripletStore(store_path(folder, structures[0])).dose
 
     _dose: float | None = None
 
@@ -330,13 +338,13 @@ class DiffraGANTask(PairedTask):
     # -- inference --------------------------------------------------------------------------------
 
     def inference_spec(self) -> dict:
-        return {"diffraction": self.diffraction, "images": self.images, "scale": self.scale,
-                "test_mode": self.test_mode, "hybrid": self.hybrid, "geometry": self.geometry,
-                "batch_size": int((self.eval or {}).get("batch_size", 16)),
+        return {"eval": self.eval.as_dict(), "diffraction": self.diffraction, "images": self.images,
+                "scale": self.scale, "test_mode": self.test_mode, "hybrid": self.hybrid, "geometry": self.geometry,
                 "pixel_size": getattr(self, "pixel_size", None)}
 
     def load_inference_spec(self, spec: dict) -> None:
-        self.eval = dict(spec)
+        super().load_inference_spec(spec)
+        self.pixel_size = spec.get("pixel_size")
         self.diffraction = spec.get("diffraction", self.diffraction)
         self.images, self.scale = spec.get("images", self.images), float(spec.get("scale", self.scale))
         self.test_mode = check_test_mode(spec.get("test_mode", self.test_mode))
@@ -358,7 +366,7 @@ class DiffraGANTask(PairedTask):
         if diffraction.shape[-1] % multiple or diffraction.shape[-2] % multiple:
             raise EmganError(f"images are {diffraction.shape[-1]} pixels but this U-Net needs sizes divisible "
                              f"by {multiple}", "inputs")
-        inferer = BatchInferer(batch_size or int((self.eval or {}).get("batch_size", 16)), device)
+        inferer = BatchInferer(batch_size or self.eval.batch_size, device)
         hybrid = (self._hybrid_geometry(store) if store is not None else tuple(self.geometry)) if self.hybrid else None
 
         if phaser_only and not hasattr(generator, "phased"):
@@ -372,8 +380,7 @@ class DiffraGANTask(PairedTask):
         with test_time(generator, mode=self.test_mode):
             return inferer(run, diffraction, low)
 
-    def infer(self, source: Any, batch_size: int | None = None, device: str | torch.device = "cpu",
-              indices=None, pattern: Literal["true", "swapped", "blank"] = "true",
+    def infer(self, source: Any, device: str | torch.device = "cpu", indices=None, pattern: Literal["true", "swapped", "blank"] = "true",
               phaser_only: bool = False) -> ImageStack:
         """Generated high-res images of a triplet store's finished triplets (``indices``: a subset).
 
@@ -382,15 +389,15 @@ class DiffraGANTask(PairedTask):
         blank one (``blank``). ``phaser_only``: the classical phaser's images alone (phasing
         generators)."""
         store = source if isinstance(source, TripletStore) else TripletStore(source)
-        trained = (self.eval or {}).get("pixel_size")
+        trained = getattr(self, "pixel_size", None)
         if trained and not np.isclose(store.pixel_size, trained, rtol=0.02):
             raise EmganError(f"triplets are {store.pixel_size:.3f} Å/pixel but the model was trained at "
                              f"{trained:.3f} Å/pixel", str(store.path))
         self._check_phasing(store)
         arrays = store.load(indices)
         diffraction = swap_patterns(arrays["diffraction"], pattern, str(store.path))
-        return ImageStack(self.generate_images(diffraction, arrays["low"], batch_size, device, store,
-                                               phaser_only), store.pixel_size)
+        return ImageStack(self.generate_images(diffraction, arrays["low"], None, device, store, phaser_only),
+                          store.pixel_size)
 
 
 def swap_patterns(diffraction: np.ndarray, pattern: str, where: str) -> np.ndarray:

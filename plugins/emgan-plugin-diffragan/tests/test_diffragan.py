@@ -399,3 +399,26 @@ def test_a_store_records_the_counted_pattern(built, tmp_path, data_dir):
     np.testing.assert_allclose(electrons, np.round(electrons), atol=1e-3)
     assert np.allclose(electrons.sum(axis=(1, 2)), 1e4, rtol=0.05)
     assert np.abs(counted - clean).mean() > 0.1 * np.abs(clean).mean()
+
+
+def test_structure_items_are_built_once_into_the_cache(tmp_path, data_dir, monkeypatch, emgan):
+    """Structure items: simulated on first use into the emgan cache, one entry per plan keyed by the
+    structures and the settings, validation at the training plan's dose; a second run finds them."""
+    monkeypatch.setenv("EMGAN_CACHE", str(tmp_path / "cache"))
+    small = [f"simulator.params.{k}={v}" for k, v in SMALL.items()]
+    data = [f"data.train=[{{structure: {data_dir / '1orc.pdb'}, orientations: 4}}]",
+            f"data.val=[{{structure: {data_dir / '1a0k.pdb'}, orientations: 2, mode: random, seed: 1}}]",
+            "data.workers=1"]
+    proc = emgan("run", "diffragan-quickstart", *TINY, *small, *data, *STORE_GEOMETRY, "-o", tmp_path / "run",
+                 check_rc=0)
+    assert (tmp_path / "run" / "checkpoints" / "last.pt").is_file()
+    entries = sorted((tmp_path / "cache" / "data" / "diffragan-triplets").iterdir())
+    assert [e.name.rsplit("-", 1)[0] for e in entries] == ["grid-4-seed0", "random-2-seed1"]
+    assert "simulating triplets of 1orc: 4 done" in proc.stderr and proc.stderr.count("into the cache") == 2
+    train, val = TripletStore(entries[0] / "1orc.zarr"), TripletStore(entries[1] / "1a0k.zarr")
+    assert train.done().all() and val.done().all() and val.dose == pytest.approx(train.dose)
+    proc = emgan("run", "diffragan-quickstart", *TINY, *small, *data, *STORE_GEOMETRY, "-o", tmp_path / "run2",
+                 check_rc=0)
+    assert "simulating" not in proc.stderr and proc.stderr.count("from the cache") == 2
+    assert sorted((tmp_path / "cache" / "data" / "diffragan-triplets").iterdir()) == entries
+

@@ -40,6 +40,8 @@ from __future__ import annotations
 
 import csv
 import math
+import os
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -52,6 +54,7 @@ from emgan_core.api import (
     atomic_output,
     check_output,
     normalise,
+    progress,
     read_map,
     read_structure,
     resample_to_grid,
@@ -235,7 +238,7 @@ def curate(csv_path: str | Path, out_dir: str | Path, *, identity_threshold: flo
             check_output(out_dir / name, inputs=[csv_path] + [p[k] for p in pairs for k in ("map", "model")])
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
-    for p in pairs:
+    for p in progress(pairs, "curating pairs", unit="pair"):
         try:
             rows.append(curate_pair(p["map"], p["model"], out_dir / f"{p['label']}.mrc",
                                     resolution=p["resolution"], label=p["label"], split=p["split"], **options))
@@ -256,6 +259,56 @@ def curate(csv_path: str | Path, out_dir: str | Path, *, identity_threshold: flo
     with atomic_output(out_dir / "curated.csv") as tmp, open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=MANIFEST_COLUMNS)
         w.writeheader()
-        for r in rows:
-            w.writerow(asdict(r))
+        for r in rows:  # targets relative to the manifest: it moves with its maps
+            w.writerow({**asdict(r), "target": os.path.relpath(r.target, out_dir)})
     return rows
+
+
+#: what curation writes, in its manifest and maps; a new value makes cached curations stale
+CURATION_FORMAT = "emgan-struc2mapgan-curated/1"
+
+
+def is_pairs_table(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a pairs CSV to curate (columns map, model, resolution), not a manifest
+    curation wrote (which has a ``target`` column)."""
+    try:
+        with open(path, newline="") as f:
+            header = next(csv.reader(f), [])
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return False
+    columns = {c.strip() for c in header}
+    return {"map", "model", "resolution"} <= columns and "target" not in columns
+
+
+def curated_manifest(csv_path: str | os.PathLike, folder: str | os.PathLike | None = None) -> Path:
+    """The manifest (``curated.csv``) of a pairs CSV curated with :func:`curate`'s defaults, curated
+    on first use into the emgan cache (``$EMGAN_CACHE/data/struc2mapgan-curated/``, or ``folder``)
+    and found there afterwards: the entry is keyed by the CSV and every map and model it names
+    (paths and bytes), the curation settings and this plugin's version, so that any change curates
+    again."""
+    import inspect
+
+    from emgan_core.api import build_cached
+
+    from . import __version__
+
+    csv_path = Path(csv_path).resolve()
+    pairs = read_pairs(csv_path)
+    defaults = {k: p.default for k, p in inspect.signature(curate_pair).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+    settings = {"format": CURATION_FORMAT, "plugin": __version__, "curate_pair": defaults,
+                "identity_threshold": inspect.signature(curate).parameters["identity_threshold"].default}
+
+    def build(tmp: Path) -> None:
+        rows = curate(csv_path, tmp)
+        kept = sum(r.kept for r in rows)
+        print(f"emgan: {kept} of {len(rows)} pairs of {csv_path.name} kept ("
+              + ", ".join(f"{r.label}: {r.split if r.kept else 'rejected'}" for r in rows) + ")",
+              file=sys.stderr, flush=True)
+        if not kept:
+            raise EmganError(f"no pair passed the correlation threshold {defaults['threshold']}", str(csv_path))
+
+    entry = build_cached("struc2mapgan-curated", settings, build,
+                         files=[csv_path] + [p[k] for p in pairs for k in ("map", "model")],
+                         name=csv_path.stem, folder=folder, what=f"curated pairs of {csv_path.name}")
+    return entry / "curated.csv"

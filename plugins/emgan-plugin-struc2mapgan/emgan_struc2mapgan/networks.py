@@ -107,6 +107,11 @@ class UNetPP3D(Generator):
             nn.init.zeros_(self.head.bias)
         self.embed = nn.Sequential(nn.Linear(1, 32), nn.SiLU(), nn.Linear(32, 32)) if film else None
 
+    @property
+    def size_multiple(self) -> int:
+        """Input sizes must be multiples of this (one halving per level below the first)."""
+        return 2 ** (self.levels - 1)
+
     def forward(self, x: torch.Tensor, resolution: torch.Tensor | None = None) -> torch.Tensor:
         factor = 2 ** (self.levels - 1)
         if any(s % factor for s in x.shape[2:]):

@@ -2,7 +2,9 @@
 
 A conditional-free GAN (the critic judges the output cube alone), the input being the recipe's
 simulator (``simulator/gaussian``, ChimeraX molmap) run on the target's grid. Data: the rows of a
-curation manifest (``emgan struc2mapgan curate``) or a list of :class:`CuratedPair` items.
+curation manifest (``emgan struc2mapgan curate``), a list of :class:`CuratedPair` items, or a
+pairs CSV (curation's input), curated on first use into the emgan cache
+(:func:`.curate.curated_manifest`) and read from there afterwards.
 Inference: the simulated map of a structure in 32³ boxes with a 20³ core (``eval``), boxes with no
 density skipped.
 
@@ -52,6 +54,8 @@ from emgan_core.api import (
 )
 from emgan_core.api import normalise as normalise_array
 
+from .curate import curated_manifest, is_pairs_table
+
 
 @dataclass
 class CuratedPair:
@@ -76,7 +80,10 @@ class Struc2mapGANTask(PairedTask):
         resolution_augment: blur training patches to a random resolution up to this (Å).
     """
 
-    data_keys = {"train": list[CuratedPair] | InputPath, "val": list[CuratedPair] | InputPath | None}
+    #: each split: a list of pairs, a curation manifest, or a pairs CSV (columns map, model,
+    #: resolution) curated on first use into the emgan cache, or into ``cache`` when given
+    data_keys = {"train": list[CuratedPair] | InputPath, "val": list[CuratedPair] | InputPath | None,
+                 "cache": str | None}
 
     def __init__(self, normalise: Literal["minmax", "percentile"] = "minmax",
                  input_resolution: Literal["simulator", "pair"] = "simulator",
@@ -105,6 +112,10 @@ class Struc2mapGANTask(PairedTask):
                              f"takes {given}", "generator.params.in_channels")
 
     def split_items(self, split: str) -> list[dict]:
+        value = (self.data or {}).get(split)
+        if isinstance(value, str) and is_pairs_table(value):  # curated once, then read from the cache
+            manifest = str(curated_manifest(value, self.data.get("cache")))
+            self.data = {**self.data, **{k: manifest for k in ("train", "val") if self.data.get(k) == value}}
         items = super().split_items(split)
         for i, item in enumerate(items):
             if isinstance(item, dict) and "model" not in item:
@@ -193,8 +204,8 @@ class Struc2mapGANTask(PairedTask):
         return grid, self.simulated_input(atoms, grid, resolution)
 
     @torch.no_grad()
-    def infer(self, source, batch_size: int | None = None, device: str | torch.device = "cpu",
-              resolution: float | None = None, raw_input: bool = False):
+    def infer(self, source, device: str | torch.device = "cpu", resolution: float | None = None,
+              raw_input: bool = False):
         """The generated map of an atomic model (``source``: PDB/mmCIF) on a 1 Å grid around it;
         ``resolution`` (Å) for models that simulate at the map's resolution or are conditioned on it.
 
@@ -208,7 +219,6 @@ class Struc2mapGANTask(PairedTask):
         if raw_input:
             sim = x[:-1].sum(0) * x[-1] if self.mask else x.sum(0)
             return grid.with_data(sim)
-        spec = {**self.inference_spec(), **(self.eval or {})}
         self.generator.to(device).eval()
 
         def run(patch):
@@ -217,12 +227,7 @@ class Struc2mapGANTask(PairedTask):
                 batch["resolution"] = torch.full((patch.shape[0],), float(resolution), device=device)
             return self._generate(batch).float().cpu()
 
-        from emgan_core.api import PatchInferer
-
-        inferer = PatchInferer(spec["patch_size"], spec["mode"], core=spec.get("core"), stride=spec.get("stride"),
-                               batch_size=batch_size or spec["batch_size"], spatial_dims=3,
-                               skip_empty=bool(spec.get("skip_empty", False)))
-        return grid.with_data(inferer(run, x)[0])
+        return grid.with_data(self.infer_array(run, x, device)[0])
 
     def inference_spec(self):
         return {**super().inference_spec(), "input_resolution": self.input_resolution}

@@ -195,7 +195,7 @@ def test_train_generate_and_infer_end_to_end(data_dir, tmp_path):
     ckpt = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
     assert ckpt["components"]["simulator"] == {"name": "gaussian", "params": {
         "resolution": 2.0, "voxel_size": 1.0, "convention": "molmap"}}
-    assert ckpt["inference"]["normalise"] == "minmax" and ckpt["inference"]["core"] == 20
+    assert ckpt["inference"]["normalise"] == "minmax" and ckpt["inference"]["eval"]["window_core"] == 20
     out = tmp_path / "gen.mrc"
     ref = data_dir / "emringerweb_test_map.ccp4"
     emgan("struc2mapgan", "generate", data_dir / "emringerweb_test_model.pdb", "--ckpt", run,
@@ -331,7 +331,7 @@ def test_plugin_contract(tmp_path, data_dir):
                        [pair, "data.val=null", "train.batch_size=1", "train.patch_size=32",
                         "generator.params.widths=[4,8,8,8]", "critic.params.widths=[4,4,4,4]"],
                        source=str(data_dir / "emringerweb_test_model.pdb"),
-                       user_data=("struc2mapgan", "struc2mapgan-quickstart", "struc2mapgan-small"))
+                       user_data=("struc2mapgan", "struc2mapgan-small"))
     assert out.data.ndim == 3 and out.data.max() > out.data.min()
 
 
@@ -355,3 +355,48 @@ def test_the_shipped_model_beats_molmap_on_its_held_out_pairs(data_dir, tmp_path
             assert m["struc2mapgan-small"][score] > m["input-alone"][score], (pair, score)
         assert m["control-noise"]["pcc_p90"] < 0.01 and m["control-constant"]["pcc_p90"] == 0.0
     assert rows["t20s_alpha_4.8A"]["struc2mapgan-small"]["pcc_p90"] == pytest.approx(0.566, abs=0.002)
+
+
+def test_a_pairs_csv_is_curated_once_into_the_cache(data_dir, tmp_path, monkeypatch):
+    """The task curates a pairs CSV on first use into the emgan cache, as `curate` does, finds it
+    there afterwards, and curates again when a file it names changes; the manifest moves with its maps."""
+    import shutil
+
+    from emgan_struc2mapgan.curate import curated_manifest, is_pairs_table
+
+    monkeypatch.setenv("EMGAN_CACHE", str(tmp_path / "cache"))
+    for name in ("emringerweb_test_map.ccp4", "emringerweb_test_model.pdb"):
+        shutil.copy(data_dir / name, tmp_path / name)
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("label,map,model,resolution,split\n"
+                     "held,emringerweb_test_map.ccp4,emringerweb_test_model.pdb,3.5,train\n")
+    assert is_pairs_table(pairs) and not is_pairs_table(data_dir / "struc2mapgan_pairs.csv.missing")
+    tiny = ["train.steps=1", "train.batch_size=1", "train.patch_size=16", "train.val_every=1",
+            "train.checkpoint_every=1", "generator.params.widths=[4,8,16]", "critic.params.widths=[4,8,16]"]
+    run = tmp_path / "run"
+    proc = emgan("run", "struc2mapgan-quickstart", "-o", run, f"data.train={pairs}", f"data.val={pairs}", *tiny,
+                 check_rc=0)
+    assert (run / "checkpoints" / "last.pt").is_file()
+    entries = list((tmp_path / "cache" / "data" / "struc2mapgan-curated").iterdir())
+    assert len(entries) == 1 and entries[0].name.startswith("pairs-")
+    manifest = entries[0] / "curated.csv"
+    assert proc.stderr.count("curating pairs") >= 1 and "1 of 1 pairs of pairs.csv kept" in proc.stderr
+    assert proc.stderr.count("built in") == 1 and f"from the cache, {entries[0]}" not in proc.stderr
+    # the same rows as `emgan struc2mapgan curate` writes, the targets named relative to the manifest
+    emgan("struc2mapgan", "curate", pairs, "-o", tmp_path / "by-hand", check_rc=0)
+    cached, by_hand = (list(csv.DictReader(open(m))) for m in (manifest, tmp_path / "by-hand" / "curated.csv"))
+    assert [r["target"] for r in cached] == [r["target"] for r in by_hand] == ["held.mrc"]
+    assert [r["correlation"] for r in cached] == [r["correlation"] for r in by_hand]
+    assert np.array_equal(read_map(entries[0] / "held.mrc").data, read_map(tmp_path / "by-hand" / "held.mrc").data)
+    # found again, without curating
+    assert curated_manifest(pairs) == manifest
+    proc = emgan("run", "struc2mapgan-quickstart", "-o", tmp_path / "run2", f"data.train={pairs}",
+                 f"data.val={pairs}", *tiny, check_rc=0)
+    assert "curating pairs" not in proc.stderr and proc.stderr.count(f"from the cache, {entries[0]}") == 1
+    # a changed map is curated again, into a new entry
+    with open(tmp_path / "emringerweb_test_map.ccp4", "r+b") as f:
+        f.seek(-4, 2)
+        f.write(bytes(4))
+    again = curated_manifest(pairs)
+    assert again != manifest and again.is_file() and manifest.is_file()
+

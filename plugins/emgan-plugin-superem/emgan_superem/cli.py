@@ -8,21 +8,23 @@ import time
 
 from emgan_core.api import Action, EmganError, add_model_arguments, configure_actions, trained_model
 
+from .paper import PAPER_STRIDE
+
 
 def _import_weights_arguments(p) -> None:
     p.add_argument("weights", help="published state dict (EM-GAN model/G_model)")
     p.add_argument("-o", "--output", required=True, help="emgan checkpoint to write (atomically)")
-    p.add_argument("--stride", type=int, default=4, help="default inference stride in voxels (4)")
+    p.add_argument("--stride", type=int, help="the checkpoint's inference window stride in voxels (paper: 4)")
 
 
 def cmd_import(args) -> int:
     from emgan_core.api import check_output
 
-    from .weights import import_weights
+    from .weights import import_weights, parameter_count
 
     check_output(args.output, inputs=[args.weights])
     state = import_weights(args.weights, args.output, stride=args.stride)
-    n = sum(v.numel() for k, v in state.items() if not k.endswith(("running_mean", "running_var", "num_batches_tracked")))
+    n = parameter_count(state)
     print(f"{args.output}: SuperEM generator, {n:,} parameters (published: 884,258 incl. 15 unused PReLU "
           f"weights), {len(state)} tensors")
     return 0
@@ -32,8 +34,10 @@ def _enhance_arguments(p) -> None:
     p.add_argument("map", help="input map (MRC/CCP4), any voxel size")
     p.add_argument("-o", "--output", required=True, help="output MRC, on the input's grid (written atomically)")
     add_model_arguments(p, "superem-published", "EM-GAN's weights, fetched on first use")
-    p.add_argument("--stride", type=int, help="cube stride in voxels (paper: 4)")
-    p.add_argument("--blend", choices=["average", "hann"], help="merge of overlapping cubes (paper: average)")
+    p.add_argument("--stride", type=int, help="window stride in voxels (eval.window_stride; paper: 4)")
+    p.add_argument("--blend", choices=["average", "hann", "tiles"], help="merge of overlapping cubes (paper: "
+                   "average); tiles: the network once over the whole map, which is not what it learned on 25³ "
+                   "cubes (r 0.44 with paper mode on EMD-2566: README)")
     p.add_argument("--windows", choices=["centre", "core", "nonempty", "all"],
                    help="cubes computed: centre voxel above the contour (published pipeline, default), "
                         "density in the central stride³ block, any density, all")
@@ -86,27 +90,18 @@ def cmd_enhance(args) -> int:
     if not args.ckpt:  # the published network: its card says where it helps
         _warn_where_no_gain(args.resolution)
     t0 = time.perf_counter()
-    out = task.infer(source, batch_size=args.batch_size, device=device, stride=args.stride, contour=contour,
-                     blend=args.blend, windows=args.windows, fast=args.fast)
+    from .task import FAST
+
+    settings = task.eval.replace(**(FAST if args.fast else {}))
+    task.eval = settings.replace(window_stride=args.stride, blend=args.blend, windows=args.windows,
+                                 batch_size=args.batch_size)
+    out = task.infer(source, device=device, contour=contour)
     seconds = time.perf_counter() - t0
     write_map(args.output, out)
     level = "none (negatives zeroed)" if contour is None else f"{contour:.4g}" + (" (model volume)" if args.contour_model else "")
     print(f"{args.output}: shape {out.shape}, {out.voxel_size[0]:.4g} Å voxels, contour {level}, "
           f"{seconds:.1f} s on {device}")
     return 0
-
-
-def controls(volume):
-    """Maps that no one would call enhanced, scored like the network's output: the input blurred
-    with a Gaussian of σ = 1 Å (``blur``), and the input's contour mask, 1 where the thresholded
-    input is non-zero and 0 elsewhere (``mask``)."""
-    import numpy as np
-    from scipy.ndimage import gaussian_filter
-
-    data = np.asarray(volume.data, np.float32)
-    sigma = 1.0 / float(np.mean(volume.voxel_size))
-    return {"blur": volume.with_data(gaussian_filter(data, sigma)),
-            "mask": volume.with_data((data > 0).astype(np.float32))}
 
 
 def _evaluate_arguments(p) -> None:
@@ -117,29 +112,13 @@ def _evaluate_arguments(p) -> None:
     p.add_argument("--contour", type=float,
                    help="contour of the input map (map units; default: the level enclosing the model's "
                         "molecular volume at 1.21 Å³/Da)")
-    p.add_argument("--stride", type=int, default=4, help="cube grid step for the per-cube CC (paper: 4)")
+    p.add_argument("--stride", type=int, default=PAPER_STRIDE, help=f"cube grid step for the per-cube CC (paper: {PAPER_STRIDE})")
     p.add_argument("--cc", choices=["about-zero", "about-mean", "pearson"], default="about-zero",
                    help="per-cube score: Chimera measure correlation about zero (paper, default) or about "
                         "the mean inside the model-map cube's contour, or Pearson over the whole cube")
     p.add_argument("--no-controls", action="store_true",
                    help="skip the controls (the input blurred, and the input's contour mask) scored alongside")
     p.add_argument("--json", action="store_true", help="print JSON")
-
-
-def evaluation_benchmark(prepared: dict, model, stride: int = 4, controls: bool = True):
-    """The benchmark ``evaluate`` runs (``benchmarks/superem/published.yaml`` through ``emgan bench``)
-    on prepared files (``input``, ``target``, ``after`` and, with ``controls``, ``blur`` and ``mask``,
-    all on the 1 Å working grid): the enhanced map, the input itself (``before``) and the controls,
-    scored against the model map by the paper's per-cube CC, d_model and FSC."""
-    from emgan_core.api import Benchmark
-
-    methods = [{"label": "after", "output": str(prepared["after"])}, {"label": "before", "control": "input"}]
-    if controls:
-        methods += [{"label": name, "output": str(prepared[name])} for name in ("blur", "mask")]
-    metrics = [{"name": "cube-improvement", "params": {"before": "${input}", "stride": stride}},
-               {"name": "model-resolution", "params": {"model": "${model}"}}, "fsc"]
-    entry = {"label": "map", "input": str(prepared["input"]), "reference": str(prepared["target"]), "model": str(model)}
-    return Benchmark("superem-evaluate", [entry], methods, metrics, normalise="none")
 
 
 def _prepare_arguments(p) -> None:
@@ -154,62 +133,27 @@ def _prepare_arguments(p) -> None:
 def cmd_prepare(args) -> int:
     from pathlib import Path
 
-    from emgan_core.api import check_output, write_map
-
-    from .prepare import prepare_pair
+    from .prepare import write_pair
 
     out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    for name in ("input.mrc", "target.mrc"):
-        check_output(out / name)
-    pair = prepare_pair(args.map, args.model, args.resolution, "auto" if args.contour is None else args.contour)
-    write_map(out / "input.mrc", pair.input)
-    write_map(out / "target.mrc", pair.target)
+    pair = write_pair(args.map, args.model, args.resolution, args.contour, out)
     print(f"{out}: input.mrc (1 Å, zeroed below {pair.contour:.4g}, [0, 1]) and target.mrc (model map at "
           f"{pair.target_resolution:g} Å), {pair.input.shape} voxels")
     return 0
 
 
-def _prepare_evaluation(args, folder) -> tuple[dict, object]:
-    """Write the prepared input, model map, enhanced map and controls into ``folder``."""
-    import warnings
-
-    from emgan_core.api import read_map, resample_to_grid, write_map
-
-    from .prepare import prepare_input, prepare_pair
-
-    pair = prepare_pair(args.before, args.model, args.resolution,
-                        "auto" if args.contour is None else args.contour)
-    after = prepare_input(read_map(args.after, allow_stack=False), 1.0)
-    maps = {"input": pair.input, "target": pair.target, "after": after.with_data(resample_to_grid(after, pair.input).data)}
-    if not args.no_controls:
-        maps.update(controls(pair.input))
-    paths = {name: folder / f"{name}.mrc" for name in maps}
-    with warnings.catch_warnings():  # temporary files, read back by this program only
-        warnings.simplefilter("ignore")
-        for name, volume in maps.items():
-            write_map(paths[name], volume)
-    return paths, pair
-
-
 def cmd_evaluate(args) -> int:
-    import tempfile
-    from pathlib import Path
+    from .evaluate import evaluate
 
-    from emgan_core.api import run_benchmark
-
-    with tempfile.TemporaryDirectory() as tmp:
-        paths, pair = _prepare_evaluation(args, Path(tmp))
-        rows = {r.method: r.values for r in run_benchmark(evaluation_benchmark(paths, args.model, args.stride,
-                                                                                not args.no_controls))}
-    report = _evaluation_report(rows, pair, args)
+    report = evaluate(args.before, args.after, args.model, args.resolution, args.contour, args.stride, args.cc,
+                      with_controls=not args.no_controls)
     if args.json:
         json.dump(report, sys.stdout, indent=2)
         print()
         return 0
     cubes, d_before, d_after = report["cubes"], report["d_model_before_A"], report["d_model_after_A"]
-    print(f"contour {pair.contour:.4g} ({report['contour_rule']}); reference: model map at "
-          f"{pair.target_resolution:g} Å; {int(cubes['cubes'])} cubes of 25 Å at stride {args.stride}")
+    print(f"contour {report['contour']:.4g} ({report['contour_rule']}); reference: model map at "
+          f"{report['target_resolution_A']:g} Å; {int(cubes['cubes'])} cubes of 25 Å at stride {args.stride}")
     for name, c in cubes["by_method"].items():
         mark = " (paper)" if name == "about-zero" else ""
         print(f"per-cube CC {name}{mark}: {c['cc_before']:.3f} → {c['cc_after']:.3f}, "
@@ -223,24 +167,6 @@ def cmd_evaluate(args) -> int:
     for t in ("0.5", "0.143"):
         print(f"FSC-{t} with the model map: {f_before[f'resolution_{t}_A']:.2f} Å → {f_after[f'resolution_{t}_A']:.2f} Å")
     return 0
-
-
-def _evaluation_report(rows: dict, pair, args) -> dict:
-    """The benchmark's rows as ``evaluate`` reports them (the JSON of earlier versions)."""
-    def cubes(values, method=args.cc):
-        by = {m: {k: values[f"{m}/{k}"] for k in ("cc_before", "cc_after", "improved_fraction")}
-              for m in ("about-zero", "about-mean", "pearson")}
-        return {"cubes": values["cubes"], "method": method, **by[method], "by_method": by}
-
-    fsc = lambda values: {k: v for k, v in values.items() if k.startswith("resolution_")}  # noqa: E731
-    after, before = rows["after"], rows["before"]
-    report = {"contour": pair.contour, "contour_rule": "given" if args.contour is not None else "model volume",
-              "cubes": cubes(after), "d_model_before_A": before["d_model_A"], "d_model_after_A": after["d_model_A"],
-              "fsc_before": fsc(before), "fsc_after": fsc(after), "target_resolution_A": pair.target_resolution}
-    if not args.no_controls:
-        report["controls"] = {name: {"cubes": cubes(rows[name]), "d_model_after_A": rows[name]["d_model_A"]}
-                              for name in ("blur", "mask")}
-    return report
 
 
 ACTIONS = (

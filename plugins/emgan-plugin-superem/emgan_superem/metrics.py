@@ -43,12 +43,13 @@ from emgan_core.api import (
     pair,
 )
 
+from .paper import PAPER_CUBE, PAPER_STRIDE
 from .prepare import pad_for_cubes
 
 METHODS = ("about-zero", "about-mean", "pearson")
 
 
-def valid_cube_starts(inputs: list[np.ndarray], cube: int = 25, stride: int = 4) -> np.ndarray:
+def valid_cube_starts(inputs: list[np.ndarray], cube: int = PAPER_CUBE, stride: int = PAPER_STRIDE) -> np.ndarray:
     """(N, 3) starts (z, y, x) of the paper's valid cubes: none of ``inputs`` (arrays on one grid,
     zero-padded at the far end as :func:`emgan_core.inferers.grid_starts` says) is all zero there."""
     starts = grid_starts(inputs[0].shape, cube, stride).numpy()
@@ -65,8 +66,8 @@ def valid_cube_starts(inputs: list[np.ndarray], cube: int = 25, stride: int = 4)
     return starts[keep].reshape(-1, 3)
 
 
-def cube_scores(maps: list[np.ndarray], reference: np.ndarray, starts: np.ndarray, cube: int = 25,
-                stride: int = 4, enclosed_fraction: float = 0.01) -> dict[str, np.ndarray]:
+def cube_scores(maps: list[np.ndarray], reference: np.ndarray, starts: np.ndarray, cube: int = PAPER_CUBE,
+                stride: int = PAPER_STRIDE, enclosed_fraction: float = 0.01) -> dict[str, np.ndarray]:
     """Scores of each map in ``maps`` against ``reference`` for the cubes at ``starts``:
     ``{method: (len(maps), N) array}`` for every method of this module."""
     ref = pad_for_cubes(np.asarray(reference, np.float64), cube, stride)
@@ -85,7 +86,13 @@ def cube_scores(maps: list[np.ndarray], reference: np.ndarray, starts: np.ndarra
     return out
 
 
-def cube_correlations(output, reference, cube: int = 25, stride: int = 4,
+def cube_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson CC of each cube of (B, ...) batches ``a`` and ``b`` over all its voxels (0 where
+    either is constant): the ``pearson`` method on cubes already cut (the trainer's validation)."""
+    return np.array([correlate(x.astype(np.float64), y.astype(np.float64), about_mean=True) for x, y in zip(a, b)])
+
+
+def cube_correlations(output, reference, cube: int = PAPER_CUBE, stride: int = PAPER_STRIDE,
                       method: str = "about-zero") -> np.ndarray:
     """Per-cube score (``method``) of ``output`` against ``reference`` over the cubes where neither
     map is all zero. Arrays (z, y, x) on one grid (1 Å voxels in the paper)."""
@@ -96,7 +103,7 @@ def cube_correlations(output, reference, cube: int = 25, stride: int = 4,
     return cube_scores([a], b, starts, cube, stride)[method][0]
 
 
-def cube_correlation(output, reference, cube: int = 25, stride: int = 4,
+def cube_correlation(output, reference, cube: int = PAPER_CUBE, stride: int = PAPER_STRIDE,
                      method: str = "about-zero") -> MetricResult:
     """Mean and median per-cube score over the cubes where neither map is all zero."""
     cc = cube_correlations(output, reference, cube, stride, method)
@@ -105,7 +112,7 @@ def cube_correlation(output, reference, cube: int = 25, stride: int = 4,
                          "cubes": float(len(cc))})
 
 
-def cube_improvement(before, after, reference, cube: int = 25, stride: int = 4,
+def cube_improvement(before, after, reference, cube: int = PAPER_CUBE, stride: int = PAPER_STRIDE,
                      method: str = "about-zero") -> dict[str, float]:
     """The paper's Figure 2a summary over its valid cubes (neither ``before`` nor ``reference`` all
     zero): number of cubes, fraction whose score rises from ``before`` to ``after``, mean score of
@@ -153,7 +160,7 @@ def model_resolution(volume: Volume, atoms: Atoms, lowest: float = 1.0, highest:
     return {"d_model_A": d, "correlation": float(max(-best.fun, scores[k]))}
 
 
-def cube_improvement_scores(output, reference, before: str, cube: int = 25, stride: int = 4) -> MetricResult:
+def cube_improvement_scores(output, reference, before: str, cube: int = PAPER_CUBE, stride: int = PAPER_STRIDE) -> MetricResult:
     """The Figure-2a summary of an enhanced map (``output``) against the model map (``reference``),
     from the input map at ``before`` (a file on the same grid; in a benchmark ``${input}``): the
     number of valid ``cubes`` and, per score (``about-zero``, the paper's; ``about-mean``;

@@ -27,6 +27,8 @@ from emgan_core.api import (
     resample_to_voxel_size,
 )
 
+from .paper import PAPER_CUBE, PAPER_STRIDE, PAPER_VOXEL
+
 
 def target_resolution(map_resolution: float) -> float:
     """Resolution (Å) of the model map used as target: 1.8 Å below 3.5 Å, else 3.0 Å."""
@@ -67,7 +69,7 @@ def clip_and_scale(data: np.ndarray, contour: float | None = None) -> np.ndarray
     return data / top
 
 
-def prepare_input(volume: Volume, voxel_size: float = 1.0, contour: float | None = None,
+def prepare_input(volume: Volume, voxel_size: float = PAPER_VOXEL, contour: float | None = None,
                   zone: tuple[Atoms, float] | None = None) -> Volume:
     """The generator's input: resampled to ``voxel_size`` Å, clipped at the contour, in [0, 1].
 
@@ -119,15 +121,33 @@ def prepare_pair(map_path, model_path, resolution: float, contour: float | str |
     return PreparedPair(lr, hr, d, contour)
 
 
-def pad_for_cubes(data: np.ndarray, cube: int = 25, stride: int = 4) -> np.ndarray:
+def pad_for_cubes(data: np.ndarray, cube: int = PAPER_CUBE, stride: int = PAPER_STRIDE) -> np.ndarray:
     """Zero-pad (z, y, x) at its far end so the cube grid of :func:`grid_starts` fits."""
     return np.pad(data, [(0, padded_extent(n, cube, stride) - n) for n in data.shape])
 
 
-def nonempty_cubes(lr: np.ndarray, hr: np.ndarray, cube: int = 25, stride: int = 4) -> np.ndarray:
+def nonempty_cubes(lr: np.ndarray, hr: np.ndarray, cube: int = PAPER_CUBE, stride: int = PAPER_STRIDE) -> np.ndarray:
     """(N, 3) starts (z, y, x) of the cubes where neither input nor target is all zero (paper mode)."""
     starts = grid_starts(lr.shape, cube, stride).numpy()
     lr, hr = pad_for_cubes(lr, cube, stride), pad_for_cubes(hr, cube, stride)
     keep = [bool(lr[z:z + cube, y:y + cube, x:x + cube].any() and hr[z:z + cube, y:y + cube, x:x + cube].any())
             for z, y, x in starts]
     return starts[np.asarray(keep, bool)].reshape(-1, 3)
+
+
+def write_pair(map_path, model_path, resolution: float, contour: float | None, folder) -> PreparedPair:
+    """:func:`prepare_pair` (``contour`` None: the model-volume level) written as ``input.mrc`` and
+    ``target.mrc`` into ``folder`` (made if missing; existing files only with ``--overwrite``): a
+    benchmark's input and reference."""
+    from pathlib import Path
+
+    from emgan_core.api import check_output, write_map
+
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("input.mrc", "target.mrc"):
+        check_output(out / name)
+    pair = prepare_pair(map_path, model_path, resolution, "auto" if contour is None else contour)
+    write_map(out / "input.mrc", pair.input)
+    write_map(out / "target.mrc", pair.target)
+    return pair

@@ -24,6 +24,7 @@ import torch
 
 from emgan_core.api import (
     EmganError,
+    EvalSettings,
     InputPath,
     PairedTask,
     PatchInferer,
@@ -32,8 +33,11 @@ from emgan_core.api import (
     read_manifest,
     read_map,
     resample_to_grid,
+    tiled_inferer,
 )
 
+from .metrics import cube_pearson
+from .paper import PAPER_CUBE, PAPER_STRIDE, PAPER_VOXEL
 from .prepare import nonempty_cubes, pad_for_cubes, prepare_input, prepare_pair
 
 
@@ -83,18 +87,20 @@ class SuperEMTask(PairedTask):
     """SuperEM on cubes.
 
     Args:
-        cube: cube edge in voxels (25, i.e. 25 Å at 1 Å voxels).
-        stride: training cube grid step in voxels (4).
+        cube: training cube edge in voxels (25, i.e. 25 Å at 1 Å voxels); the default inference window.
+        stride: grid step of the training cubes in voxels (4); inference has its own,
+            ``eval.window_stride``.
         voxel_size: voxel size (Å) maps are resampled to (1).
         convention: Gaussian convention of the target model maps (``eman2``: pdb2mrc-like).
         val_fraction: hold out this fraction of each training map (far end of its longest axis).
     """
 
     data_keys = {"train": list[MapModelPair] | InputPath, "val": list[MapModelPair] | InputPath | None}
-    eval_keys = {"skip_empty": bool, "blend": Literal["average", "hann"],
-                 "windows": Literal["centre", "core", "nonempty", "all"]}
+    #: inference as published: cube windows (``eval.window`` defaults to ``cube``) at the paper's
+    #: stride, averaged, computed where the centre voxel is above the contour
+    eval_defaults = {"blend": "average", "window_stride": PAPER_STRIDE, "windows": "centre"}
 
-    def __init__(self, cube: int = 25, stride: int = 4, voxel_size: float = 1.0,
+    def __init__(self, cube: int = PAPER_CUBE, stride: int = PAPER_STRIDE, voxel_size: float = PAPER_VOXEL,
                  convention: str = "eman2", val_fraction: float = 0.0):
         super().__init__(conditional=False, normalise="none", spatial_dims=3)
         if cube < 4 or stride < 1:
@@ -178,76 +184,54 @@ class SuperEMTask(PairedTask):
     def validation_extras(self, batch, fake):
         """Per-cube Pearson CC with the target of the output (``val/cube_cc``) and of the input
         (``val/input_cube_cc``, the baseline to beat), and the input's MSE."""
+        target = batch["target"].float().cpu().numpy()
         return {"val/input_mse": torch.nn.functional.mse_loss(batch["input"], batch["target"]),
-                "val/cube_cc": _pearson(fake, batch["target"]).mean(),
-                "val/input_cube_cc": _pearson(batch["input"], batch["target"]).mean()}
+                "val/cube_cc": torch.tensor(cube_pearson(fake.float().cpu().numpy(), target).mean()),
+                "val/input_cube_cc": torch.tensor(cube_pearson(batch["input"].float().cpu().numpy(), target).mean())}
 
     # -- inference --------------------------------------------------------------------------------
 
+    def _window(self):
+        return self.eval.window if self.eval.window is not None else self.cube
+
     def inference_spec(self) -> dict:
-        ev = self.eval or {}
-        return {"cube": self.cube, "stride": int(ev.get("stride", 4)), "voxel_size": self.voxel_size,
-                "batch_size": int(ev.get("batch_size", 8)), "skip_empty": bool(ev.get("skip_empty", True)),
-                "blend": ev.get("blend", "average"), "windows": ev.get("windows", "centre"),
-                "spatial_dims": 3}
+        return {"eval": self.eval.replace(window=self._window()).as_dict(), "cube": self.cube,
+                "voxel_size": self.voxel_size, "spatial_dims": 3}
 
     def load_inference_spec(self, spec: dict) -> None:
-        self.eval = dict(spec)
         self.cube = int(spec.get("cube", self.cube))
         self.voxel_size = float(spec.get("voxel_size", self.voxel_size))
+        self.eval = EvalSettings.from_stored({"window": self.cube, **spec}, self.eval_defaults)
 
     @torch.no_grad()
-    def infer(self, source: Any, batch_size: int | None = None, device: str | torch.device = "cpu",
-              stride: int | None = None, contour: float | None = None, keep_grid: bool = False,
-              blend: str | None = None, windows: str | None = None, fast: bool = False) -> Volume:
-        """Enhance a whole map: 25³ cubes at ``stride`` voxels (4), averaged overlaps.
+    def infer(self, source: Any, device: str | torch.device = "cpu", contour: float | None = None,
+              keep_grid: bool = False) -> Volume:
+        """Enhance a whole map in cube windows as ``self.eval`` says (published: 25³ cubes at a
+        stride of 4 voxels, averaged, where the centre voxel is above the contour; :data:`FAST`
+        for about 3.4× fewer cubes).
 
         ``contour`` (map units): densities below it are zeroed first (None: only negatives).
-        ``windows``: which cubes are computed (:data:`WINDOWS`; default ``centre``, the published
-        pipeline's rule). ``fast``: :data:`FAST` (stride 6, same rule and merge), about 3.4× fewer
-        cubes. Returns the map on the input's grid (voxel size, origin), or on the 1 Å working grid
+        Returns the map on the input's grid (voxel size, origin), or on the 1 Å working grid
         with ``keep_grid``. Voxels no computed cube covers are 0.
         """
-        spec = {**self.inference_spec(), **(self.eval or {})}
         original = source if isinstance(source, Volume) else read_map(source, allow_stack=False)
         work = prepare_input(original, self.voxel_size, contour)
-        mode = dict(FAST) if fast else {"stride": spec["stride"], "blend": spec.get("blend", "average"),
-                                        "windows": spec.get("windows", "centre")}
-        mode.update({k: v for k, v in (("stride", stride), ("blend", blend), ("windows", windows)) if v})
-        if not spec.get("skip_empty", True) and not windows and not fast:
-            mode["windows"] = "all"
-        out = enhance(self.generator, work.data, cube=self.cube, batch_size=batch_size or spec["batch_size"],
-                      device=device, **mode)
+        out = enhance(self.generator, work.data, self.eval.replace(window=self._window()), device=device)
         result = work.with_data(out)
         if keep_grid or result.shape == original.shape and np.allclose(result.voxel_size, original.voxel_size):
             return result
         return resample_to_grid(result, original)
 
 
-def _pearson(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Pearson CC per sample of (B, 1, *S) tensors (0 where either is constant)."""
-    a = a.flatten(1).double()
-    b = b.flatten(1).double()
-    a, b = a - a.mean(1, keepdim=True), b - b.mean(1, keepdim=True)
-    den = (a.square().sum(1) * b.square().sum(1)).sqrt()
-    return torch.where(den > 0, (a * b).sum(1) / den.clamp_min(1e-30), torch.zeros_like(den))
+#: ``--fast``: the published rule and merge at a stride of 6 voxels, 2.5-3.4× fewer cubes
+FAST = {"window_stride": 6}
 
 
-WINDOWS = ("centre", "core", "nonempty", "all")
-FAST = {"stride": 6, "blend": "average", "windows": "centre"}
-
-
-def enhance(generator: torch.nn.Module, data: np.ndarray, cube: int = 25, stride: int = 4,
-            batch_size: int = 8, device: str | torch.device = "cpu", skip_empty: bool = True,
-            blend: str = "average", windows: str | None = None) -> np.ndarray:
+def enhance(generator: torch.nn.Module, data: np.ndarray, settings: EvalSettings,
+            device: str | torch.device = "cpu") -> np.ndarray:
     """Run ``generator`` over a (z, y, x) [0, 1] array (1 Å voxels, zero below the contour) in
-    ``cube``³ windows at ``stride`` voxels and merge; (z, y, x) out.
-
-    ``windows`` (see :class:`emgan_core.inferers.PatchInferer`): ``centre`` computes the windows
-    whose centre voxel is above the contour (non-zero), the published EM-GAN pipeline's rule;
-    ``nonempty`` every window with some density (the paper's "valid cube"); ``core`` those with
-    density in their central stride³ block; ``all``. Default: ``nonempty``, or ``all`` without
-    ``skip_empty``. ``blend``: ``average`` (equal weights, the paper) or ``hann``.
+    the windows ``settings`` describe (:class:`~emgan_core.api.EvalSettings`: window edge and
+    stride in voxels, the rule for which windows are computed, the merge); (z, y, x) out.
 
     The generator runs in eval mode, in batches, with channels-last 3D memory on CPU (about 1.7×
     faster than the default layout with oneDNN).
@@ -256,8 +240,6 @@ def enhance(generator: torch.nn.Module, data: np.ndarray, cube: int = 25, stride
     generator = generator.to(device).eval()
     if device.type == "cpu":
         generator = generator.to(memory_format=torch.channels_last_3d)
-    rule = windows or ("nonempty" if skip_empty else "all")
-    inferer = PatchInferer(cube, blend, stride=stride, batch_size=batch_size, windows=rule)
 
     def run(x: torch.Tensor) -> torch.Tensor:
         x = x.to(device)
@@ -265,5 +247,9 @@ def enhance(generator: torch.nn.Module, data: np.ndarray, cube: int = 25, stride
             x = x.contiguous(memory_format=torch.channels_last_3d)
         return generator(x).float().cpu()
 
+    if settings.blend == "tiles":  # the network over the whole map: not the function it learned on 25³ cubes
+        inferer = tiled_inferer(settings, run, generator, 1, data.shape, device)
+    else:
+        inferer = PatchInferer.from_settings(settings, 3)
     with torch.no_grad():
         return inferer(run, data[None])[0]

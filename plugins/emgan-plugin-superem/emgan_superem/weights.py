@@ -80,15 +80,19 @@ def translate(published: dict[str, torch.Tensor], where: str = "weights") -> dic
     return model.state_dict()
 
 
-def import_weights(source: str | Path, output: str | Path, stride: int = 4) -> dict[str, torch.Tensor]:
-    """Write an emgan checkpoint holding the published generator (recipe ``superem`` structure);
-    returns its state dict."""
+def import_weights(source: str | Path, output: str | Path, stride: int | None = None) -> dict[str, torch.Tensor]:
+    """Write an emgan checkpoint holding the published generator (recipe ``superem`` structure),
+    with the task's inference settings (``stride``: its default window stride in voxels, else the
+    paper's); returns its state dict."""
+    from .task import SuperEMTask
+
     state = translate(load_published_state(source), str(source))
     components = {"task": {"name": "superem", "params": {}},
                   "networks": {"generator": {"kind": "generator", "name": "srresnet3d", "params": {}}},
                   "losses": [], "simulator": None}
-    inference = {"cube": 25, "stride": int(stride), "voxel_size": 1.0, "batch_size": 8, "skip_empty": True,
-                 "spatial_dims": 3}
+    task = SuperEMTask()
+    task.eval = task.eval.replace(window_stride=stride)
+    inference = task.inference_spec()
     save_checkpoint(output, {"step": 0, "seed": 0, "components": components, "inference": inference,
                              "recipe": {"imported_from": str(source)},
                              "state": {"networks": {"generator": state}, "ema": {}}, "rng": {}})
@@ -99,3 +103,9 @@ def convert_published(paths: dict[str, Path], output: Path) -> None:
     """The registered model ``superem-published``'s conversion: the fetched ``G_model`` (EM-GAN's
     published generator) written as an emgan checkpoint at ``output``."""
     import_weights(paths["G_model"], output)
+
+
+def parameter_count(state: dict[str, torch.Tensor]) -> int:
+    """Trained parameters of a state dict (batch-norm running statistics not counted)."""
+    return sum(v.numel() for k, v in state.items()
+               if not k.endswith(("running_mean", "running_var", "num_batches_tracked")))

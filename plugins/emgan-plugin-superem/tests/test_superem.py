@@ -369,5 +369,22 @@ def test_plugin_contract(tmp_path, data_dir):
     out = check_plugin("superem", tmp_path, "superem-quickstart",
                        ["train.batch_size=2", "train.val_batches=1", "generator.params.channels=16",
                         "generator.params.blocks=1", "critic.params.channels=16"],
-                       source=small, infer_options={"stride": 12, "windows": "all"}, user_data=("superem",))
+                       source=small, infer_options={"window_stride": 12, "windows": "all"}, user_data=("superem",))
     assert out.data.shape == small.data.shape and np.allclose(out.voxel_size, small.voxel_size)
+
+
+def test_the_papers_cube_and_stride_are_named_once():
+    """25 Å cubes at a stride of 4 voxels: one constant each (paper.py), which every default uses."""
+    from pathlib import Path
+
+    import emgan_superem
+    from emgan_superem.paper import PAPER_CUBE, PAPER_STRIDE
+    from emgan_superem.task import SuperEMTask
+
+    literal = re.compile(r"\b(cube|stride)\w*\s*(:\s*int\s*)?=\s*(25|4)\b")
+    found = [f"{p.name}: {m.group(0)}" for p in Path(emgan_superem.__file__).parent.glob("*.py")
+             for m in literal.finditer(p.read_text())]
+    assert found == []
+    task = SuperEMTask()
+    assert (task.cube, task.stride, task.eval.window_stride, task._window()) == (PAPER_CUBE, PAPER_STRIDE,
+                                                                                  PAPER_STRIDE, PAPER_CUBE)
