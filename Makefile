@@ -61,7 +61,7 @@ demo-train: setup
 test: setup $(TEST_STAMP)
 	$(BIN)/python -m pytest -p randomly
 
-# Every benchmark in one run (about 10-15 minutes on 2 CPU cores): each writes a record to out/bench/,
+# Every benchmark in one run (about 20 minutes on 2 CPU cores): each writes a record to out/bench/,
 # then benchmarks/RESULTS.md and benchmarks/results.html collect them (a table per benchmark: emgan
 # against its peer, the ratio, the machine and its load, the date). The struc2mapGAN generator runs on
 # 16 boxes per case and its inference time is extrapolated to all boxes (a paper-width forward pass
@@ -71,16 +71,19 @@ BENCH = out/bench
 bench: setup
 	mkdir -p $(BENCH) && rm -f $(BENCH)/*.json $(BENCH)/*.txt
 	$(BIN)/python benchmarks/simulate_gaussian.py --json $(BENCH)/gaussian-simulation.json
-	$(BIN)/python benchmarks/struc2mapgan_generate.py --cases 8i2h 10k --max-windows 16 --batch-size 8 \
-		--json $(BENCH)/struc2mapgan-generate.json
+	$(BIN)/python benchmarks/struc2mapgan_generate.py --cases 8i2h 10k --modes boxes,tiles --max-windows 16 \
+		--batch-size 8 --json $(BENCH)/struc2mapgan-generate.json
 	$(BIN)/python benchmarks/trainer_overhead.py --steps 30 --repeats 3 --json $(BENCH)/trainer-overhead.json
 	test ! -f ../shared/data/pretrained/emgan_G_model || \
 		$(BIN)/python benchmarks/superem_infer.py --weights ../shared/data/pretrained/emgan_G_model \
-		--json $(BENCH)/superem-infer.json
+		--original-batch 8,32 --json $(BENCH)/superem-infer.json
+	$(BIN)/python benchmarks/tiles_vs_windows.py $(if $(wildcard ../shared/data/pretrained/emgan_G_model),--weights \
+		../shared/data/pretrained/emgan_G_model) --json $(BENCH)/tiles-vs-windows.json
 	$(BIN)/python benchmarks/startup.py --repeat 3 --json $(BENCH)/startup.json
 	$(BIN)/python benchmarks/many_inputs.py --count 50 --json $(BENCH)/many-inputs.json
 	$(BIN)/python benchmarks/denoise_noise_panel.py --snr 0.3 --steps 40 --count 8 -o $(BENCH)/denoise-panel \
 		--json $(BENCH)/denoise-panel.json
+	PYTHON=$(BIN)/python benchmarks/gpu_check.sh --device cpu --tiny -o $(BENCH)
 	$(BIN)/python benchmarks/report_page.py $(BENCH) --md benchmarks/RESULTS.md --html benchmarks/results.html
 
 # The documentation site in site/ (mkdocs.yml): the pages of docs/ and the API reference, generated

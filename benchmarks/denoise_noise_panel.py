@@ -40,7 +40,7 @@ def main() -> int:
     import matplotlib.pyplot as plt
 
     from emgan_core.recipes import load_recipe, validate
-    from emgan_core.training import Trainer
+    from emgan_core.training.trainer import Trainer
     from emgan_denoise.evaluate import denoise_simulated
     from emgan_core.metrics import image_scores
 

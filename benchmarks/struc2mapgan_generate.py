@@ -231,7 +231,7 @@ def run_case(case, path, ckpt, args, folder, mode: str = "boxes") -> dict:
             torch.cuda.synchronize()
         total = time.perf_counter() - t0
     if code:
-        raise SystemExit(f"emgan struc2mapgan generate failed on {path} (exit {code})")
+        raise SystemExit(f"emgan struc2mapgan generate failed on {path.name} (exit {code})")
     s = st.seconds
     inference = total - sum(s.values())
     windows = st.windows_run + st.windows_skipped
@@ -253,6 +253,9 @@ def run_case(case, path, ckpt, args, folder, mode: str = "boxes") -> dict:
     # all 32³ boxes of the 20³-core layout; the generator sees only those with density when the
     # recipe skips empty boxes (eval.windows: nonempty), and every box otherwise
     all_boxes = int(np.prod([-(-n // CORE) for n in shape]))
+    if mode == "tiles":  # the generator ran on tiles, not boxes: count those
+        all_boxes = windows
+        st.windows_empty = 0
     return {"case": case, "mode": mode, "output": out, "residues": residues, "shape": shape, "windows": all_boxes,
             "windows_with_density": windows - st.windows_empty, "per_window": per_window,
             "inference_skip_empty": inference_skip,
@@ -301,7 +304,13 @@ def main() -> None:
                 print(f"{case:<6} skipped: its structures are not in ../shared/data")
                 continue
             for mode in args.modes.split(","):
-                r = run_case(case, path, ckpt, args, folder, mode)
+                try:
+                    r = run_case(case, path, ckpt, args, folder, mode)
+                except SystemExit as err:  # e.g. tiles of a normalising network that do not fit memory
+                    print(f"{case:<6} {mode}: {err}", flush=True)
+                    notes.append(f"{case} ({mode}): not run: {err} (tiles of a generator with instance norm "
+                                 "must hold the whole map, which has to fit half the free memory).")
+                    continue
                 if mode == "tiles" and (folder / f"{case}-boxes.mrc").exists() and not args.max_windows:
                     from emgan_core.io import read_map
 

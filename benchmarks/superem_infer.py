@@ -11,7 +11,8 @@ emgan's modes run the same network through ``emgan_superem.task.enhance``:
 * ``paper``  — the same grid, window rule and merge, windows batched, channels-last 3D memory;
 * ``fast``   — stride 6, same window rule and merge (about 3.4× fewer windows);
 * ``nonempty`` (optional) — stride 4 with every window that holds density (the paper's "valid cube");
-* ``tiles`` (optional) — the network once over the whole map (each voxel computed once): not the
+* ``paper-bf16``, ``fast-bf16`` — the same under bfloat16 autocast (``--bf16``);
+* ``tiles`` — the network once over the whole map (each voxel computed once): not the
   function the network learned on zero-padded 25³ cubes (its dilated convolutions reach past a cube),
   so its correlation with paper mode says what window averaging changes.
 
@@ -93,7 +94,8 @@ def main() -> None:
     ap.add_argument("--weights", help="published EM-GAN G_model (default: random weights)")
     ap.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     ap.add_argument("--batch-size", type=int, default=8)
-    ap.add_argument("--modes", default="paper,fast,tiles", help="emgan modes: paper, fast, nonempty, tiles")
+    ap.add_argument("--modes", default="paper,fast,paper-bf16,fast-bf16,tiles",
+                    help="emgan modes: paper, fast, nonempty, tiles, paper-bf16, fast-bf16")
     ap.add_argument("--original-batch", default="8", help="batch sizes of the original's DataLoader to try "
                     "(comma-separated); the fastest is the baseline")
     ap.add_argument("--json", help="write the machine-readable record here")
@@ -134,7 +136,8 @@ def main() -> None:
              1.0 if b == best_batch else round(corr(o, ref), 4), None, None] for s, b, o in tried]
     paper = EvalSettings(window=CUBE, blend="average", window_stride=STRIDE, windows="centre", batch_size=args.batch_size)
     settings = {"paper": paper, "fast": paper.replace(**FAST), "nonempty": paper.replace(windows="nonempty"),
-                "tiles": paper.replace(blend="tiles")}
+                "tiles": paper.replace(blend="tiles"), "paper-bf16": paper.replace(precision="bf16"),
+                "fast-bf16": paper.replace(precision="bf16", **FAST)}
     outputs, headline = {}, []
     for mode in args.modes.split(","):
         s = settings[mode]
@@ -149,6 +152,7 @@ def main() -> None:
         print(f"{mode:<22}{n:>8}{sec:>9.1f}{t_ref / sec:>9.1f}×{corr(out, ref):>9.4f}{r_paper:>9.4f}{r_in:>18.4f}",
               flush=True)
         what = "the whole map at once" if s.blend == "tiles" else f"stride {s.window_stride}, {s.windows} rule, {s.blend}"
+        what += ", bf16" if s.precision == "bf16" else ""
         rows.append([f"emgan {mode} ({what})", n, round(sec, 2),
                      round(t_ref / sec, 2), round(corr(out, ref), 4), round(r_paper, 4), round(r_in, 4)])
         headline.append({"label": f"emgan {mode} vs the original EM-GAN inference batched by {best_batch}: speed-up "

@@ -32,7 +32,7 @@ from emgan_core.io import read_structure, write_map
 from emgan_core.recipes import Recipe
 from emgan_core.registry import collect, plugin_manager
 from emgan_core.simulators import GaussianSimulator
-from emgan_core.training import Trainer
+from emgan_core.training.trainer import Trainer
 from emgan_core.training.data import PatchPairs, StepBatchSampler
 from emgan_core.tasks.paired import load_pair
 

@@ -77,11 +77,12 @@ def test_options_split_between_the_record_and_the_task():
 
 
 def test_training_and_inference_settings_share_no_name_of_another_meaning():
-    """``batch_size`` is the one name in both sections and means the same thing in both (items per
-    forward pass); windows, strides and cores of inference are named apart from training patches."""
+    """``batch_size`` (items per forward pass) and ``precision`` (of the forward passes) are the names
+    in both sections, and mean the same thing in both; windows, strides and cores of inference are
+    named apart from training patches."""
     from emgan_core.settings.inference import eval_schema
 
-    assert set(eval_schema()) & set(train_schema()) == {"batch_size"}
+    assert set(eval_schema()) & set(train_schema()) == {"batch_size", "precision"}
 
 
 def test_a_recipe_with_an_earlier_name_is_told_the_new_one():
@@ -90,3 +91,14 @@ def test_a_recipe_with_an_earlier_name_is_told_the_new_one():
     assert "eval.patch_size: renamed: write eval.window (training patches are train.patch_size)" in proc.stderr
     recipe = validate(load_recipe("example-toy"))
     assert EvalSettings.from_mapping(recipe.data["eval"]).window == 16
+
+
+def test_bf16_precision_runs_the_forward_pass_under_autocast():
+    import torch
+
+    conv = torch.nn.Conv3d(1, 1, 3)
+    x = torch.rand(1, 1, 6, 6, 6)
+    with EvalSettings(precision="bf16").autocast("cpu"):
+        assert conv(x).dtype == torch.bfloat16
+    with EvalSettings().autocast("cpu"):
+        assert conv(x).dtype == torch.float32

@@ -84,3 +84,9 @@ def test_settings_choose_the_tiles():
         from emgan_core.api import PatchInferer
 
         PatchInferer.from_settings(EvalSettings(blend="tiles"))
+
+
+def test_a_network_with_instance_norm_is_warned_about():
+    net = nn.Sequential(nn.Conv3d(1, 2, 3, padding=1), nn.InstanceNorm3d(2), nn.Conv3d(2, 1, 1))
+    with pytest.warns(RuntimeWarning, match="instance norm"):
+        tiled_inferer(EvalSettings(blend="tiles", halo=2), net, net, 1, (8, 8, 8))

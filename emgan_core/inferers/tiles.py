@@ -197,6 +197,12 @@ def tiled_inferer(settings, fn: Callable[[torch.Tensor], torch.Tensor], network:
     core is ``settings.tile``, else the whole volume where :data:`MEMORY_SHARE` of the free memory
     holds it, else the largest core that fits with its halo."""
     multiple = size_multiple(network)
+    if any(isinstance(m, torch.nn.modules.instancenorm._InstanceNorm) for m in network.modules()):
+        import warnings
+
+        warnings.warn(f"{type(network).__name__} normalises each input it sees (instance norm), so over tiles it "
+                      "computes another function than over the windows it was trained on", RuntimeWarning,
+                      stacklevel=2)
     halo = settings.halo if settings.halo is not None else receptive_field(fn, channels, multiple=multiple)
     if settings.tile is not None:
         if halo is None:

@@ -49,6 +49,8 @@ class EvalSettings:
         halo: with ``tiles``, voxels of context around each tile's kept part (None: the network's
             receptive field, measured).
         batch_size: windows (or images) per forward pass.
+        precision: ``fp32``, or ``bf16``: the generator's forward passes under bfloat16 autocast
+            (about 1.3× faster for SuperEM on 2 CPU cores, r 0.9999 with fp32; GPUs gain more).
         inputs: inputs to evaluate the model on (``emgan run`` reports on them when ``report``
             is true).
         references: the references of ``inputs``, one each.
@@ -63,6 +65,7 @@ class EvalSettings:
     tile: Annotated[int, Range(min=1)] | None = None
     halo: Annotated[int, Range(min=0)] | None = None
     batch_size: Annotated[int, Range(min=1)] = 8
+    precision: Literal["fp32", "bf16"] = "fp32"
     inputs: list[InputPath] = field(default_factory=list)
     references: list[InputPath] = field(default_factory=list)
     report: bool = False
@@ -92,6 +95,17 @@ class EvalSettings:
         """A copy with the fields given (``None``: a flag that was not given, left as is)."""
         given = {k: v for k, v in changes.items() if v is not None}
         return type(self).from_mapping({**self.as_dict(), **given}, where="eval")
+
+    def autocast(self, device):
+        """The context the generator's forward passes run in on ``device``: bfloat16 autocast
+        with ``precision: bf16``, else nothing."""
+        import contextlib
+
+        import torch
+
+        if self.precision != "bf16":
+            return contextlib.nullcontext()
+        return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
 
     def as_dict(self) -> dict:
         """Plain data (for checkpoints and YAML)."""

@@ -318,9 +318,11 @@ class PairedTask(Task):
 
         def run(x):
             x = x.to(device)
-            if self.conditioned:
-                return generator(x, resolution=torch.full((x.shape[0],), float(resolution), device=device)).float().cpu()
-            return generator(x).float().cpu()
+            with self.eval.autocast(device):
+                if self.conditioned:
+                    return generator(x, resolution=torch.full((x.shape[0],), float(resolution),
+                                                              device=device)).float().cpu()
+                return generator(x).float().cpu()
 
         if isinstance(value, ImageStack):
             inferer = self.patch_inferer()

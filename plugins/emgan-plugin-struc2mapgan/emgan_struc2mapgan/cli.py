@@ -79,6 +79,7 @@ def _generate_arguments(p) -> None:
     p.add_argument("--tiles", action="store_true", help="each voxel computed once: the generator over the whole "
                    "map (tiles with a halo of its receptive field where memory is short) instead of 32³ boxes with "
                    "20³ cores; r > 0.99 with the boxes' map (README)")
+    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast of the generator's forward passes")
     p.add_argument("--device", default="auto", help="cpu, cuda … (default: cuda if available)")
 
 
@@ -87,7 +88,8 @@ def cmd_generate(args) -> int:
 
     out, _, seconds, device = infer_to_file(
         trained_model(args), args.structure, args.output, ref_map=args.ref_map, device=args.device,
-        eval={"batch_size": args.batch_size, "blend": "tiles" if args.tiles else None}, resolution=args.resolution, check=_needs_simulator)
+        eval={"batch_size": args.batch_size, "blend": "tiles" if args.tiles else None,
+              "precision": "bf16" if args.bf16 else None}, resolution=args.resolution, check=_needs_simulator)
     print(f"{args.output}: struc2mapGAN map of {args.structure}, shape {out.shape}, {out.voxel_size[0]:.3g} Å voxels, "
           f"{seconds:.2f} s on {device}", file=sys.stderr)
     return 0

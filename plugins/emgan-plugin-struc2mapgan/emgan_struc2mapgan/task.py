@@ -225,7 +225,8 @@ class Struc2mapGANTask(PairedTask):
             batch = {"input": patch.to(device)}
             if self.conditioned:
                 batch["resolution"] = torch.full((patch.shape[0],), float(resolution), device=device)
-            return self._generate(batch).float().cpu()
+            with self.eval.autocast(device):
+                return self._generate(batch).float().cpu()
 
         return grid.with_data(self.infer_array(run, x, device)[0])
 

@@ -49,6 +49,8 @@ def _enhance_arguments(p) -> None:
     g.add_argument("--contour-model", metavar="PDB", help="atomic model: contour at the level enclosing its "
                    "molecular volume (1.21 Å³/Da); without --contour or --contour-model only negatives are zeroed")
     p.add_argument("--batch-size", type=int, help="cubes per forward pass (8)")
+    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast: about 1.3× faster on CPU, r 0.9999 "
+                   "with fp32 (README)")
     p.add_argument("--device", default="auto", help="cpu, cuda … (default: cuda if available)")
     p.add_argument("--resolution", type=float, metavar="Å", help="the map's resolution: says whether the "
                    "published network helped maps of that resolution in its card's tests")
@@ -94,7 +96,7 @@ def cmd_enhance(args) -> int:
 
     settings = task.eval.replace(**(FAST if args.fast else {}))
     task.eval = settings.replace(window_stride=args.stride, blend=args.blend, windows=args.windows,
-                                 batch_size=args.batch_size)
+                                 batch_size=args.batch_size, precision="bf16" if args.bf16 else None)
     out = task.infer(source, device=device, contour=contour)
     seconds = time.perf_counter() - t0
     write_map(args.output, out)

@@ -245,7 +245,8 @@ def enhance(generator: torch.nn.Module, data: np.ndarray, settings: EvalSettings
         x = x.to(device)
         if device.type == "cpu":
             x = x.contiguous(memory_format=torch.channels_last_3d)
-        return generator(x).float().cpu()
+        with settings.autocast(device):
+            return generator(x).float().cpu()
 
     if settings.blend == "tiles":  # the network over the whole map: not the function it learned on 25³ cubes
         inferer = tiled_inferer(settings, run, generator, 1, data.shape, device)
