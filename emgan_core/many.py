@@ -354,6 +354,8 @@ def _check_outputs(plans: list[_Plan], manifest: dict, folder: Path, inputs: lis
 
 @contextlib.contextmanager
 def _folder_lock(folder: Path):
+    """Hold the folder's lock file for the block. The file stays: removing it would let a process that
+    opened the old one and one that creates a new one both hold "the" lock."""
     from .io.atomic import try_lock
 
     fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
@@ -365,9 +367,7 @@ def _folder_lock(folder: Path):
                              "folder", str(folder)) from None
         yield
     finally:
-        with contextlib.suppress(OSError):
-            os.unlink(folder / LOCK)  # still held: a process that opened it meanwhile is refused above
-        os.close(fd)
+        os.close(fd)  # closing releases the lock
 
 
 def infer_many(checkpoint, inputs, output, *, column: str | None = None, workers: int = 1,

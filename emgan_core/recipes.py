@@ -30,6 +30,7 @@ import copy
 import difflib
 import os
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -503,8 +504,11 @@ def _validate(recipe: Recipe, registry: Registry, files: bool, memory: bool = Tr
                 problems.extend(check_train(value) if not problems else [])
             elif section == "eval":
                 renamed = [k for k in value if k in EVAL_RENAMED]
-                problems += [(f"eval.{k}", f"renamed: write eval.{EVAL_RENAMED[k]}"
-                              + (" (training patches are train.patch_size)" if k == "patch_size" else "")) for k in renamed]
+                for k in renamed:  # read as the new field, so that runs and checkpoints of earlier versions resume
+                    warnings.warn(f"{recipe.where('eval.' + k)}: eval.{k} is now eval.{EVAL_RENAMED[k]}: read as "
+                                  f"such; rename it in the recipe"
+                                  + (" (training patches are train.patch_size)" if k == "patch_size" else ""),
+                                  FutureWarning, stacklevel=2)
                 _check_keys({k: v for k, v in value.items() if k not in renamed}, eval_schema(), section, problems)
             elif data_keys := _task_keys(recipe, registry, "data_keys"):
                 _check_keys(value, data_keys, section, problems)

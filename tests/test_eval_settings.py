@@ -85,10 +85,14 @@ def test_training_and_inference_settings_share_no_name_of_another_meaning():
     assert set(eval_schema()) & set(train_schema()) == {"batch_size", "precision"}
 
 
-def test_a_recipe_with_an_earlier_name_is_told_the_new_one():
-    proc = emgan("validate", "example-toy", "eval.patch_size=16")
-    assert proc.returncode == 2
-    assert "eval.patch_size: renamed: write eval.window (training patches are train.patch_size)" in proc.stderr
+def test_a_recipe_with_an_earlier_name_is_read_and_told_the_new_one():
+    """Run folders and checkpoints of earlier versions hold the earlier names: they still validate
+    (and resume), with one line naming the new field."""
+    proc = emgan("validate", "example-toy", "eval.patch_size=16", "eval.skip_empty=true", subprocess=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "eval.patch_size is now eval.window: read as such; rename it in the recipe (training patches are " \
+           "train.patch_size)" in proc.stderr
+    assert EvalSettings.from_mapping({"patch_size": 16, "skip_empty": True}).windows == "nonempty"
     recipe = validate(load_recipe("example-toy"))
     assert EvalSettings.from_mapping(recipe.data["eval"]).window == 16
 
@@ -102,3 +106,15 @@ def test_bf16_precision_runs_the_forward_pass_under_autocast():
         assert conv(x).dtype == torch.bfloat16
     with EvalSettings().autocast("cpu"):
         assert conv(x).dtype == torch.float32
+
+
+
+def test_a_window_rule_that_needs_averaging_is_refused_with_crop():
+    task_defaults = {"blend": "average", "window_stride": 4, "windows": "centre"}
+    s = EvalSettings.from_mapping({"blend": "crop"}, task_defaults)  # the task's rule, as crop allows
+    assert (s.blend, s.windows) == ("crop", "nonempty")
+    with pytest.raises(EmganError) as err:
+        EvalSettings.from_mapping({"blend": "crop", "windows": "centre"}, task_defaults)
+    assert err.value.where == "eval.windows" and "needs the average or hann blend" in err.value.message
+    legacy = EvalSettings.from_stored({"cube": 25, "stride": 4, "skip_empty": False, "windows": "centre"}, task_defaults)
+    assert legacy.windows == "all"  # skip_empty: false computed every window in earlier versions

@@ -18,6 +18,7 @@ import pytest
 
 from emgan_core.errors import EmganError
 from emgan_core.many import (
+    LOCK,
     MANIFEST,
     STAGING,
     digest,
@@ -103,7 +104,7 @@ def test_the_manifest_records_inputs_checkpoint_settings_and_outputs(fragments, 
     assert entry["checkpoint"]["sha256"] == digest(find_checkpoint(resolve_checkpoint(MODEL)))
     assert entry["settings"]["options"] == {"resolution": 3.0} and entry["settings"]["seed"] == 0
     assert entry["files"] == {"ubq01.mrc": digest(tmp_path / "out" / "ubq01.mrc")}
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [MANIFEST, "ubq01.mrc", "ubq12.mrc"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [LOCK, MANIFEST, "ubq01.mrc", "ubq12.mrc"]
 
 
 def test_a_rerun_skips_finished_inputs_and_redoes_a_changed_one(emgan, fragments, data_dir, tmp_path):
@@ -158,7 +159,7 @@ def test_an_interrupted_run_leaves_whole_outputs_and_resumes(monkeypatch, fragme
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
         infer_many(MODEL, fragments, out, resolution=3.0, device="cpu")
-    assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "ubq01.mrc", "ubq12.mrc"]  # no staging, no temporaries
+    assert sorted(p.name for p in out.iterdir()) == [LOCK, MANIFEST, "ubq01.mrc", "ubq12.mrc"]  # no staging, no temporaries
     recorded = json.loads((out / MANIFEST).read_text())["outputs"]
     assert {n: e["files"][n] for n, e in recorded.items()} == {n: digest(out / n) for n in ("ubq01.mrc", "ubq12.mrc")}
     monkeypatch.setattr(many, "infer_job", real)
@@ -272,3 +273,16 @@ def test_usage_errors_are_one_line(emgan, fragments, tmp_path):
     assert nowhere.returncode == 2 and "does not exist" in nowhere.stderr and not (tmp_path / "no").exists()
     column = emgan("infer", MODEL, fragments[0], "--column", "x", "-o", tmp_path / "one.mrc", *OPTIONS)
     assert column.returncode == 2 and "--column goes with a CSV table" in column.stderr
+
+
+def test_a_refused_run_leaves_the_folder_locked(tmp_path):
+    """A second run into a folder in use is refused, and refusing it does not unlock the folder for a third."""
+    from emgan_core.many import _folder_lock
+
+    with _folder_lock(tmp_path):
+        for _ in range(2):
+            with pytest.raises(EmganError, match="another emgan infer is writing into this folder"):
+                with _folder_lock(tmp_path):
+                    pass
+    with _folder_lock(tmp_path):  # free again once the first run ends
+        pass

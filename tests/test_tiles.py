@@ -39,7 +39,11 @@ def test_the_receptive_field_of_known_networks():
     assert receptive_field(three, 1, probe=32) == 3
     dilated = nn.Sequential(nn.Conv3d(1, 1, 3, padding=2, dilation=2), nn.Conv3d(1, 1, 5, padding=2))
     assert receptive_field(dilated, 1, probe=32) == 4
-    assert receptive_field(nn.Conv3d(1, 1, 33, padding=16), 1, probe=16) is None  # larger than the probe
+    wide = nn.Conv3d(1, 1, 33, padding=16)
+    assert receptive_field(wide, 1, probe=16) == 16  # the probe doubles until it sees the whole field
+    assert receptive_field(wide, 1, probe=16, largest=16) is None  # larger than the largest probe
+    normed = nn.Sequential(nn.Conv3d(1, 1, 3, padding=1), nn.InstanceNorm3d(1))
+    assert receptive_field(normed, 1, probe=16, largest=64) is None  # every voxel depends on every other
 
 
 def test_tiles_with_a_halo_of_the_receptive_field_equal_the_whole_volume_pass():
@@ -68,7 +72,7 @@ def test_tiles_are_sized_to_memory():
     assert (core, halo) == (32, 16) and (core + 2 * halo) ** 3 * 1000.0 <= 1000.0 * 64**3
     with pytest.raises(EmganError, match="lower eval.halo"):
         tile_for_memory(1000.0, 1000.0 * 64**3, 40, 8, (200, 200, 200))
-    with pytest.raises(EmganError, match="give eval.halo"):
+    with pytest.raises(EmganError, match="set a halo"):
         tile_for_memory(1000.0, 1000.0 * 16**3, None, 8, (200, 200, 200))
 
 

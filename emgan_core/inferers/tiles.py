@@ -106,13 +106,21 @@ def input_channels(network: torch.nn.Module) -> int:
     return int(conv.in_channels)
 
 
-def receptive_field(fn: Callable[[torch.Tensor], torch.Tensor], channels: int, probe: int = 256,
-                    multiple: int = 1) -> int | None:
+def receptive_field(fn: Callable[[torch.Tensor], torch.Tensor], channels: int, probe: int = 64,
+                    multiple: int = 1, largest: int = 1024) -> int | None:
     """Radius (voxels) of the input region that an output voxel of ``fn`` depends on, measured
     through the gradient of the centre output voxel of a random input, one axis at a time on a
-    ``probe`` × m × m slab (m: the size multiple), so it costs little; None when the dependence reaches
-    the probe's ends (the field is larger than the probe can show)."""
-    probe = _up(probe, multiple)
+    ``probe`` × m × m slab (m: the size multiple), so it costs little; the probe doubles while the
+    dependence reaches its ends, up to ``largest``. None: larger than that (a normalisation over the
+    whole input, such as instance norm, makes every voxel depend on every other)."""
+    while True:
+        radius = _field_on_probe(fn, channels, _up(probe, multiple), multiple)
+        if radius is not None or probe >= largest:
+            return radius
+        probe *= 2
+
+
+def _field_on_probe(fn, channels: int, probe: int, multiple: int) -> int | None:
     gen = torch.Generator().manual_seed(0)
     radius = 0
     for axis in range(3):
@@ -134,9 +142,9 @@ def receptive_field(fn: Callable[[torch.Tensor], torch.Tensor], channels: int, p
 
 def activation_bytes_per_voxel(fn: Callable[[torch.Tensor], torch.Tensor], network: torch.nn.Module,
                                channels: int, probe: int = 16, multiple: int = 1) -> float:
-    """Bytes of activations a forward pass of ``fn`` (which runs ``network``) holds per input voxel
-    (every module's output summed: an upper bound of the peak under ``no_grad``), measured on a
-    ``probe``³ input."""
+    """Bytes of activations a forward pass of ``fn`` (which runs ``network``) holds per input voxel:
+    the outputs of its leaf modules summed (containers pass their children's outputs on), an upper
+    bound of the peak under ``no_grad``, measured on a ``probe``³ input."""
     probe = _up(probe, multiple)
     total = [0]
 
@@ -144,7 +152,7 @@ def activation_bytes_per_voxel(fn: Callable[[torch.Tensor], torch.Tensor], netwo
         if isinstance(output, torch.Tensor):
             total[0] += output.numel() * output.element_size()
 
-    hooks = [m.register_forward_hook(count) for m in network.modules()]
+    hooks = [m.register_forward_hook(count) for m in network.modules() if not any(True for _ in m.children())]
     try:
         with torch.no_grad():
             fn(torch.zeros((1, channels, probe, probe, probe)))
@@ -159,9 +167,14 @@ def available_memory(device) -> int:
     device = torch.device(device)
     if device.type == "cuda":
         return int(torch.cuda.mem_get_info(device)[0])
-    import psutil
+    try:
+        import psutil
 
-    return int(psutil.virtual_memory().available)
+        return int(psutil.virtual_memory().available)
+    except ImportError:  # POSIX without psutil: the free physical pages
+        import os
+
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
 
 
 def tile_for_memory(bytes_per_voxel: float, budget: float, halo: int | None, multiple: int, shape) -> tuple[int, int]:
@@ -175,13 +188,13 @@ def tile_for_memory(bytes_per_voxel: float, budget: float, halo: int | None, mul
     need = np.prod(padded, dtype=np.float64) * bytes_per_voxel / 2**30
     if halo is None:
         raise EmganError(f"the network's receptive field is larger than can be measured, so tiles must hold the whole "
-                         f"volume: about {need:.1f} GiB, more than the {budget / 2**30:.1f} GiB free; give eval.halo "
-                         f"(voxels of context) or use the crop blend", "eval.halo")
+                         f"volume: about {need:.1f} GiB, more than the {budget / 2**30:.1f} GiB free; set a halo "
+                         f"(eval.halo, voxels) or run in windows (without tiles)", "eval.halo")
     edge = int(np.cbrt(budget / max(bytes_per_voxel, 1.0)) + 1e-9)
     core = (edge - 2 * _up(halo, multiple)) // multiple * multiple
     if core < multiple:
         raise EmganError(f"a tile with a {halo}-voxel halo needs more memory than the {budget / 2**30:.1f} GiB free "
-                         f"(the whole volume: about {need:.1f} GiB): lower eval.halo or use the crop blend", "eval.halo")
+                         f"(the whole volume: about {need:.1f} GiB): lower eval.halo or run in windows (without tiles)", "eval.halo")
     return core, halo
 
 
