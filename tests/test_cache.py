@@ -96,12 +96,16 @@ def test_a_second_caller_waits_for_the_first_and_uses_its_entry(cache, capsys):
     assert started.wait(10)
     second = threading.Thread(target=lambda: found.append(build_cached("kind", {}, _writer(calls, "second"))))
     second.start()
-    second.join(1.0)
-    assert second.is_alive()  # waiting on the lock, not building
+    err = ""
+    for _ in range(400):  # until the second caller says it waits: it is then on the lock, not building
+        err += capsys.readouterr().err
+        if "waiting for another process to finish" in err:
+            break
+        second.join(0.05)
+    assert "waiting for another process to finish" in err and second.is_alive()
     release.set()
     first.join(10), second.join(10)
     assert calls == ["first"] and len(set(found)) == 1 and (found[0] / "out.txt").read_text() == "first"
-    assert "waiting for another process to finish" in capsys.readouterr().err
 
 
 def test_an_unwritable_cache_is_one_line(tmp_path, monkeypatch):

@@ -94,3 +94,19 @@ def test_a_network_with_instance_norm_is_warned_about():
     net = nn.Sequential(nn.Conv3d(1, 2, 3, padding=1), nn.InstanceNorm3d(2), nn.Conv3d(2, 1, 1))
     with pytest.warns(RuntimeWarning, match="instance norm"):
         tiled_inferer(EvalSettings(blend="tiles", halo=2), net, net, 1, (8, 8, 8))
+
+
+def test_the_receptive_field_is_measured_once_per_network_and_not_for_instance_norm(monkeypatch):
+    import emgan_core.inferers.tiles as tiles
+
+    calls = []
+    measure = tiles.receptive_field
+    monkeypatch.setattr(tiles, "receptive_field", lambda *a, **k: calls.append(1) or measure(*a, **k))
+    net = _unet()
+    for _ in range(3):
+        tiles.tiled_inferer(EvalSettings(blend="tiles", tile=8), net, net, 1, (16, 16, 16))
+    assert len(calls) == 1
+    normed = nn.Sequential(nn.Conv3d(1, 2, 3, padding=1), nn.InstanceNorm3d(2), nn.Conv3d(2, 1, 1))
+    with pytest.warns(RuntimeWarning, match="instance norm"):
+        whole = tiles.tiled_inferer(EvalSettings(blend="tiles"), normed, normed, 1, (12, 12, 12))
+    assert len(calls) == 1 and len(whole.tiles((12, 12, 12))) == 1  # the whole volume, nothing measured

@@ -19,6 +19,7 @@ Arrays are (C, z, y, x); the function run on a tile takes and returns (1, C, z, 
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 
 import numpy as np
@@ -198,6 +199,9 @@ def tile_for_memory(bytes_per_voxel: float, budget: float, halo: int | None, mul
     return core, halo
 
 
+#: network -> {(channels, size multiple): receptive field}, measured once per network
+_FIELDS: "weakref.WeakKeyDictionary[torch.nn.Module, dict]" = weakref.WeakKeyDictionary()
+
 #: share of the free memory one tile may use
 MEMORY_SHARE = 0.5
 
@@ -210,13 +214,20 @@ def tiled_inferer(settings, fn: Callable[[torch.Tensor], torch.Tensor], network:
     core is ``settings.tile``, else the whole volume where :data:`MEMORY_SHARE` of the free memory
     holds it, else the largest core that fits with its halo."""
     multiple = size_multiple(network)
-    if any(isinstance(m, torch.nn.modules.instancenorm._InstanceNorm) for m in network.modules()):
+    normalised = any(isinstance(m, torch.nn.modules.instancenorm._InstanceNorm) for m in network.modules())
+    if normalised:
         import warnings
 
         warnings.warn(f"{type(network).__name__} normalises each input it sees (instance norm), so over tiles it "
                       "computes another function than over the windows it was trained on", RuntimeWarning,
                       stacklevel=2)
-    halo = settings.halo if settings.halo is not None else receptive_field(fn, channels, multiple=multiple)
+    halo = settings.halo
+    if halo is None and not normalised:  # with instance norm every voxel depends on every other: no halo
+        key = (channels, multiple)
+        known = _FIELDS.setdefault(network, {})
+        if key not in known:  # measured once per network, not once per map
+            known[key] = receptive_field(fn, channels, multiple=multiple)
+        halo = known[key]
     if settings.tile is not None:
         if halo is None:
             raise EmganError("the network's receptive field is larger than can be measured: give eval.halo with "
